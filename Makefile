@@ -1,0 +1,34 @@
+# byok: everything a newcomer needs is behind these targets.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+PACKAGES := byok_contracts byok_shared byok_client byok_key_vault byok_validator byok_resolver byok_credit_ledger byok_usage_tracker
+
+.PHONY: setup run test lint bench docs clean
+
+setup: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock contracts/pyproject.toml shared/pyproject.toml client/pyproject.toml $(wildcard services/*/pyproject.toml)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+run: setup
+	$(RUN) python -m byok_shared.stack
+
+test: setup
+	$(RUN) pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy $(addprefix -p ,$(PACKAGES))
+
+bench: setup
+	$(RUN) python -m bench $(BENCH_ARGS)
+
+docs: setup
+	$(RUN) python -m byok_contracts.schema contracts
+
+clean:
+	rm -rf .venv .byok .mypy_cache .ruff_cache

@@ -1,0 +1,61 @@
+"""The ``byok`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+
+from byok_contracts import ByokError, subjects
+
+from .client import ByokClient
+
+__all__ = ["main"]
+
+Command = Callable[[ByokClient, argparse.Namespace], Awaitable[object]]
+
+
+def _url() -> str:
+    return os.environ.get("BYOK_NATS_URL", "nats://127.0.0.1:4222")
+
+
+async def _health(client: ByokClient, args: argparse.Namespace) -> object:
+    services = [args.service] if args.service else list(subjects.SERVICES)
+    return {s: (await client.health(s)).model_dump(mode="json") for s in services}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="byok", description="byok control plane client")
+    parser.add_argument("--nats", default=None, help="NATS URL (default $BYOK_NATS_URL)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    health = sub.add_parser("health", help="ask services for their health")
+    health.add_argument("service", nargs="?", choices=subjects.SERVICES)
+    health.set_defaults(run=_health)
+    return parser
+
+
+async def _main(args: argparse.Namespace) -> int:
+    client = await ByokClient.connect(args.nats or _url())
+    try:
+        run: Command = args.run
+        result = await run(client, args)
+    except ByokError as exc:
+        print(
+            json.dumps(
+                {"status": "error", "code": exc.code, "error": exc.error, "message": exc.message}
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await client.close()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return asyncio.run(_main(args))

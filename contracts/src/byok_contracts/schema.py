@@ -1,0 +1,275 @@
+"""JSON Schema and AsyncAPI export of the v1 contract, and the compatibility check.
+
+``make docs`` writes ``contracts/schemas/*.json`` and ``contracts/asyncapi.json``;
+a test compares the committed schemas with the code's and fails on any change
+that would break an existing client (see :func:`breaking_changes`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import subjects as s
+from . import v1
+
+__all__ = ["OPERATIONS", "Operation", "asyncapi", "breaking_changes", "export", "schemas"]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    subject: str
+    kind: str  # "request" or "event"
+    message: type[BaseModel]
+    reply: type[BaseModel] | None = None
+    summary: str = ""
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        s.KEYS_PUBLIC_KEY, "request", v1.PublicKeyRequest, v1.PublicKey, "key-vault's sealing key"
+    ),
+    Operation(
+        s.KEYS_CONFIGURE,
+        "request",
+        v1.ConfigureKey,
+        v1.KeyConfigured,
+        "validate, encrypt and store a key",
+    ),
+    Operation(s.KEYS_REMOVE, "request", v1.RemoveKey, v1.KeyRemoved, "remove a key"),
+    Operation(s.KEYS_LIST, "request", v1.ListKeys, v1.KeyList, "list a scope's keys (hints only)"),
+    Operation(
+        s.KEYS_SET_ENABLED,
+        "request",
+        v1.SetKeyEnabled,
+        v1.KeyStateChanged,
+        "disable or enable a key",
+    ),
+    Operation(
+        s.KEYS_REPORT,
+        "request",
+        v1.ReportKey,
+        v1.KeyReportAccepted,
+        "report a provider error for a key",
+    ),
+    Operation(
+        s.SCOPES_CONFIGURE,
+        "request",
+        v1.ConfigureScope,
+        v1.ScopeSettingsReply,
+        "change a scope's settings",
+    ),
+    Operation(
+        s.ACCOUNTS_CONFIGURE,
+        "request",
+        v1.ConfigureAccount,
+        v1.AccountPolicyReply,
+        "change an account's plan rules",
+    ),
+    Operation(
+        s.RESOLVE, "request", v1.Resolve, v1.Resolved, "which key and model for this request"
+    ),
+    Operation(s.USAGE_QUERY, "request", v1.QueryUsage, v1.UsageReport, "usage and estimated cost"),
+    Operation(s.LEDGER_GRANT, "request", v1.Grant, v1.Granted, "add credits (idempotent)"),
+    Operation(s.LEDGER_BALANCE, "request", v1.BalanceRequest, v1.Balance, "an account's balance"),
+    Operation(
+        f"{s.PREFIX}.health.{{service}}", "request", v1.HealthRequest, v1.Health, "service health"
+    ),
+    Operation(
+        s.USAGE_RECORDED,
+        "event",
+        v1.UsageRecorded,
+        None,
+        "published by runtimes after each provider call",
+    ),
+    Operation(
+        f"{s.EVENTS_PREFIX}.keys.{{change}}",
+        "event",
+        v1.KeyChanged,
+        None,
+        "key configured/removed/revoked/disabled/enabled",
+    ),
+    Operation(
+        s.EVENTS_KEYS_REJECTED,
+        "event",
+        v1.KeyRejectedEvent,
+        None,
+        "a fire-and-forget configure failed",
+    ),
+    Operation(
+        s.EVENTS_SCOPES_CHANGED, "event", v1.ScopeChanged, None, "a scope's settings changed"
+    ),
+    Operation(
+        s.EVENTS_ACCOUNTS_CHANGED, "event", v1.AccountChanged, None, "an account's policy changed"
+    ),
+    Operation(
+        f"{s.EVENTS_PREFIX}.credits.{{change}}",
+        "event",
+        v1.CreditsChanged,
+        None,
+        "credits exhausted/restored",
+    ),
+)
+
+_EXTRA: tuple[type[BaseModel], ...] = (v1.ErrorReply,)
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of every public v1 message, by model name."""
+    models: list[type[BaseModel]] = []
+    for op in OPERATIONS:
+        models.append(op.message)
+        if op.reply is not None:
+            models.append(op.reply)
+    models.extend(_EXTRA)
+    return {m.__name__: m.model_json_schema(mode="validation") for m in models}
+
+
+def asyncapi() -> dict[str, Any]:
+    """An AsyncAPI 3 document of the whole v1 contract."""
+    messages = {name: {"name": name, "payload": schema} for name, schema in schemas().items()}
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for op in OPERATIONS:
+        cid = op.subject.replace(".", "_").replace("{", "").replace("}", "")
+        channel: dict[str, Any] = {
+            "address": op.subject,
+            "messages": {
+                op.message.__name__: {"$ref": f"#/components/messages/{op.message.__name__}"}
+            },
+        }
+        operation: dict[str, Any] = {
+            "action": "send" if op.kind == "request" else "receive",
+            "channel": {"$ref": f"#/channels/{cid}"},
+            "summary": op.summary,
+        }
+        if op.reply is not None:
+            channel["messages"][op.reply.__name__] = {
+                "$ref": f"#/components/messages/{op.reply.__name__}"
+            }
+            channel["messages"]["ErrorReply"] = {"$ref": "#/components/messages/ErrorReply"}
+            operation["reply"] = {
+                "channel": {"$ref": f"#/channels/{cid}"},
+                "messages": [
+                    {"$ref": f"#/channels/{cid}/messages/{op.reply.__name__}"},
+                    {"$ref": f"#/channels/{cid}/messages/ErrorReply"},
+                ],
+            }
+        channels[cid] = channel
+        operations[cid] = operation
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "byok", "version": "1.0.0", "description": "byok v1 NATS contract"},
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def export(directory: Path) -> list[Path]:
+    """Write every schema and the AsyncAPI document under ``directory``."""
+    out = directory / "schemas"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in sorted(schemas().items()):
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    doc = directory / "asyncapi.json"
+    doc.write_text(json.dumps(asyncapi(), indent=2, sort_keys=True) + "\n")
+    written.append(doc)
+    return written
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _resolve(root["$defs"][ref.removeprefix("#/$defs/")], root)
+    return schema
+
+
+def _types(schema: dict[str, Any], root: dict[str, Any]) -> set[str]:
+    schema = _resolve(schema, root)
+    if "anyOf" in schema:
+        found: set[str] = set()
+        for option in schema["anyOf"]:
+            found |= _types(option, root)
+        return found
+    if "const" in schema:
+        return {f"const:{json.dumps(schema['const'])}"}
+    if "enum" in schema:
+        return {f"const:{json.dumps(v)}" for v in schema["enum"]}
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return set(kind)
+    return {kind} if isinstance(kind, str) else {"any"}
+
+
+def _covers(old: set[str], new: set[str]) -> bool:
+    """True when every value the old schema accepted is still accepted."""
+    if "any" in new:
+        return True
+    for t in old:
+        if t in new:
+            continue
+        if t.startswith("const:"):
+            value = json.loads(t.removeprefix("const:"))
+            kind = {str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+                type(value)
+            )
+            if kind in new or (kind == "integer" and "number" in new):
+                continue
+        if t == "integer" and "number" in new:
+            continue
+        return False
+    return True
+
+
+def breaking_changes(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    *,
+    path: str = "",
+    old_root: dict[str, Any] | None = None,
+    new_root: dict[str, Any] | None = None,
+) -> list[str]:
+    """Ways ``new`` breaks clients of ``old``: removed fields, new required fields, narrowed types."""
+    old_root = old_root or old
+    new_root = new_root or new
+    old = _resolve(old, old_root)
+    new = _resolve(new, new_root)
+    problems: list[str] = []
+    old_props: dict[str, Any] = old.get("properties", {})
+    new_props: dict[str, Any] = new.get("properties", {})
+    for name, old_prop in old_props.items():
+        where = f"{path}.{name}" if path else name
+        if name not in new_props:
+            problems.append(f"{where}: field removed or renamed")
+            continue
+        old_t, new_t = _types(old_prop, old_root), _types(new_props[name], new_root)
+        if not _covers(old_t, new_t):
+            problems.append(f"{where}: type narrowed from {sorted(old_t)} to {sorted(new_t)}")
+        nested_old = _resolve(old_prop, old_root)
+        nested_new = _resolve(new_props[name], new_root)
+        if "properties" in nested_old and "properties" in nested_new:
+            problems += breaking_changes(
+                nested_old, nested_new, path=where, old_root=old_root, new_root=new_root
+            )
+    added_required = set(new.get("required", [])) - set(old.get("required", []))
+    for name in sorted(added_required):
+        where = f"{path}.{name}" if path else name
+        problems.append(f"{where}: new required field")
+    return problems
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "contracts")
+    for written in export(target):
+        print(written)

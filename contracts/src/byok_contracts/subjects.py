@@ -1,0 +1,92 @@
+"""NATS subjects of the v1 contract. Every name here is public API."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ACCOUNTS_CONFIGURE",
+    "EVENTS_ACCOUNTS_CHANGED",
+    "EVENTS_CREDITS_EXHAUSTED",
+    "EVENTS_CREDITS_RESTORED",
+    "EVENTS_KEYS_CONFIGURED",
+    "EVENTS_KEYS_DISABLED",
+    "EVENTS_KEYS_ENABLED",
+    "EVENTS_KEYS_REJECTED",
+    "EVENTS_KEYS_REMOVED",
+    "EVENTS_KEYS_REVOKED",
+    "EVENTS_PREFIX",
+    "EVENTS_SCOPES_CHANGED",
+    "INTERNAL_KEYS_UNSEAL",
+    "INTERNAL_VALIDATOR_PUBLIC_KEY",
+    "KEYS_CONFIGURE",
+    "KEYS_LIST",
+    "KEYS_PUBLIC_KEY",
+    "KEYS_REMOVE",
+    "KEYS_REPORT",
+    "KEYS_SET_ENABLED",
+    "KEYS_VALIDATE",
+    "LEDGER_BALANCE",
+    "LEDGER_GRANT",
+    "LEDGER_JOURNAL_PREFIX",
+    "PREFIX",
+    "RESOLVE",
+    "SCOPES_CONFIGURE",
+    "SERVICES",
+    "USAGE_QUERY",
+    "USAGE_RECORDED",
+    "health",
+    "keys_validate_for",
+    "ledger_journal",
+]
+
+PREFIX: Final = "byok.v1"
+
+KEYS_PUBLIC_KEY: Final = f"{PREFIX}.keys.public-key"
+KEYS_CONFIGURE: Final = f"{PREFIX}.keys.configure"
+KEYS_REMOVE: Final = f"{PREFIX}.keys.remove"
+KEYS_LIST: Final = f"{PREFIX}.keys.list"
+KEYS_SET_ENABLED: Final = f"{PREFIX}.keys.set-enabled"
+KEYS_REPORT: Final = f"{PREFIX}.keys.report"
+KEYS_VALIDATE: Final = f"{PREFIX}.keys.validate"
+SCOPES_CONFIGURE: Final = f"{PREFIX}.scopes.configure"
+ACCOUNTS_CONFIGURE: Final = f"{PREFIX}.accounts.configure"
+RESOLVE: Final = f"{PREFIX}.resolve"
+USAGE_QUERY: Final = f"{PREFIX}.usage.query"
+USAGE_RECORDED: Final = f"{PREFIX}.usage.recorded"
+LEDGER_GRANT: Final = f"{PREFIX}.ledger.grant"
+LEDGER_BALANCE: Final = f"{PREFIX}.ledger.balance"
+LEDGER_JOURNAL_PREFIX: Final = f"{PREFIX}.ledger.journal"
+
+EVENTS_PREFIX: Final = f"{PREFIX}.events"
+EVENTS_KEYS_CONFIGURED: Final = f"{EVENTS_PREFIX}.keys.configured"
+EVENTS_KEYS_REJECTED: Final = f"{EVENTS_PREFIX}.keys.rejected"
+EVENTS_KEYS_REMOVED: Final = f"{EVENTS_PREFIX}.keys.removed"
+EVENTS_KEYS_REVOKED: Final = f"{EVENTS_PREFIX}.keys.revoked"
+EVENTS_KEYS_DISABLED: Final = f"{EVENTS_PREFIX}.keys.disabled"
+EVENTS_KEYS_ENABLED: Final = f"{EVENTS_PREFIX}.keys.enabled"
+EVENTS_CREDITS_EXHAUSTED: Final = f"{EVENTS_PREFIX}.credits.exhausted"
+EVENTS_CREDITS_RESTORED: Final = f"{EVENTS_PREFIX}.credits.restored"
+EVENTS_SCOPES_CHANGED: Final = f"{EVENTS_PREFIX}.scopes.changed"
+EVENTS_ACCOUNTS_CHANGED: Final = f"{EVENTS_PREFIX}.accounts.changed"
+
+# Internal hops (not for product backends or runtimes; NATS permissions keep them private).
+INTERNAL_KEYS_UNSEAL: Final = f"{PREFIX}.internal.keys.unseal"
+INTERNAL_VALIDATOR_PUBLIC_KEY: Final = f"{PREFIX}.internal.validator.public-key"
+
+SERVICES: Final = ("key-vault", "validator", "resolver", "credit-ledger", "usage-tracker")
+
+
+def health(service: str) -> str:
+    """Health subject of one service, e.g. ``byok.v1.health.resolver``."""
+    return f"{PREFIX}.health.{service}"
+
+
+def keys_validate_for(replica: str) -> str:
+    """Validation subject of one validator replica (the key is sealed to that replica)."""
+    return f"{KEYS_VALIDATE}.{replica}"
+
+
+def ledger_journal(account: str) -> str:
+    """Journal subject of one account (ids are validated, so they cannot inject tokens)."""
+    return f"{LEDGER_JOURNAL_PREFIX}.{account}"

@@ -1,0 +1,173 @@
+"""Building blocks shared by every v1 message: scopes, providers, ids, bases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+__all__ = [
+    "ID_PATTERN",
+    "AccountId",
+    "Actor",
+    "Base64Key32",
+    "Chain",
+    "ErrorReply",
+    "Event",
+    "KeyId",
+    "KeyState",
+    "ModelId",
+    "Provider",
+    "Reply",
+    "Request",
+    "RequestId",
+    "Route",
+    "Scope",
+    "ScopeType",
+    "SealedBlob",
+    "normalize_provider",
+    "utcnow",
+]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Request(BaseModel):
+    """Base of every request: strict, unknown fields rejected, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Reply(BaseModel):
+    """Base of success replies. Clients ignore unknown fields (v1 grows additively)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Event(BaseModel):
+    """Base of events. Consumers ignore unknown fields (v1 grows additively)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ErrorReply(Reply):
+    """The error contract: every failed request gets exactly this shape."""
+
+    status: Literal["error"] = "error"
+    code: int
+    error: str
+    message: str
+
+
+class ScopeType(StrEnum):
+    SESSION = "session"
+    AGENT = "agent"
+    CHATBOT = "chatbot"
+    WORKSPACE = "workspace"
+    ACCOUNT = "account"
+    USER = "user"
+    PLATFORM = "platform"
+
+
+class KeyState(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    REVOKED = "revoked"
+
+
+PROVIDERS = ("anthropic", "openai", "gemini")
+_PROVIDER_ALIASES = {"claude": "anthropic", "google": "gemini"}
+
+
+def normalize_provider(value: object) -> object:
+    """Map accepted aliases (``claude``) to canonical provider names."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        return _PROVIDER_ALIASES.get(lowered, lowered)
+    return value
+
+
+Provider = Annotated[Literal["anthropic", "openai", "gemini"], BeforeValidator(normalize_provider)]
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+AccountId = Identifier
+KeyId = Identifier
+RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+Actor = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+ModelId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")]
+Route = Annotated[
+    str, StringConstraints(pattern=r"^(auto|metered|byok:(anthropic|openai|gemini))$")
+]
+
+
+def _check_b64(value: str, *, exact: int | None, limit: int) -> str:
+    if len(value) > limit:
+        raise ValueError(f"too long (at most {limit} base64 characters)")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not valid base64") from exc
+    if exact is not None and len(raw) != exact:
+        raise ValueError(f"must decode to {exact} bytes")
+    return value
+
+
+def _key32(value: str) -> str:
+    return _check_b64(value, exact=32, limit=64)
+
+
+def _sealed(value: str) -> str:
+    return _check_b64(value, exact=None, limit=8192)
+
+
+Base64Key32 = Annotated[str, AfterValidator(_key32)]
+SealedBlob = Annotated[str, AfterValidator(_sealed)]
+
+
+class Scope(BaseModel):
+    """Where a key or setting lives: ``{"type": "workspace", "id": "acme"}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    type: ScopeType
+    id: Identifier
+
+    @property
+    def key(self) -> str:
+        """Token-safe form used in KV keys and subjects: ``workspace.acme``."""
+        return f"{self.type.value}.{self.id}"
+
+    def __str__(self) -> str:
+        return f"{self.type.value}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """Parse ``workspace:acme`` (the CLI form)."""
+        kind, sep, ident = text.partition(":")
+        if not sep:
+            raise ValueError(f"scope must look like type:id, got {text!r}")
+        return cls.model_validate({"type": kind, "id": ident}, strict=False)
+
+    @classmethod
+    def platform(cls) -> Scope:
+        return cls(type=ScopeType.PLATFORM, id="default")
+
+
+Chain = Annotated[list[Scope], Field(min_length=1, max_length=16)]

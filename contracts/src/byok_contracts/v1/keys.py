@@ -1,0 +1,132 @@
+"""Key management messages: ``byok.v1.keys.*``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .common import (
+    Actor,
+    Base64Key32,
+    KeyId,
+    KeyState,
+    ModelId,
+    Provider,
+    Reply,
+    Request,
+    RequestId,
+    Scope,
+    SealedBlob,
+)
+
+__all__ = [
+    "ConfigureKey",
+    "KeyConfigured",
+    "KeyInfo",
+    "KeyList",
+    "KeyRemoved",
+    "KeyReportAccepted",
+    "KeyStateChanged",
+    "ListKeys",
+    "PublicKey",
+    "PublicKeyRequest",
+    "RemoveKey",
+    "ReportKey",
+    "SetKeyEnabled",
+]
+
+
+class PublicKeyRequest(Request):
+    """``byok.v1.keys.public-key``: ask for key-vault's sealing key."""
+
+
+class PublicKey(Reply):
+    status: Literal["ok"] = "ok"
+    public_key: Base64Key32
+    kid: str
+    suite: str
+
+
+class ConfigureKey(Request):
+    """``byok.v1.keys.configure``: store a key (sealed to key-vault) at a scope."""
+
+    scope: Scope
+    sealed_key: SealedBlob
+    kid: Annotated[str, Field(min_length=1, max_length=64)]
+    provider: Provider | None = None
+    model: ModelId | None = None
+    actor: Actor
+    request_id: RequestId | None = None
+
+
+class KeyConfigured(Reply):
+    status: Literal["configured"] = "configured"
+    provider: Provider
+    key_id: KeyId
+    hint: str
+    model: str
+    scope: Scope
+    request_id: str | None = None
+
+
+class RemoveKey(Request):
+    """``byok.v1.keys.remove``."""
+
+    scope: Scope
+    provider: Provider
+    actor: Actor
+
+
+class KeyRemoved(Reply):
+    status: Literal["removed"] = "removed"
+    provider: Provider
+
+
+class ListKeys(Request):
+    """``byok.v1.keys.list``."""
+
+    scope: Scope
+
+
+class KeyInfo(Reply):
+    provider: Provider
+    key_id: KeyId
+    hint: str
+    model: str
+    state: KeyState
+    created_at: datetime
+    validated_at: datetime | None = None
+
+
+class KeyList(Reply):
+    status: Literal["ok"] = "ok"
+    keys: list[KeyInfo]
+
+
+class SetKeyEnabled(Request):
+    """``byok.v1.keys.set-enabled``: disable a key without deleting it, or enable it again."""
+
+    scope: Scope
+    provider: Provider
+    enabled: bool
+    actor: Actor
+
+
+class KeyStateChanged(Reply):
+    status: Literal["ok"] = "ok"
+    provider: Provider
+    state: KeyState
+
+
+class ReportKey(Request):
+    """``byok.v1.keys.report``: a runtime saw the provider answer ``status_code`` for a key."""
+
+    key_id: KeyId
+    status_code: Annotated[int, Field(ge=100, le=599)]
+    reason: Annotated[str, Field(max_length=1024)] = ""
+
+
+class KeyReportAccepted(Reply):
+    status: Literal["accepted"] = "accepted"

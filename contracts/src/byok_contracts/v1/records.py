@@ -1,0 +1,44 @@
+"""State records kept in JetStream KV and read by more than one service.
+
+Only ciphertext ever lands here; ``fingerprint`` is an HMAC, ``hint`` a few
+characters. Buckets and key layout are in ``byok_shared.jetstream``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from .common import KeyState, Provider, Scope
+
+__all__ = ["CreditState", "KeyRecord"]
+
+
+class KeyRecord(BaseModel):
+    """One stored provider key (bucket ``byok-keys``, key ``<scope.key>.<provider>``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    key_id: str
+    scope: Scope
+    provider: Provider
+    hint: str
+    fingerprint: str
+    model: str
+    state: KeyState
+    ciphertext: str
+    created_at: datetime
+    updated_at: datetime
+    validated_at: datetime | None = None
+    actor: str | None = None
+
+
+class CreditState(BaseModel):
+    """Latest known balance of one account (bucket ``byok-credits``, key ``<account>``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    account: str
+    balance: int
+    updated_at: datetime

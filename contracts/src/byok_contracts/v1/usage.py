@@ -1,0 +1,76 @@
+"""Usage: the ``byok.v1.usage.recorded`` event and ``byok.v1.usage.query``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from .common import (
+    AccountId,
+    Chain,
+    Event,
+    KeyId,
+    ModelId,
+    Provider,
+    Reply,
+    Request,
+    RequestId,
+    Scope,
+)
+
+__all__ = ["ModelUsage", "QueryUsage", "UsageRecorded", "UsageReport"]
+
+TokenCount = Annotated[int, Field(ge=0, le=100_000_000)]
+
+
+class UsageRecorded(Event):
+    """Published by runtimes after each provider call, with ``Nats-Msg-Id: <request_id>``."""
+
+    request_id: RequestId
+    account: AccountId
+    chain: Chain
+    key_id: KeyId | None = None
+    source: Literal["byok", "platform"]
+    provider: Provider
+    model: ModelId
+    input_tokens: TokenCount
+    output_tokens: TokenCount
+    occurred_at: datetime
+
+
+class QueryUsage(Request):
+    """``byok.v1.usage.query``: exactly one of ``scope``, ``key_id``, ``account``."""
+
+    scope: Scope | None = None
+    key_id: KeyId | None = None
+    account: AccountId | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> Self:
+        targets = [t for t in (self.scope, self.key_id, self.account) if t is not None]
+        if len(targets) != 1:
+            raise ValueError("give exactly one of scope, key_id, account")
+        return self
+
+
+class ModelUsage(Reply):
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    estimated_cost_usd: float | None
+    priced: bool = True
+
+
+class UsageReport(Reply):
+    status: Literal["ok"] = "ok"
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    estimated_cost_usd: float
+    by_model: dict[str, ModelUsage]
+    unpriced_calls: int = 0
+    unpriced_models: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""byok credit-ledger service."""

@@ -1,0 +1,1 @@
+"""byok key-vault service."""

@@ -1,0 +1,1 @@
+"""byok resolver service."""

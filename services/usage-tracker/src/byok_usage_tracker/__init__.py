@@ -1,0 +1,1 @@
+"""byok usage-tracker service."""

@@ -1,0 +1,1 @@
+"""byok validator service."""

@@ -1,0 +1,25 @@
+"""byok shared plumbing: settings, NATS, JetStream bootstrap, logging, metrics, runner.
+
+No domain logic lives here.
+"""
+
+from __future__ import annotations
+
+from .jetstream import Bucket, ensure_jetstream
+from .logs import configure_logging, redact
+from .metrics import Metrics
+from .responder import respond
+from .service import Service, run_service
+from .settings import ByokSettings
+
+__all__ = [
+    "Bucket",
+    "ByokSettings",
+    "Metrics",
+    "Service",
+    "configure_logging",
+    "ensure_jetstream",
+    "redact",
+    "respond",
+    "run_service",
+]

@@ -1,0 +1,139 @@
+"""Streams and KV buckets byok keeps its state in, created idempotently at start.
+
+Every service calls :func:`ensure_jetstream` at start; creating what exists is a
+no-op, and a stream whose config drifted is updated in place.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from byok_contracts import subjects
+from nats.js import JetStreamContext
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, NotFoundError
+
+__all__ = [
+    "BUCKETS",
+    "BUCKET_ACCOUNTS",
+    "BUCKET_CREDITS",
+    "BUCKET_KEYS",
+    "BUCKET_SCOPES",
+    "BUCKET_SEALING",
+    "STREAM_EVENTS",
+    "STREAM_LEDGER",
+    "STREAM_USAGE",
+    "Bucket",
+    "ensure_jetstream",
+    "stream_configs",
+]
+
+log = logging.getLogger(__name__)
+
+STREAM_EVENTS = "BYOK_EVENTS"
+STREAM_USAGE = "BYOK_USAGE"
+STREAM_LEDGER = "BYOK_LEDGER"
+
+BUCKET_KEYS = "byok-keys"  # <scope.type>.<scope.id>.<provider> -> KeyRecord
+BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
+BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
+BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
+BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
+
+_DAY = 86_400.0
+
+
+def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+    """The streams byok needs, with ``replicas`` copies each (R3 in a cluster)."""
+    return [
+        StreamConfig(
+            name=STREAM_EVENTS,
+            subjects=[f"{subjects.EVENTS_PREFIX}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=30 * _DAY,
+            duplicate_window=120.0,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=STREAM_USAGE,
+            subjects=[subjects.USAGE_RECORDED],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=400 * _DAY,
+            duplicate_window=120.0,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=STREAM_LEDGER,
+            subjects=[f"{subjects.LEDGER_JOURNAL_PREFIX}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=120.0,
+            num_replicas=replicas,
+        ),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    history: int = 1
+    ttl: float | None = None
+
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket(BUCKET_KEYS, history=5),
+    Bucket(BUCKET_SCOPES, history=5),
+    Bucket(BUCKET_ACCOUNTS, history=5),
+    Bucket(BUCKET_CREDITS),
+    Bucket(BUCKET_SEALING, history=10),
+)
+
+
+async def ensure_jetstream(
+    js: JetStreamContext,
+    *,
+    replicas: int = 1,
+    extra_buckets: tuple[Bucket, ...] = (),
+) -> None:
+    """Create (or bring up to date) every stream and bucket byok uses."""
+    for config in stream_configs(replicas):
+        assert config.name is not None
+        try:
+            info = await js.stream_info(config.name)
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+                log.info("created stream %s", config.name)
+            except BadRequestError:  # another service created it first
+                pass
+            continue
+        if set(info.config.subjects or []) != set(config.subjects or []):
+            await js.update_stream(config)
+            log.info("updated stream %s", config.name)
+    for bucket in BUCKETS + extra_buckets:
+        try:
+            await js.key_value(bucket.name)
+        except (NotFoundError, BadRequestError):
+            try:
+                await js.create_key_value(
+                    KeyValueConfig(
+                        bucket=bucket.name,
+                        history=bucket.history,
+                        ttl=bucket.ttl,
+                        storage=StorageType.FILE,
+                        replicas=replicas,
+                    )
+                )
+                log.info("created bucket %s", bucket.name)
+            except BadRequestError:  # another service created it first
+                pass

@@ -1,0 +1,152 @@
+"""The service runner: one faststream app per service, with the reply guarantee.
+
+A service module builds a :class:`Service` in its ``create_app(settings)``,
+registers request handlers with :meth:`Service.responder` (the handler's
+argument type is the request contract) and returns :attr:`Service.app`.
+Nothing connects at import time; ``run_service`` is each ``__main__``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar
+
+from byok_contracts import subjects
+from byok_contracts.v1 import Health, HealthRequest
+from faststream import FastStream
+from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from pydantic import BaseModel
+
+from .jetstream import Bucket, ensure_jetstream
+from .logs import configure_logging
+from .metrics import Metrics, serve_metrics
+from .responder import respond
+from .settings import ByokSettings
+
+__all__ = ["Service", "run_service"]
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req", bound=BaseModel)
+
+
+def _version() -> str:
+    try:
+        return version("byok-shared")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+class Service:
+    """A byok service: broker, app, metrics, health, and request responders."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ByokSettings,
+        *,
+        extra_buckets: tuple[Bucket, ...] = (),
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.version = _version()
+        self.metrics = Metrics(name)
+        self.queue = f"byok-{name}"
+        self.broker = NatsBroker(
+            settings.server_url,
+            name=f"byok-{name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            log_level=logging.DEBUG,
+        )
+        self.app = FastStream(self.broker, logger=logging.getLogger(f"byok.{name}"))
+        self._extra_buckets = extra_buckets
+        self._started: list[Callable[[], Awaitable[None]]] = []
+        self._stopping: list[Callable[[], Awaitable[None]]] = []
+        self.app.on_startup(self._on_startup)
+        self.app.after_startup(self._after_startup)
+        self.app.on_shutdown(self._on_shutdown)
+        self.responder(subjects.health(name), HealthRequest, queue=None)(self._health)
+
+    @property
+    def nc(self) -> NatsClient:
+        """The live NATS connection (after start)."""
+        connection = self.broker.connection
+        assert connection is not None, "the broker is not connected yet"
+        return connection
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc.jetstream()
+
+    def responder(
+        self,
+        subject: str,
+        model: type[Req],
+        *,
+        queue: str | None = "",
+    ) -> Callable[[Callable[[Req], Awaitable[BaseModel]]], Callable[[Req], Awaitable[BaseModel]]]:
+        """Register ``handler(request) -> reply`` on ``subject`` in the service's queue group.
+
+        ``queue=None`` subscribes every replica (health); the default is the
+        service's queue group, so replicas share the load.
+        """
+        group = self.queue if queue == "" else (queue or "")
+
+        def register(
+            handler: Callable[[Req], Awaitable[BaseModel]],
+        ) -> Callable[[Req], Awaitable[BaseModel]]:
+            async def subscriber(msg: NatsMessage) -> bytes:
+                return await respond(
+                    msg.body, model, handler, subject=subject, metrics=self.metrics
+                )
+
+            subscriber.__name__ = f"{self.name}:{subject}"
+            self.broker.subscriber(subject, queue=group)(subscriber)
+            return handler
+
+        return register
+
+    def on_started(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Run ``hook`` once connected, streams exist and subscribers listen."""
+        self._started.append(hook)
+        return hook
+
+    def on_stopping(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        self._stopping.append(hook)
+        return hook
+
+    async def _health(self, _: HealthRequest) -> Health:
+        return Health(service=self.name, version=self.version)
+
+    async def _on_startup(self) -> None:
+        await self.broker.connect()
+        await ensure_jetstream(
+            self.js, replicas=self.settings.stream_replicas, extra_buckets=self._extra_buckets
+        )
+
+    async def _after_startup(self) -> None:
+        for hook in self._started:
+            await hook()
+        serve_metrics(self.metrics, self.settings.metrics_port)
+        log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
+
+    async def _on_shutdown(self) -> None:
+        for hook in reversed(self._stopping):
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+
+
+def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
+    """Entry point of a service process: settings, logging, run until SIGINT/SIGTERM."""
+    settings = ByokSettings()
+    configure_logging(name, settings.log_level, settings.log_format)
+    app: FastStream = create_app(settings)
+    asyncio.run(app.run())

@@ -1,0 +1,44 @@
+"""Settings from ``BYOK_*`` environment variables (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ByokSettings"]
+
+
+class ByokSettings(BaseSettings):
+    """Everything a byok process reads from its environment. Built once, in bootstrap."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOK_", extra="ignore", frozen=True)
+
+    nats_url: str | None = None
+    data_dir: Path = Path(".byok")
+    cipher: Literal["local", "vault"] = "local"
+    vault_addr: str | None = Field(
+        default=None, validation_alias=AliasChoices("VAULT_ADDR", "BYOK_VAULT_ADDR")
+    )
+    vault_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("VAULT_TOKEN", "BYOK_VAULT_TOKEN")
+    )
+    vault_mount: str = "transit"
+    vault_key: str = "byok"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    openai_base_url: str = "https://api.openai.com"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    credits_per_usd: int = 1000
+    catalog_file: Path | None = None
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    metrics_port: int | None = None
+    stream_replicas: int = 1
+    request_timeout: float = 5.0
+
+    @property
+    def server_url(self) -> str:
+        """The NATS URL to connect to (``make run`` exports the embedded server's URL)."""
+        return self.nats_url or "nats://127.0.0.1:4222"

@@ -1,0 +1,170 @@
+"""``make run``: the whole byok stack on this machine, in one terminal.
+
+Starts the embedded nats-server with JetStream (unless ``BYOK_NATS_URL`` is
+set), then each service as its own process, streams their logs with a name
+prefix, waits until all five answer health and says so. Ctrl-C (or SIGTERM)
+stops the services, then the server, and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import nats
+from byok_contracts import subjects
+
+from .natsserver import NatsServer, _port_open, free_port
+from .settings import ByokSettings
+
+__all__ = ["Stack", "main", "wait_healthy"]
+
+_COLOURS = ("36", "35", "33", "32", "34", "31")
+
+
+def module_of(service: str) -> str:
+    return "byok_" + service.replace("-", "_")
+
+
+async def wait_healthy(url: str, services: Sequence[str], timeout: float = 60.0) -> None:
+    """Return once every service answers ``byok.v1.health.<service>``."""
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=2)
+    try:
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+            for service in list(pending):
+                try:
+                    await nc.request(subjects.health(service), b"{}", timeout=0.5)
+                    pending.remove(service)
+                except Exception:  # noqa: S112 - not up yet; ask again
+                    continue
+            if pending:
+                await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
+
+
+class Stack:
+    """The embedded server and one process per service."""
+
+    def __init__(self, settings: ByokSettings, services: Sequence[str] = subjects.SERVICES) -> None:
+        self.settings = settings
+        self.services = list(services)
+        self.server: NatsServer | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.url = settings.nats_url or ""
+
+    def start_server(self) -> None:
+        if self.settings.nats_url:
+            return
+        port = 4222 if not _port_open(4222) else free_port()
+        data = self.settings.data_dir.resolve()
+        config = os.environ.get("BYOK_NATS_CONFIG")
+        self.server = NatsServer(
+            store_dir=data / "nats",
+            port=port,
+            config_file=Path(config) if config else None,
+            log_file=data / "nats-server.log",
+        ).start()
+        self.url = self.server.url
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["BYOK_NATS_URL"] = self.url
+        env.setdefault("BYOK_LOG_FORMAT", "text")
+        env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        return env
+
+    def start_service(self, service: str, index: int) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module_of(service)],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[service] = proc
+        colour = _COLOURS[index % len(_COLOURS)]
+        tag = (
+            f"\033[{colour}m{service:>13}\033[0m | " if sys.stdout.isatty() else f"{service:>13} | "
+        )
+        threading.Thread(target=_pump, args=(proc, tag), daemon=True).start()
+
+    def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.start_server()
+        for index, service in enumerate(self.services):
+            self.start_service(service, index)
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.server is not None:
+            self.server.stop()
+
+
+def _pump(proc: subprocess.Popen[bytes], tag: str) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(tag + line.decode("utf-8", "replace"))
+        sys.stdout.flush()
+
+
+def main() -> int:
+    settings = ByokSettings()
+    stack = Stack(settings)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
+        try:
+            asyncio.run(wait_healthy(stack.url, stack.services))
+        except TimeoutError as exc:
+            print(f"byok: {exc}", flush=True)
+            return 1
+        print(
+            f"byok: all {len(stack.services)} services healthy "
+            f"({', '.join(stack.services)}); Ctrl-C to stop",
+            flush=True,
+        )
+        while not stopping.wait(0.5):
+            dead = stack.dead()
+            if dead:
+                print(f"byok: {', '.join(dead)} exited; stopping", flush=True)
+                return 1
+        return 0
+    finally:
+        print("byok: stopping", flush=True)
+        stack.stop()
+        print("byok: stopped", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

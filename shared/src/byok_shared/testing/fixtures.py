@@ -1,0 +1,49 @@
+"""pytest fixtures: a real nats-server with JetStream, chained server -> client -> jetstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from ..natsserver import NatsServer
+from ..settings import ByokSettings
+from .apps import settings_for
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh server per test on a free port, with its own JetStream store."""
+    server = NatsServer(store_dir=tmp_path / "jetstream", log_file=tmp_path / "nats.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One server for a whole session, for suites that isolate by their own ids."""
+    base = tmp_path_factory.mktemp("nats")
+    server = NatsServer(store_dir=base / "jetstream", log_file=base / "nats.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+def js(nc: NatsClient) -> JetStreamContext:
+    return nc.jetstream()
+
+
+@pytest.fixture
+def byok_settings(nats_server: NatsServer, tmp_path: Path) -> ByokSettings:
+    return settings_for(nats_server.url, tmp_path / "data")
