@@ -18,6 +18,7 @@ __all__ = [
     "EVENTS_PREFIX",
     "EVENTS_SCOPES_CHANGED",
     "INTERNAL_KEYS_UNSEAL",
+    "INTERNAL_RESOLVER_SYNC",
     "INTERNAL_VALIDATOR_PUBLIC_KEY",
     "KEYS_CONFIGURE",
     "KEYS_LIST",
@@ -73,6 +74,7 @@ EVENTS_ACCOUNTS_CHANGED: Final = f"{EVENTS_PREFIX}.accounts.changed"
 # Internal hops (not for product backends or runtimes; NATS permissions keep them private).
 INTERNAL_KEYS_UNSEAL: Final = f"{PREFIX}.internal.keys.unseal"
 INTERNAL_VALIDATOR_PUBLIC_KEY: Final = f"{PREFIX}.internal.validator.public-key"
+INTERNAL_RESOLVER_SYNC: Final = f"{PREFIX}.internal.resolver.sync"
 
 SERVICES: Final = ("key-vault", "validator", "resolver", "credit-ledger", "usage-tracker")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from byok_contracts import subjects
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
@@ -20,13 +19,17 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
+from byok_contracts import subjects
+
 __all__ = [
     "BUCKETS",
     "BUCKET_ACCOUNTS",
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
+    "BUCKET_RESOLVERS",
     "BUCKET_SCOPES",
     "BUCKET_SEALING",
+    "RESOLVER_PRESENCE_TTL",
     "STREAM_EVENTS",
     "STREAM_LEDGER",
     "STREAM_USAGE",
@@ -46,6 +49,8 @@ BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
 BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
 BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
+BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
+RESOLVER_PRESENCE_TTL = 3.0
 
 _DAY = 86_400.0
 
@@ -96,6 +101,7 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_ACCOUNTS, history=5),
     Bucket(BUCKET_CREDITS),
     Bucket(BUCKET_SEALING, history=10),
+    Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
 )
 
 

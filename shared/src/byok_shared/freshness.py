@@ -1,0 +1,183 @@
+"""The freshness barrier: a change is not confirmed until every resolver replica has it.
+
+DESIGN.md section 5: once ``keys.remove``, ``keys.set-enabled`` or a revocation
+has replied, no resolver replica may serve that key again. Events on JetStream
+reach replicas quickly but asynchronously, so key-vault also runs this barrier
+before it replies:
+
+1. every live resolver replica keeps a presence entry in the ``byok-resolvers``
+   KV bucket (entries expire after ``RESOLVER_PRESENCE_TTL`` unless renewed) and
+   listens, outside any queue group, on ``byok.v1.internal.resolver.sync``;
+2. :meth:`FreshnessBarrier.confirm` publishes the change there and waits until
+   every replica listed in the bucket acknowledged it (the replica applies the
+   change to its caches *before* it acks);
+3. a replica that cannot renew its presence stops serving from its caches
+   (:attr:`ReplicaPresence.fresh` goes false), so a replica the barrier could
+   not see cannot serve a stale answer either.
+
+A replica that starts mid-change registers before it loads KV, and KV is
+written before the barrier lists replicas, so it either loads the new state
+or is listed and acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from byok_contracts import subjects
+
+from .jetstream import BUCKET_RESOLVERS, RESOLVER_PRESENCE_TTL
+
+__all__ = ["BarrierResult", "FreshnessBarrier", "ReplicaPresence", "SyncHandler"]
+
+log = logging.getLogger(__name__)
+
+EVENT_HEADER = "Byok-Event"
+
+SyncHandler = Callable[[str, bytes], None]
+"""``handler(event_subject, event_json)``; must apply the change synchronously."""
+
+
+@dataclass(frozen=True, slots=True)
+class BarrierResult:
+    replicas: frozenset[str]
+    acked: frozenset[str]
+    seconds: float
+
+    @property
+    def complete(self) -> bool:
+        return self.replicas <= self.acked
+
+
+class FreshnessBarrier:
+    """Used by key-vault: publish a change to every resolver replica and wait for all acks."""
+
+    def __init__(self, nc: NatsClient, js: JetStreamContext, *, timeout: float = 2.0) -> None:
+        self.nc = nc
+        self.js = js
+        self.timeout = timeout
+        self._kv: KeyValue | None = None
+
+    async def _live_replicas(self) -> set[str]:
+        if self._kv is None:
+            self._kv = await self.js.key_value(BUCKET_RESOLVERS)
+        try:
+            return set(await self._kv.keys())
+        except NoKeysError:
+            return set()
+
+    async def confirm(self, event_subject: str, event: BaseModel) -> BarrierResult:
+        """Deliver ``event`` to every live replica; return once all acked (or on timeout)."""
+        started = time.perf_counter()
+        live = await self._live_replicas()
+        acked: set[str] = set()
+        done = asyncio.Event()
+        if not live:
+            done.set()
+
+        async def on_ack(msg: Msg) -> None:
+            try:
+                acked.add(str(json.loads(msg.data)["replica"]))
+            except (ValueError, KeyError, TypeError):
+                return
+            if live <= acked:
+                done.set()
+
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, cb=on_ack)
+        try:
+            await self.nc.publish(
+                subjects.INTERNAL_RESOLVER_SYNC,
+                event.model_dump_json().encode(),
+                reply=inbox,
+                headers={EVENT_HEADER: event_subject},
+            )
+            try:
+                await asyncio.wait_for(done.wait(), self.timeout)
+            except TimeoutError:
+                log.warning(
+                    "freshness barrier timed out",
+                    extra={"event": event_subject, "missing": sorted(live - acked)},
+                )
+        finally:
+            await sub.unsubscribe()
+        return BarrierResult(frozenset(live), frozenset(acked), time.perf_counter() - started)
+
+
+@dataclass
+class ReplicaPresence:
+    """Used by each resolver replica: presence heartbeat plus the sync listener."""
+
+    nc: NatsClient
+    js: JetStreamContext
+    replica: str
+    on_sync: SyncHandler
+    heartbeat: float = 1.0
+    _kv: KeyValue | None = None
+    _sub: Subscription | None = None
+    _task: asyncio.Task[None] | None = None
+    _last_renewed: float = field(default=float("-inf"))
+
+    @property
+    def fresh(self) -> bool:
+        """False once the presence entry may have expired: stop serving from caches."""
+        return time.monotonic() - self._last_renewed < RESOLVER_PRESENCE_TTL - self.heartbeat
+
+    async def start(self) -> None:
+        """Listen for syncs, then register (call before loading caches from KV)."""
+        self._kv = await self.js.key_value(BUCKET_RESOLVERS)
+        self._sub = await self.nc.subscribe(subjects.INTERNAL_RESOLVER_SYNC, cb=self._on_sync)
+        await self.nc.flush()
+        await self._renew()
+        self._task = asyncio.create_task(self._beat(), name=f"presence-{self.replica}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+        if self._kv is not None:
+            try:
+                await self._kv.purge(self.replica)
+            except (KeyNotFoundError, Exception):  # best effort; the entry expires anyway
+                log.debug("presence purge failed", exc_info=True)
+        self._last_renewed = float("-inf")
+
+    async def _renew(self) -> None:
+        assert self._kv is not None
+        await self._kv.put(self.replica, b"1")
+        self._last_renewed = time.monotonic()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self._renew()
+            except Exception:
+                log.warning("presence renewal failed", exc_info=True)
+
+    async def _on_sync(self, msg: Msg) -> None:
+        event_subject = (msg.headers or {}).get(EVENT_HEADER, "")
+        try:
+            self.on_sync(event_subject, msg.data)
+        except Exception:
+            # Acking a change we could not apply would break the guarantee.
+            log.exception("sync handler failed", extra={"event": event_subject})
+            return
+        if msg.reply:
+            await self.nc.publish(msg.reply, json.dumps({"replica": self.replica}).encode())
