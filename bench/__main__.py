@@ -21,14 +21,14 @@ HERE = Path(__file__).parent
 
 
 def suites() -> list[str]:
-    return sorted(
-        m.name for m in pkgutil.iter_modules([str(HERE)]) if not m.name.startswith("_")
-    )
+    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if not m.name.startswith("_"))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("suite", nargs="*", help=f"suites to run (default all: {', '.join(suites())})")
+    parser.add_argument(
+        "suite", nargs="*", help=f"suites to run (default all: {', '.join(suites())})"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     args = parser.parse_args()
     chosen = args.suite or suites()

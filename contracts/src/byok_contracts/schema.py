@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from . import subjects as s
 from . import v1
+from .v1 import ledger
 
 __all__ = ["OPERATIONS", "Operation", "asyncapi", "breaking_changes", "export", "schemas"]
 
@@ -76,6 +77,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(s.USAGE_QUERY, "request", v1.QueryUsage, v1.UsageReport, "usage and estimated cost"),
     Operation(s.LEDGER_GRANT, "request", v1.Grant, v1.Granted, "add credits (idempotent)"),
     Operation(s.LEDGER_BALANCE, "request", v1.BalanceRequest, v1.Balance, "an account's balance"),
+    Operation(
+        s.LEDGER_VERIFY,
+        "request",
+        ledger.VerifyLedger,
+        ledger.LedgerVerification,
+        "recompute every balance from the journal and report differences",
+    ),
+    Operation(
+        f"{s.LEDGER_JOURNAL_PREFIX}.{{account}}",
+        "event",
+        ledger.LedgerEntry,
+        None,
+        "the credit journal of one account (append-only)",
+    ),
     Operation(
         f"{s.PREFIX}.health.{{service}}", "request", v1.HealthRequest, v1.Health, "service health"
     ),
@@ -230,6 +245,27 @@ def _covers(old: set[str], new: set[str]) -> bool:
     return True
 
 
+def _nested(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    where: str,
+    old_root: dict[str, Any],
+    new_root: dict[str, Any],
+) -> list[str]:
+    """Compare the object schemas inside a property: directly, as array items, or in an anyOf."""
+    old, new = _resolve(old, old_root), _resolve(new, new_root)
+    if "properties" in old and "properties" in new:
+        return breaking_changes(old, new, path=where, old_root=old_root, new_root=new_root)
+    if "items" in old and "items" in new:
+        return _nested(old["items"], new["items"], f"{where}[]", old_root, new_root)
+    if "anyOf" in old and "anyOf" in new:
+        olds = [o for o in old["anyOf"] if "properties" in _resolve(o, old_root) or "items" in o]
+        news = [n for n in new["anyOf"] if "properties" in _resolve(n, new_root) or "items" in n]
+        if len(olds) == 1 and len(news) == 1:
+            return _nested(olds[0], news[0], where, old_root, new_root)
+    return []
+
+
 def breaking_changes(
     old: dict[str, Any],
     new: dict[str, Any],
@@ -254,12 +290,7 @@ def breaking_changes(
         old_t, new_t = _types(old_prop, old_root), _types(new_props[name], new_root)
         if not _covers(old_t, new_t):
             problems.append(f"{where}: type narrowed from {sorted(old_t)} to {sorted(new_t)}")
-        nested_old = _resolve(old_prop, old_root)
-        nested_new = _resolve(new_props[name], new_root)
-        if "properties" in nested_old and "properties" in nested_new:
-            problems += breaking_changes(
-                nested_old, nested_new, path=where, old_root=old_root, new_root=new_root
-            )
+        problems += _nested(old_prop, new_props[name], where, old_root, new_root)
     added_required = set(new.get("required", [])) - set(old.get("required", []))
     for name in sorted(added_required):
         where = f"{path}.{name}" if path else name

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
+__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "install_redaction", "redact"]
 
 _KEY_SHAPES = re.compile(r"(?P<prefix>sk-ant-|sk-|AIza)(?P<body>[A-Za-z0-9_\-]{8,})")
 _STANDARD_ATTRS = frozenset(
@@ -57,6 +57,22 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_redactor = RedactingFilter()
+_base_factory = logging.getLogRecordFactory()
+
+
+def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    _redactor.filter(record)
+    return record
+
+
+def install_redaction() -> None:
+    """Redact every record at creation, so no handler (pytest's included) sees a key."""
+    if logging.getLogRecordFactory() is not _redacting_factory:
+        logging.setLogRecordFactory(_redacting_factory)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, service, logger, message, extras."""
 
@@ -84,6 +100,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     """Route every logger to stderr through the redaction filter."""
+    install_redaction()
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     if fmt == "json":

@@ -13,9 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from byok_contracts import ByokError, MalformedRequest
 from byok_contracts.v1 import ErrorReply
-from pydantic import BaseModel, ValidationError
 
 from .metrics import Metrics
 

@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
-from byok_contracts import subjects
-from byok_contracts.v1 import Health, HealthRequest
 from faststream import FastStream
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pydantic import BaseModel
+
+from byok_contracts import subjects
+from byok_contracts.v1 import Health, HealthRequest
 
 from .jetstream import Bucket, ensure_jetstream
 from .logs import configure_logging

@@ -15,10 +15,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nats
+
 from byok_contracts import subjects
 
 from .natsserver import NatsServer, _port_open, free_port
@@ -33,8 +34,16 @@ def module_of(service: str) -> str:
     return "byok_" + service.replace("-", "_")
 
 
-async def wait_healthy(url: str, services: Sequence[str], timeout: float = 60.0) -> None:
-    """Return once every service answers ``byok.v1.health.<service>``."""
+async def wait_healthy(
+    url: str,
+    services: Sequence[str],
+    timeout: float = 60.0,
+    dead: Callable[[], list[str]] | None = None,
+) -> None:
+    """Return once every service answers ``byok.v1.health.<service>``.
+
+    ``dead`` names processes that already exited: waiting for them is pointless.
+    """
     deadline = time.monotonic() + timeout
     pending = list(services)
     nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=2)
@@ -42,6 +51,9 @@ async def wait_healthy(url: str, services: Sequence[str], timeout: float = 60.0)
         while pending:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+            exited = dead() if dead is not None else []
+            if exited:
+                raise TimeoutError(f"exited during start: {', '.join(exited)}")
             for service in list(pending):
                 try:
                     await nc.request(subjects.health(service), b"{}", timeout=0.5)
@@ -145,7 +157,7 @@ def main() -> int:
         stack.start()
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
         try:
-            asyncio.run(wait_healthy(stack.url, stack.services))
+            asyncio.run(wait_healthy(stack.url, stack.services, dead=stack.dead))
         except TimeoutError as exc:
             print(f"byok: {exc}", flush=True)
             return 1

@@ -144,7 +144,8 @@ SealedBlob = Annotated[str, AfterValidator(_sealed)]
 class Scope(BaseModel):
     """Where a key or setting lives: ``{"type": "workspace", "id": "acme"}``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Not strict: the type is read from its string in Python mode too (replies, records).
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: ScopeType
     id: Identifier

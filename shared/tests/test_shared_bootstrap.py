@@ -1,0 +1,44 @@
+"""Stream and bucket bootstrap against a real JetStream server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+
+from byok_shared.jetstream import BUCKETS, STREAM_EVENTS, ensure_jetstream, stream_configs
+
+
+async def names(js: JetStreamContext) -> set[str]:
+    return {info.config.name for info in await js.streams_info() if info.config.name}
+
+
+async def test_bootstrap_creates_every_stream_and_bucket(js: JetStreamContext) -> None:
+    await ensure_jetstream(js)
+    expected = {c.name for c in stream_configs()} | {f"KV_{b.name}" for b in BUCKETS}
+    assert expected <= await names(js)
+
+
+async def test_bootstrap_is_idempotent_and_keeps_data(js: JetStreamContext) -> None:
+    await ensure_jetstream(js)
+    ack = await js.publish("byok.v1.events.keys.configured", b"{}")
+    kv = await js.key_value("byok-scopes")
+    await kv.put("workspace.acme", b"{}")
+    await ensure_jetstream(js)
+    await ensure_jetstream(js)
+    info = await js.stream_info(STREAM_EVENTS)
+    assert info.state.messages == 1 and info.state.last_seq == ack.seq
+    assert (await kv.get("workspace.acme")).value == b"{}"
+
+
+async def test_concurrent_bootstraps_do_not_fail(js: JetStreamContext) -> None:
+    await asyncio.gather(*(ensure_jetstream(js) for _ in range(5)))
+    assert {c.name for c in stream_configs()} <= await names(js)
+
+
+async def test_bootstrap_repairs_a_stream_whose_subjects_drifted(js: JetStreamContext) -> None:
+    await js.add_stream(StreamConfig(name=STREAM_EVENTS, subjects=["byok.v1.events.keys.>"]))
+    await ensure_jetstream(js)
+    info = await js.stream_info(STREAM_EVENTS)
+    assert info.config.subjects == ["byok.v1.events.>"]
