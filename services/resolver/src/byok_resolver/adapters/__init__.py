@@ -1,0 +1,1 @@
+"""Adapters of the resolver's ports: NATS (key-vault, JetStream) and in-memory fakes."""

@@ -1,0 +1,76 @@
+"""``byok.v1.resolve`` on a raw nats-py subscription: decode -> handler -> reply.
+
+The subject runs at request rate, so it skips faststream's per-message
+machinery but keeps its guarantees: strict validation, every request gets a
+reply (malformed -> 400), metrics per reply code. A request whose key material
+is not cached yet continues in its own task, so it never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from byok_contracts import ByokError, subjects
+from byok_contracts.v1 import Resolve
+from byok_shared.metrics import Metrics
+from byok_shared.responder import encode, error_bytes, parse_request, respond
+
+from .handlers import Resolver
+
+__all__ = ["ResolveSubscriber"]
+
+log = logging.getLogger(__name__)
+
+SUBJECT = subjects.RESOLVE
+
+
+class ResolveSubscriber:
+    """The callback of the resolve subscription."""
+
+    def __init__(self, nc: NatsClient, resolver: Resolver, metrics: Metrics) -> None:
+        self.nc = nc
+        self.resolver = resolver
+        self.metrics = metrics
+        # Bound once: label lookups cost more than the observation itself.
+        self._ok = metrics.requests.labels(metrics.service, SUBJECT, "200")
+        self._latency = metrics.latency.labels(metrics.service, SUBJECT)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, msg: Msg) -> None:
+        reply = msg.reply
+        if not reply:
+            return
+        started = time.perf_counter()
+        try:
+            answer = self.resolver.resolve_cached(parse_request(msg.data, Resolve))
+        except ByokError as exc:
+            await self.nc.publish(reply, error_bytes(exc))
+            self.metrics.observe_request(SUBJECT, exc.code, time.perf_counter() - started)
+            return
+        except Exception:
+            answer = None  # respond() below turns it into a 500 and logs it
+        if answer is None:
+            task = asyncio.create_task(self._slow(msg.data, reply))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        await self.nc.publish(reply, encode(answer))
+        self._ok.inc()
+        self._latency.observe(time.perf_counter() - started)
+
+    async def _slow(self, raw: bytes, reply: str) -> None:
+        out = await respond(
+            raw, Resolve, self.resolver.resolve, subject=SUBJECT, metrics=self.metrics
+        )
+        try:
+            await self.nc.publish(reply, out)
+        except Exception:
+            log.warning("could not send a resolve reply", exc_info=True)
+
+    async def drain(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
