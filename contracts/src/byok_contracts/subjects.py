@@ -30,6 +30,7 @@ __all__ = [
     "LEDGER_BALANCE",
     "LEDGER_GRANT",
     "LEDGER_JOURNAL_PREFIX",
+    "LEDGER_VERIFY",
     "PREFIX",
     "RESOLVE",
     "SCOPES_CONFIGURE",
@@ -58,6 +59,7 @@ USAGE_RECORDED: Final = f"{PREFIX}.usage.recorded"
 LEDGER_GRANT: Final = f"{PREFIX}.ledger.grant"
 LEDGER_BALANCE: Final = f"{PREFIX}.ledger.balance"
 LEDGER_JOURNAL_PREFIX: Final = f"{PREFIX}.ledger.journal"
+LEDGER_VERIFY: Final = f"{PREFIX}.ledger.verify"
 
 EVENTS_PREFIX: Final = f"{PREFIX}.events"
 EVENTS_KEYS_CONFIGURED: Final = f"{EVENTS_PREFIX}.keys.configured"

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import AccountId, Reply, Request, RequestId
+from .common import AccountId, Event, Reply, Request, RequestId, utcnow
 from .settings import Mode
 
-__all__ = ["Balance", "BalanceRequest", "Grant", "Granted"]
+__all__ = [
+    "Balance",
+    "BalanceRequest",
+    "Grant",
+    "Granted",
+    "LedgerDifference",
+    "LedgerEntry",
+    "LedgerVerification",
+    "VerifyLedger",
+]
 
 
 class Grant(Request):
@@ -33,3 +43,56 @@ class Balance(Reply):
     balance: int
     mode: Mode
     credits_paused: bool
+
+
+class LedgerEntry(Event):
+    """One journal entry on ``byok.v1.ledger.journal.<account>`` (append-only).
+
+    ``amount`` is signed (grants positive, debits negative); ``balance`` is the
+    account's balance after this entry, so the journal can be checked against
+    its own fold. ``entry_id`` is derived from the input (uuid5), so a replayed
+    command produces the same id.
+    """
+
+    entry_id: str
+    account: AccountId
+    kind: Literal["grant", "debit"]
+    amount: int
+    balance: int
+    reason: str | None = None
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    estimated_cost_usd: str | None = None
+    price_source: str | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class VerifyLedger(Request):
+    """``byok.v1.ledger.verify``: recompute balances from the journal (all accounts by default)."""
+
+    account: AccountId | None = None
+
+
+class LedgerDifference(Reply):
+    """One place where the journal's fold disagrees with a recorded or served figure."""
+
+    account: str
+    check: str
+    expected: int | str | None = None
+    found: int | str | None = None
+    seq: int | None = None
+    detail: str = ""
+
+
+class LedgerVerification(Reply):
+    status: Literal["ok"] = "ok"
+    accounts: int
+    entries: int
+    consistent: bool
+    balances: dict[str, int] = Field(default_factory=dict)
+    differences: list[LedgerDifference] = Field(default_factory=list)

@@ -42,3 +42,4 @@ class CreditState(BaseModel):
     account: str
     balance: int
     updated_at: datetime
+    journal_seq: int = 0  # stream sequence of the journal entry this balance follows

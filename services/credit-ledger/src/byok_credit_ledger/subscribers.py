@@ -1,0 +1,159 @@
+"""Edges of the ledger: request responders and the ``usage.recorded`` consumer.
+
+They translate (decode, call a handler, reply or ack); the rules are in
+:mod:`handlers` and :mod:`domain`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from byok_contracts import subjects
+from byok_contracts.v1 import Balance, BalanceRequest, Grant, Granted, UsageRecorded
+from byok_contracts.v1.ledger import LedgerVerification, VerifyLedger
+from byok_shared import Metrics, Service
+from byok_shared.jetstream import STREAM_USAGE
+
+from .config import LedgerConfig
+from .errors import JournalUnavailable
+from .handlers import Ledger
+
+__all__ = ["UsageConsumer", "register_responders"]
+
+log = logging.getLogger(__name__)
+
+
+def register_responders(service: Service, ledger: Callable[[], Ledger]) -> None:
+    """``ledger()`` returns the live ledger (built once connected) or raises a 503."""
+
+    @service.responder(subjects.LEDGER_GRANT, Grant)
+    async def grant(cmd: Grant) -> Granted:
+        return await ledger().grant(cmd)
+
+    @service.responder(subjects.LEDGER_BALANCE, BalanceRequest)
+    async def balance(req: BalanceRequest) -> Balance:
+        return await ledger().balance(req)
+
+    @service.responder(subjects.LEDGER_VERIFY, VerifyLedger)
+    async def verify(req: VerifyLedger) -> LedgerVerification:
+        return await ledger().verify(req)
+
+
+class UsageConsumer:
+    """Pulls ``byok.v1.usage.recorded`` from the shared durable consumer and debits.
+
+    A message is acked only after its debit is in the journal (or known to be
+    there already); anything else is left for redelivery, which the ledger
+    turns into a no-op for a request_id it has debited.
+    """
+
+    def __init__(
+        self, js: JetStreamContext, ledger: Ledger, config: LedgerConfig, metrics: Metrics
+    ) -> None:
+        self._js = js
+        self._ledger = ledger
+        self._config = config
+        self._metrics = metrics
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self._config.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self._config.ack_wait,
+            max_ack_pending=self._config.max_ack_pending,
+            filter_subject=subjects.USAGE_RECORDED,
+        )
+        sub = await self._js.pull_subscribe(
+            subjects.USAGE_RECORDED,
+            durable=self._config.durable,
+            stream=STREAM_USAGE,
+            config=config,
+        )
+        self._task = asyncio.create_task(self._run(sub), name="ledger-usage-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(self._config.batch, timeout=self._config.fetch_timeout)
+            except nats.errors.TimeoutError:
+                await self._flush()
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # server restarting, reconnecting: pull again shortly
+                log.warning("usage fetch failed (%r); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            await self.handle(msgs)
+            await self._flush()
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        """Debit a batch: accounts in parallel, each account's messages in order."""
+        by_account: defaultdict[str, list[tuple[Msg, UsageRecorded]]] = defaultdict(list)
+        for msg in msgs:
+            try:
+                usage = UsageRecorded.model_validate_json(msg.data)
+            except ValidationError:
+                log.error("dropping malformed usage event (stream seq %s)", _seq(msg))
+                self._metrics.count_event(subjects.USAGE_RECORDED, "malformed")
+                await _settle(msg.term())
+                continue
+            by_account[usage.account].append((msg, usage))
+        await asyncio.gather(*(self._debit_in_order(items) for items in by_account.values()))
+
+    async def _debit_in_order(self, items: list[tuple[Msg, UsageRecorded]]) -> None:
+        for index, (msg, usage) in enumerate(items):
+            try:
+                entry = await self._ledger.debit(usage)
+            except JournalUnavailable as exc:
+                log.warning("debit of %s deferred: %s", usage.request_id, exc.message)
+                for later, _ in items[index:]:
+                    await _settle(later.nak(delay=1.0))
+                return
+            except Exception:
+                log.exception("debit of %s failed; it will be redelivered", usage.request_id)
+                await _settle(msg.nak(delay=1.0))
+                continue
+            outcome = "debited" if entry is not None else "no_debit"
+            self._metrics.count_event(subjects.USAGE_RECORDED, outcome)
+            await _settle(msg.ack())
+
+    async def _flush(self) -> None:
+        if self._ledger.pending_effects:
+            try:
+                await self._ledger.flush()
+            except Exception as exc:
+                log.warning("credit state not published yet (%r); will retry", exc)
+
+
+def _seq(msg: Msg) -> int | None:
+    try:
+        return msg.metadata.sequence.stream
+    except Exception:
+        return None
+
+
+async def _settle(ack: object) -> None:
+    """Await an ack/nak/term; a lost one only means a redelivery the ledger ignores."""
+    try:
+        await ack  # type: ignore[misc]
+    except Exception as exc:
+        log.debug("ack not sent (%r); the message will be redelivered", exc)
