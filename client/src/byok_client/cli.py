@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from byok_contracts import ByokError, subjects
 
+from . import cli_keys
 from .client import ByokClient
 
 __all__ = ["main"]
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="ask services for their health")
     health.add_argument("service", nargs="?", choices=subjects.SERVICES)
     health.set_defaults(run=_health)
+    cli_keys.register(sub)
     return parser
 
 

@@ -17,6 +17,8 @@ __all__ = [
     "EVENTS_KEYS_REVOKED",
     "EVENTS_PREFIX",
     "EVENTS_SCOPES_CHANGED",
+    "INTERNAL_KEYS_REVOKE",
+    "INTERNAL_KEYS_ROTATE",
     "INTERNAL_KEYS_UNSEAL",
     "INTERNAL_RESOLVER_SYNC",
     "INTERNAL_VALIDATOR_PUBLIC_KEY",
@@ -75,6 +77,10 @@ EVENTS_ACCOUNTS_CHANGED: Final = f"{EVENTS_PREFIX}.accounts.changed"
 
 # Internal hops (not for product backends or runtimes; NATS permissions keep them private).
 INTERNAL_KEYS_UNSEAL: Final = f"{PREFIX}.internal.keys.unseal"
+# validator -> key-vault: the provider rejected a stored key on re-validation.
+INTERNAL_KEYS_REVOKE: Final = f"{PREFIX}.internal.keys.revoke"
+# operator -> key-vault: rotate the cipher key (and optionally the sealing keypair), rewrap all.
+INTERNAL_KEYS_ROTATE: Final = f"{PREFIX}.internal.keys.rotate"
 INTERNAL_VALIDATOR_PUBLIC_KEY: Final = f"{PREFIX}.internal.validator.public-key"
 INTERNAL_RESOLVER_SYNC: Final = f"{PREFIX}.internal.resolver.sync"
 

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from .common import Base64Key32, KeyId, Provider, Reply, Request, SealedBlob
+from pydantic import Field
+
+from .common import (
+    Actor,
+    Base64Key32,
+    KeyId,
+    KeyState,
+    Provider,
+    Reply,
+    Request,
+    Scope,
+    SealedBlob,
+)
 
 __all__ = [
+    "KeyRevoked",
     "KeyUnsealed",
     "KeyValid",
+    "KeysRotated",
+    "RevokeKey",
+    "RotateKeys",
     "UnsealKey",
     "ValidateKey",
     "ValidatorPublicKey",
@@ -51,3 +67,39 @@ class KeyUnsealed(Reply):
     provider: Provider
     sealed_key: str
     revision: int
+    state: KeyState | None = None
+    scope: Scope | None = None
+
+
+class RevokeKey(Request):
+    """``byok.v1.internal.keys.revoke``: the provider rejected this stored key (validator)."""
+
+    key_id: KeyId
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    actor: Actor = "validator"
+
+
+class KeyRevoked(Reply):
+    status: Literal["revoked"] = "revoked"
+    key_id: KeyId
+    provider: Provider
+    revision: int = 0
+
+
+class RotateKeys(Request):
+    """``byok.v1.internal.keys.rotate``: rotate the cipher key and rewrap every ciphertext.
+
+    With ``sealing`` a new sealing keypair becomes current too (old ones keep
+    opening blobs sealed to them until they age out).
+    """
+
+    cipher: bool = True
+    sealing: bool = False
+    actor: Actor | None = None
+
+
+class KeysRotated(Reply):
+    status: Literal["rotated"] = "rotated"
+    rewrapped: int
+    unchanged: int = 0
+    kid: str

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .common import (
+    AccountId,
     Actor,
     Base64Key32,
     KeyId,
@@ -59,6 +60,8 @@ class ConfigureKey(Request):
     model: ModelId | None = None
     actor: Actor
     request_id: RequestId | None = None
+    # The account the scope belongs to: its policy decides whether a custom model is allowed.
+    account: AccountId | None = None
 
 
 class KeyConfigured(Reply):
@@ -130,3 +133,5 @@ class ReportKey(Request):
 
 class KeyReportAccepted(Reply):
     status: Literal["accepted"] = "accepted"
+    # What the re-validation concluded: revoked, valid, transient, ignored, deduplicated, inactive.
+    outcome: str | None = None

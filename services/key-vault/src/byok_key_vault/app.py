@@ -2,14 +2,83 @@
 
 from __future__ import annotations
 
-from byok_shared import ByokSettings, Service
 from faststream import FastStream
 
-__all__ = ["SERVICE", "create_app"]
+from byok_contracts import Catalog
+from byok_shared import ByokSettings, Service
+from byok_shared.freshness import FreshnessBarrier as ResolverBarrier
+
+from .adapters.jetstream import (
+    EXTRA_BUCKETS,
+    JetStreamEvents,
+    KvKeyStore,
+    KvSealingStore,
+    KvSettingsStore,
+)
+from .adapters.local_cipher import LocalCipher
+from .adapters.validator import NatsValidator
+from .adapters.vault_cipher import VaultCipher
+from .config import KeyVaultSettings
+from .handlers import Deps
+from .keyring import SealingKeys
+from .ports import Cipher, FreshnessBarrier, Validator
+from .subscribers import register
+
+__all__ = ["SERVICE", "build_cipher", "create_app"]
 
 SERVICE = "key-vault"
 
 
-def create_app(settings: ByokSettings) -> FastStream:
-    service = Service(SERVICE, settings)
+def build_cipher(settings: ByokSettings) -> Cipher:
+    """The ``BYOK_CIPHER`` adapter: ``local`` keyring file or Vault transit."""
+    if settings.cipher == "vault":
+        import hvac
+
+        client = hvac.Client(url=settings.vault_addr, token=settings.vault_token, timeout=5)
+        return VaultCipher(client, mount=settings.vault_mount, key=settings.vault_key)
+    return LocalCipher.in_data_dir(settings.data_dir)
+
+
+def create_app(
+    settings: ByokSettings,
+    config: KeyVaultSettings | None = None,
+    *,
+    cipher: Cipher | None = None,
+    validator: Validator | None = None,
+    barrier: FreshnessBarrier | None = None,
+) -> FastStream:
+    """The key-vault app; tests may inject a cipher, validator or barrier."""
+    config = config or KeyVaultSettings()
+    service = Service(SERVICE, settings, extra_buckets=EXTRA_BUCKETS)
+    catalog = Catalog.load(settings.catalog_file)
+    state: dict[str, Deps] = {}
+
+    def deps() -> Deps:
+        return state["deps"]
+
+    @service.on_started
+    async def start() -> None:
+        chosen = cipher or build_cipher(settings)
+        if isinstance(chosen, VaultCipher):
+            await chosen.ensure_key()
+        sealing = SealingKeys(KvSealingStore(service.js), chosen, keep=config.sealing_keep)
+        await sealing.load()
+        state["deps"] = Deps(
+            keys=KvKeyStore(service.js),
+            settings=KvSettingsStore(service.js),
+            sealing=sealing,
+            cipher=chosen,
+            validator=validator or NatsValidator(service.nc, timeout=config.validate_timeout),
+            events=JetStreamEvents(service.js),
+            barrier=barrier
+            or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
+            catalog=catalog,
+        )
+
+    @service.on_stopping
+    async def stop() -> None:
+        if "deps" in state:
+            await state.pop("deps").cipher.close()
+
+    register(service, deps, workers=config.configure_workers)
     return service.app

@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from ..natsserver import NatsServer
 from ..settings import ByokSettings
 from .apps import settings_for
+from .fake_providers import FakeProviders
 
 
 @pytest.fixture
@@ -47,3 +48,11 @@ def js(nc: NatsClient) -> JetStreamContext:
 @pytest.fixture
 def byok_settings(nats_server: NatsServer, tmp_path: Path) -> ByokSettings:
     return settings_for(nats_server.url, tmp_path / "data")
+
+
+@pytest.fixture
+def fake_providers() -> Iterator[FakeProviders]:
+    """Local Anthropic/OpenAI/Gemini model-list endpoints; point settings at them with
+    ``settings_for(url, dir, **fake_providers.settings_overrides())``."""
+    with FakeProviders(slow_seconds=1.0) as fake:
+        yield fake

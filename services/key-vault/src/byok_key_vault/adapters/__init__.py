@@ -1,0 +1,1 @@
+"""key-vault adapters: JetStream stores, ciphers, the validator hop, in-memory fakes."""

@@ -1,0 +1,169 @@
+"""The real stores: JetStream KV buckets, and events on the BYOK_EVENTS stream."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from byok_contracts.v1 import AccountPolicy, KeyRecord, ScopeSettings
+from byok_shared.jetstream import (
+    BUCKET_ACCOUNTS,
+    BUCKET_KEYS,
+    BUCKET_SCOPES,
+    BUCKET_SEALING,
+    Bucket,
+)
+
+from ..errors import StoreConflict
+from ..ports import Versioned
+
+__all__ = [
+    "BUCKET_KEY_INDEX",
+    "EXTRA_BUCKETS",
+    "JetStreamEvents",
+    "KvKeyStore",
+    "KvSealingStore",
+    "KvSettingsStore",
+]
+
+BUCKET_KEY_INDEX = "byok-key-index"  # <key_id> -> <slot> (key-vault's own lookup)
+EXTRA_BUCKETS = (Bucket(BUCKET_KEY_INDEX),)
+
+
+class _Kv:
+    """Compare-and-set helpers over one bucket, opened lazily."""
+
+    def __init__(self, js: JetStreamContext, bucket: str) -> None:
+        self.js = js
+        self.bucket = bucket
+        self._kv: KeyValue | None = None
+
+    async def kv(self) -> KeyValue:
+        if self._kv is None:
+            self._kv = await self.js.key_value(self.bucket)
+        return self._kv
+
+    async def get(self, key: str) -> Versioned[bytes] | None:
+        try:
+            entry = await (await self.kv()).get(key)
+        except KeyNotFoundError:  # also deleted and purged keys
+            return None
+        if entry.value is None:
+            return None
+        return Versioned(entry.value, entry.revision or 0)
+
+    async def put(self, key: str, value: bytes, revision: int | None) -> int:
+        kv = await self.kv()
+        try:
+            if revision is None:
+                return await kv.create(key, value)
+            return await kv.update(key, value, last=revision)
+        except KeyWrongLastSequenceError:
+            raise StoreConflict(f"{self.bucket}/{key} changed meanwhile") from None
+
+    async def delete(self, key: str, revision: int | None = None) -> None:
+        kv = await self.kv()
+        if revision is not None:
+            try:
+                await kv.delete(key, last=revision)
+            except KeyWrongLastSequenceError:
+                raise StoreConflict(f"{self.bucket}/{key} changed meanwhile") from None
+        # Purge drops every older revision too: no old ciphertext lingers in history.
+        await kv.purge(key)
+
+    async def keys(self) -> list[str]:
+        try:
+            return list(await (await self.kv()).keys())
+        except NoKeysError:
+            return []
+
+
+class KvKeyStore:
+    def __init__(self, js: JetStreamContext) -> None:
+        self._records = _Kv(js, BUCKET_KEYS)
+        self._index = _Kv(js, BUCKET_KEY_INDEX)
+
+    async def get(self, slot: str) -> Versioned[KeyRecord] | None:
+        entry = await self._records.get(slot)
+        if entry is None:
+            return None
+        return Versioned(KeyRecord.model_validate_json(entry.value), entry.revision)
+
+    async def create(self, slot: str, record: KeyRecord) -> int:
+        return await self._records.put(slot, record.model_dump_json().encode(), None)
+
+    async def update(self, slot: str, record: KeyRecord, revision: int) -> int:
+        return await self._records.put(slot, record.model_dump_json().encode(), revision)
+
+    async def delete(self, slot: str, revision: int) -> None:
+        await self._records.delete(slot, revision)
+
+    async def slots(self) -> list[str]:
+        return await self._records.keys()
+
+    async def slot_of(self, key_id: str) -> str | None:
+        entry = await self._index.get(key_id)
+        return entry.value.decode() if entry is not None else None
+
+    async def index(self, key_id: str, slot: str) -> None:
+        await (await self._index.kv()).put(key_id, slot.encode())
+
+    async def unindex(self, key_id: str) -> None:
+        await self._index.delete(key_id)
+
+
+class KvSettingsStore:
+    def __init__(self, js: JetStreamContext) -> None:
+        self._scopes = _Kv(js, BUCKET_SCOPES)
+        self._accounts = _Kv(js, BUCKET_ACCOUNTS)
+
+    async def get_scope(self, scope_key: str) -> Versioned[ScopeSettings] | None:
+        entry = await self._scopes.get(scope_key)
+        if entry is None:
+            return None
+        return Versioned(ScopeSettings.model_validate_json(entry.value), entry.revision)
+
+    async def put_scope(self, settings: ScopeSettings, revision: int | None) -> int:
+        return await self._scopes.put(
+            settings.scope.key, settings.model_dump_json().encode(), revision
+        )
+
+    async def get_account(self, account: str) -> Versioned[AccountPolicy] | None:
+        entry = await self._accounts.get(account)
+        if entry is None:
+            return None
+        return Versioned(AccountPolicy.model_validate_json(entry.value), entry.revision)
+
+    async def put_account(self, policy: AccountPolicy, revision: int | None) -> int:
+        return await self._accounts.put(policy.account, policy.model_dump_json().encode(), revision)
+
+
+class KvSealingStore:
+    def __init__(self, js: JetStreamContext) -> None:
+        self._kv = _Kv(js, BUCKET_SEALING)
+
+    async def get(self, name: str) -> Versioned[bytes] | None:
+        return await self._kv.get(name)
+
+    async def create(self, name: str, value: bytes) -> int:
+        return await self._kv.put(name, value, None)
+
+    async def update(self, name: str, value: bytes, revision: int) -> int:
+        return await self._kv.put(name, value, revision)
+
+    async def delete(self, name: str) -> None:
+        await self._kv.delete(name)
+
+    async def names(self) -> list[str]:
+        return await self._kv.keys()
+
+
+class JetStreamEvents:
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+
+    async def publish(self, subject: str, event: BaseModel, *, msg_id: str | None = None) -> None:
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        await self.js.publish(subject, event.model_dump_json().encode(), headers=headers)

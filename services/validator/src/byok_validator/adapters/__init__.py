@@ -1,0 +1,1 @@
+"""validator adapters: httpx providers, the key-vault hop, JetStream reads, fakes."""
