@@ -122,7 +122,10 @@ def _rate_limited(provider: str) -> dict[str, Any]:
     if provider == "anthropic":
         return {
             "type": "error",
-            "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"},
+            "error": {
+                "type": "rate_limit_error",
+                "message": "Number of requests has exceeded your rate limit",
+            },
         }
     if provider == "openai":
         return {
@@ -154,7 +157,9 @@ def _server_error(provider: str) -> dict[str, Any]:
                 "code": None,
             }
         }
-    return {"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}}
+    return {
+        "error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}
+    }
 
 
 @dataclass
@@ -251,7 +256,7 @@ class FakeProviders:
     def start(self) -> Self:
         self._server = _Server(self._state)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-providers", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="fake-providers", daemon=True
         )
         self._thread.start()
         return self

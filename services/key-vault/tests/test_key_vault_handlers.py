@@ -1,0 +1,230 @@
+"""Use cases of key-vault against in-memory fakes (no NATS, no Vault, no HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from byok_contracts import (
+    SUITE,
+    Catalog,
+    KeyRejected,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+    seal,
+    subjects,
+)
+from byok_contracts.v1 import (
+    ConfigureAccount,
+    ConfigureKey,
+    ConfigureScope,
+    KeyChanged,
+    ListKeys,
+    RemoveKey,
+    RevokeKey,
+    RotateKeys,
+    SetKeyEnabled,
+)
+from byok_key_vault import domain, handlers
+from byok_key_vault.adapters.local_cipher import LocalCipher
+from byok_key_vault.adapters.memory import (
+    MemoryBarrier,
+    MemoryEvents,
+    MemoryKeyStore,
+    MemorySealingStore,
+    MemorySettingsStore,
+    MemoryValidator,
+)
+from byok_key_vault.errors import KeyRevokedError, ReadOnlyScope, SealedKeyUnreadable, StaleKid
+from byok_key_vault.keyring import SealingKeys
+
+KEY = "sk-ant-api03-" + "h" * 80
+
+
+@pytest.fixture
+async def deps(tmp_path: Path) -> handlers.Deps:
+    cipher = LocalCipher.in_data_dir(tmp_path)
+    sealing = SealingKeys(MemorySealingStore(), cipher)
+    await sealing.load()
+    events = MemoryEvents()
+    return handlers.Deps(
+        keys=MemoryKeyStore(),
+        settings=MemorySettingsStore(),
+        sealing=sealing,
+        cipher=cipher,
+        validator=MemoryValidator(),
+        events=events,
+        barrier=MemoryBarrier(events),
+        catalog=Catalog.load(),
+    )
+
+
+async def configure_cmd(deps: handlers.Deps, key: str = KEY, **extra: object) -> ConfigureKey:
+    pk = await handlers.public_key(deps)
+    body = {
+        "scope": {"type": "workspace", "id": "acme"},
+        "sealed_key": seal(key.encode(), pk.public_key, subjects.KEYS_CONFIGURE),
+        "kid": pk.kid,
+        "actor": "alice",
+        **extra,
+    }
+    return ConfigureKey.model_validate(body)
+
+
+def test_hint_never_shows_more_than_a_few_characters() -> None:
+    assert domain.make_hint(KEY) == "sk-ant…hhhh"
+    assert domain.make_hint("sk-abcdefgh") == "sk…gh"
+    assert len(domain.make_hint("abc")) <= 2
+
+
+def test_key_ids_are_deterministic_and_fingerprints_keyed() -> None:
+    fp = domain.fingerprint(b"s" * 32, KEY)
+    assert domain.fingerprint(b"t" * 32, KEY) != fp
+    assert domain.key_id_for("workspace.acme.anthropic", fp) == domain.key_id_for(
+        "workspace.acme.anthropic", fp
+    )
+    assert domain.key_id_for("workspace.other.anthropic", fp) != domain.key_id_for(
+        "workspace.acme.anthropic", fp
+    )
+
+
+@pytest.mark.parametrize("raw", [b"", b"   ", b"sk-ant-a b", b"\xff\xfe", b"sk-" + b"x" * 600])
+def test_clean_key_rejects_non_keys(raw: bytes) -> None:
+    with pytest.raises(Unprocessable):
+        domain.clean_key(raw)
+
+
+async def test_public_key(deps: handlers.Deps) -> None:
+    pk = await handlers.public_key(deps)
+    assert pk.suite == SUITE
+    assert len(pk.kid) == 16
+
+
+async def test_configure_stores_ciphertext_and_publishes(deps: handlers.Deps) -> None:
+    reply = await handlers.configure(await configure_cmd(deps), deps)
+    assert (reply.provider, reply.model) == ("anthropic", "claude-sonnet-4-6")
+    stored = await deps.keys.get("workspace.acme.anthropic")
+    assert stored is not None
+    assert KEY not in stored.value.model_dump_json()
+    assert stored.value.fingerprint != KEY
+    [(subject, event)] = deps.events.published  # type: ignore[attr-defined]
+    assert subject == subjects.EVENTS_KEYS_CONFIGURED
+    assert isinstance(event, KeyChanged)
+    assert event.revision == stored.revision
+
+
+async def test_configure_same_key_twice_keeps_the_id(deps: handlers.Deps) -> None:
+    first = await handlers.configure(await configure_cmd(deps), deps)
+    again = await handlers.configure(await configure_cmd(deps, KEY + "\n"), deps)
+    assert first.key_id == again.key_id
+
+
+async def test_configure_errors(deps: handlers.Deps) -> None:
+    validator = deps.validator
+    assert isinstance(validator, MemoryValidator)
+    with pytest.raises(Unprocessable):
+        await handlers.configure(await configure_cmd(deps, "rk-12345678901234567890"), deps)
+    with pytest.raises(KeyRejected):
+        await handlers.configure(await configure_cmd(deps, provider="openai"), deps)
+    with pytest.raises(Unprocessable):
+        await handlers.configure(await configure_cmd(deps, model="gpt-4o"), deps)
+    assert validator.calls == []  # none of these reached the provider
+    validator.answers[KEY.encode()] = "rejected"
+    with pytest.raises(KeyRejected):
+        await handlers.configure(await configure_cmd(deps), deps)
+    validator.answers[KEY.encode()] = "unavailable"
+    with pytest.raises(Unavailable):
+        await handlers.configure(await configure_cmd(deps), deps)
+    assert await deps.keys.slots() == []
+    bad = (await configure_cmd(deps)).model_copy(update={"kid": "0123456789abcdef"})
+    with pytest.raises(StaleKid):
+        await handlers.configure(bad, deps)
+    pk = await handlers.public_key(deps)
+    wrong_subject = (await configure_cmd(deps)).model_copy(
+        update={"sealed_key": seal(KEY.encode(), pk.public_key, subjects.RESOLVE)}
+    )
+    with pytest.raises(SealedKeyUnreadable):
+        await handlers.configure(wrong_subject, deps)
+
+
+async def test_read_only_scope(deps: handlers.Deps) -> None:
+    await handlers.configure(await configure_cmd(deps), deps)
+    await handlers.configure_scope(
+        ConfigureScope.model_validate(
+            {"scope": {"type": "workspace", "id": "acme"}, "read_only": True}
+        ),
+        deps,
+    )
+    with pytest.raises(ReadOnlyScope):
+        await handlers.configure(await configure_cmd(deps), deps)
+    remove = RemoveKey.model_validate(
+        {"scope": {"type": "workspace", "id": "acme"}, "provider": "anthropic", "actor": "a"}
+    )
+    with pytest.raises(ReadOnlyScope):
+        await handlers.remove(remove, deps)
+
+
+async def test_state_changes_confirm_through_the_barrier(deps: handlers.Deps) -> None:
+    reply = await handlers.configure(await configure_cmd(deps), deps)
+    scope = {"type": "workspace", "id": "acme"}
+    toggle = SetKeyEnabled.model_validate(
+        {"scope": scope, "provider": "anthropic", "enabled": False, "actor": "a"}
+    )
+    assert (await handlers.set_enabled(toggle, deps)).state == "disabled"
+    revoked = await handlers.revoke(RevokeKey.model_validate({"key_id": reply.key_id}), deps)
+    assert revoked.status == "revoked"
+    with pytest.raises(KeyRevokedError):
+        await handlers.set_enabled(toggle.model_copy(update={"enabled": True}), deps)
+    listed = await handlers.list_keys(ListKeys.model_validate({"scope": scope}), deps)
+    assert [k.state for k in listed.keys] == ["revoked"]
+    await handlers.remove(
+        RemoveKey.model_validate({"scope": scope, "provider": "anthropic", "actor": "a"}), deps
+    )
+    barrier = deps.barrier
+    assert isinstance(barrier, MemoryBarrier)
+    assert [s for s, _ in barrier.confirmed] == [
+        subjects.EVENTS_KEYS_DISABLED,
+        subjects.EVENTS_KEYS_REVOKED,
+        subjects.EVENTS_KEYS_REMOVED,
+    ]
+    with pytest.raises(NotFound):
+        await handlers.revoke(RevokeKey.model_validate({"key_id": reply.key_id}), deps)
+
+
+async def test_settings_merge_and_events(deps: handlers.Deps) -> None:
+    scope = {"type": "agent", "id": "buddy-1"}
+    first = await handlers.configure_scope(
+        ConfigureScope.model_validate({"scope": scope, "route": "byok:anthropic"}), deps
+    )
+    second = await handlers.configure_scope(
+        ConfigureScope.model_validate({"scope": scope, "byok_enabled": False}), deps
+    )
+    assert (first.route, second.route, second.byok_enabled) == (
+        "byok:anthropic",
+        "byok:anthropic",
+        False,
+    )
+    policy = await handlers.configure_account(
+        ConfigureAccount.model_validate({"account": "acme", "mode": "credits_first"}, strict=False),
+        deps,
+    )
+    assert (policy.mode, policy.byok_allowed) == ("credits_first", True)
+    assert deps.events.subjects()[-3:] == [  # type: ignore[attr-defined]
+        subjects.EVENTS_SCOPES_CHANGED,
+        subjects.EVENTS_SCOPES_CHANGED,
+        subjects.EVENTS_ACCOUNTS_CHANGED,
+    ]
+
+
+async def test_rotate_rewraps_records_and_sealing_material(deps: handlers.Deps) -> None:
+    await handlers.configure(await configure_cmd(deps), deps)
+    old_kid = (await handlers.public_key(deps)).kid
+    result = await handlers.rotate(RotateKeys.model_validate({"sealing": True}), deps)
+    assert result.rewrapped >= 3  # the record, the fingerprint secret, the keypair
+    assert result.kid != old_kid
+    stored = await deps.keys.get("workspace.acme.anthropic")
+    assert stored is not None
+    assert stored.value.ciphertext.startswith("local:v2:")
+    assert await deps.cipher.decrypt(stored.value.ciphertext, "workspace.acme") == KEY.encode()
