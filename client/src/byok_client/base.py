@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import nats
-from byok_contracts import Unavailable, error_for_code, subjects
-from byok_contracts.v1 import Health
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
+
+from byok_contracts import Unavailable, error_for_code, subjects
+from byok_contracts.v1 import Health
 
 __all__ = ["BaseClient"]
 
@@ -27,8 +28,26 @@ class BaseClient:
         self._owns_connection = False
 
     @classmethod
-    async def connect(cls, url: str, *, timeout: float = 10.0) -> Self:
-        nc = await nats.connect(url, max_reconnect_attempts=-1)
+    async def connect(
+        cls,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        user: str | None = None,
+        password: str | None = None,
+        creds: str | None = None,
+        inbox_prefix: str | None = None,
+    ) -> Self:
+        """Connect to ``url``; with NATS authorization on, as ``user`` (or with a ``creds``
+        file), receiving replies under the role's ``inbox_prefix`` (e.g. ``_INBOX_runtime``)."""
+        options: dict[str, Any] = {}
+        if creds is not None:
+            options["user_credentials"] = creds
+        elif user is not None:
+            options.update(user=user, password=password)
+        if inbox_prefix is not None:
+            options["inbox_prefix"] = inbox_prefix
+        nc = await nats.connect(url, max_reconnect_attempts=-1, **options)
         client = cls(nc, timeout=timeout)
         client._owns_connection = True
         return client

@@ -11,10 +11,23 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "install_redaction", "redact"]
+from .tracing import current_trace_id
+
+__all__ = [
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "correlation_id",
+    "install_redaction",
+    "redact",
+]
+
+correlation_id: ContextVar[str | None] = ContextVar("byok_correlation_id", default=None)
+"""The id of the message being handled (set by the service runner), logged with each line."""
 
 _KEY_SHAPES = re.compile(r"(?P<prefix>sk-ant-|sk-|AIza)(?P<body>[A-Za-z0-9_\-]{8,})")
 _STANDARD_ATTRS = frozenset(
@@ -88,6 +101,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if (cid := correlation_id.get()) is not None:
+            entry["correlation_id"] = cid
+        if (trace_id := current_trace_id()) is not None:
+            entry["trace_id"] = trace_id
         for name, value in vars(record).items():
             if name not in _STANDARD_ATTRS:
                 entry[name] = value

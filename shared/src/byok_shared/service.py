@@ -24,10 +24,12 @@ from byok_contracts import subjects
 from byok_contracts.v1 import Health, HealthRequest
 
 from .jetstream import Bucket, ensure_jetstream
-from .logs import configure_logging
+from .logs import configure_logging, correlation_id
 from .metrics import Metrics, serve_metrics
+from .natsauth import broker_security
 from .responder import respond
 from .settings import ByokSettings
+from .tracing import telemetry_middlewares
 
 __all__ = ["Service", "run_service"]
 
@@ -64,6 +66,9 @@ class Service:
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
             log_level=logging.DEBUG,
+            security=broker_security(settings),
+            inbox_prefix=settings.nats_inbox_prefix,
+            middlewares=telemetry_middlewares(name, settings),
         )
         self.app = FastStream(self.broker, logger=logging.getLogger(f"byok.{name}"))
         self._extra_buckets = extra_buckets
@@ -80,6 +85,12 @@ class Service:
         connection = self.broker.connection
         assert connection is not None, "the broker is not connected yet"
         return connection
+
+    @property
+    def pull_inbox_prefix(self) -> bytes:
+        """Pass as ``inbox_prefix=`` to pull subscribers: faststream defaults them to
+        ``_INBOX.``, which the NATS permissions of ``deploy/`` do not let a service read."""
+        return f"{self.settings.nats_inbox_prefix}.".encode()
 
     @property
     def js(self) -> JetStreamContext:
@@ -103,6 +114,7 @@ class Service:
             handler: Callable[[Req], Awaitable[BaseModel]],
         ) -> Callable[[Req], Awaitable[BaseModel]]:
             async def subscriber(msg: NatsMessage) -> bytes:
+                correlation_id.set(msg.correlation_id)
                 return await respond(
                     msg.body, model, handler, subject=subject, metrics=self.metrics
                 )

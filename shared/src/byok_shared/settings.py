@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ByokSettings"]
@@ -17,6 +17,12 @@ class ByokSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BYOK_", extra="ignore", frozen=True)
 
     nats_url: str | None = None
+    # NATS authorization (deploy/README.md): a user and password, or a .creds file
+    # (operator mode), and the inbox prefix this user may receive replies on.
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_creds: Path | None = None
+    nats_inbox_prefix: str = "_INBOX"
     data_dir: Path = Path(".byok")
     cipher: Literal["local", "vault"] = "local"
     vault_addr: str | None = Field(
@@ -37,6 +43,9 @@ class ByokSettings(BaseSettings):
     metrics_port: int | None = None
     stream_replicas: int = 1
     request_timeout: float = 5.0
+    # OpenTelemetry tracing through faststream's middleware (needs byok-shared[otel]);
+    # the exporter reads the standard OTEL_EXPORTER_OTLP_* variables.
+    otel_enabled: bool = False
 
     @property
     def server_url(self) -> str:

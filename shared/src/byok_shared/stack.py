@@ -15,13 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import nats
 
 from byok_contracts import subjects
 
+from .natsauth import inbox_prefix, load_passwords, service_env, write_server_config
 from .natsserver import NatsServer, _port_open, free_port
 from .settings import ByokSettings
 
@@ -39,14 +41,16 @@ async def wait_healthy(
     services: Sequence[str],
     timeout: float = 60.0,
     dead: Callable[[], list[str]] | None = None,
+    connect: Mapping[str, Any] | None = None,
 ) -> None:
     """Return once every service answers ``byok.v1.health.<service>``.
 
     ``dead`` names processes that already exited: waiting for them is pointless.
+    ``connect`` adds ``nats.connect`` options (a user and password under authorization).
     """
     deadline = time.monotonic() + timeout
     pending = list(services)
-    nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=2)
+    nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=2, **(connect or {}))
     try:
         while pending:
             if time.monotonic() > deadline:
@@ -75,6 +79,10 @@ class Stack:
         self.server: NatsServer | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.url = settings.nats_url or ""
+        # BYOK_NATS_AUTH=1: the server gets the generated authorization (byok_shared.natsauth)
+        # and each service process connects as its own user.
+        self.auth = os.environ.get("BYOK_NATS_AUTH", "").lower() in ("1", "true", "yes", "on")
+        self.passwords: dict[str, str] = {}
 
     def start_server(self) -> None:
         if self.settings.nats_url:
@@ -82,6 +90,8 @@ class Stack:
         port = 4222 if not _port_open(4222) else free_port()
         data = self.settings.data_dir.resolve()
         config = os.environ.get("BYOK_NATS_CONFIG")
+        if self.auth:
+            config = str(write_server_config(data)[0])
         self.server = NatsServer(
             store_dir=data / "nats",
             port=port,
@@ -90,8 +100,20 @@ class Stack:
         ).start()
         self.url = self.server.url
 
-    def env(self) -> dict[str, str]:
+    def client_options(self, role: str) -> dict[str, Any]:
+        """``nats.connect`` options for ``role`` (empty without authorization)."""
+        if not self.auth:
+            return {}
+        return {
+            "user": role,
+            "password": self.passwords[role],
+            "inbox_prefix": inbox_prefix(role),
+        }
+
+    def env(self, service: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        if self.auth and service is not None:
+            env.update(service_env(service, self.passwords))
         env["BYOK_NATS_URL"] = self.url
         env.setdefault("BYOK_LOG_FORMAT", "text")
         env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
@@ -100,7 +122,7 @@ class Stack:
     def start_service(self, service: str, index: int) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", module_of(service)],
-            env=self.env(),
+            env=self.env(service),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -114,6 +136,8 @@ class Stack:
 
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.auth:
+            self.passwords = load_passwords(self.settings.data_dir.resolve())
         self.start_server()
         for index, service in enumerate(self.services):
             self.start_service(service, index)
@@ -156,8 +180,18 @@ def main() -> int:
     try:
         stack.start()
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
+        if stack.auth:
+            store = stack.settings.data_dir / "nats-auth" / "passwords.json"
+            print(f"byok: NATS authorization on; users and passwords in {store}", flush=True)
         try:
-            asyncio.run(wait_healthy(stack.url, stack.services, dead=stack.dead))
+            asyncio.run(
+                wait_healthy(
+                    stack.url,
+                    stack.services,
+                    dead=stack.dead,
+                    connect=stack.client_options("backend"),
+                )
+            )
         except TimeoutError as exc:
             print(f"byok: {exc}", flush=True)
             return 1
