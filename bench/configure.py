@@ -1,0 +1,119 @@
+"""``make bench BENCH_ARGS="configure"``: keys.configure latency end to end.
+
+A real nats-server, key-vault and validator in-process, a local FakeProviders
+HTTP server standing in for Anthropic. One configure = client seals -> key-vault
+opens, checks, asks the validator (sealed hop) -> live HTTP call -> encrypt ->
+KV write -> event publish -> reply. Baselines measured in the same run: a raw
+nats-py echo responder round trip and a raw httpx round trip to the fake
+provider; ``floor`` is two bus round trips plus one provider call.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.msg import Msg
+
+from byok_client import ByokClient
+from byok_key_vault.app import create_app as key_vault_app
+from byok_shared.natsserver import NatsServer
+from byok_shared.testing import running, settings_for
+from byok_shared.testing.fake_providers import FakeProviders
+from byok_validator.app import create_app as validator_app
+
+KEY = "sk-ant-api03-" + "B3nchK3y" * 10
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(samples) * 1000, 3),
+        "p99_ms": round(_pct(samples, 0.99) * 1000, 3),
+    }
+
+
+async def _echo(url: str, n: int) -> list[float]:
+    server = await nats.connect(url)
+    client = await nats.connect(url)
+
+    async def echo(msg: Msg) -> None:
+        await msg.respond(msg.data)
+
+    await server.subscribe("bench.echo", cb=echo)
+    await server.flush()
+    payload = b"x" * 400
+    for _ in range(20):
+        await client.request("bench.echo", payload, timeout=5)
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await client.request("bench.echo", payload, timeout=5)
+        samples.append(time.perf_counter() - started)
+    await client.drain()
+    await server.drain()
+    return samples
+
+
+async def _http(fake: FakeProviders, n: int) -> list[float]:
+    samples = []
+    async with httpx.AsyncClient() as client:
+        headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+        for _ in range(20):
+            await client.get(f"{fake.anthropic_url}/v1/models", headers=headers)
+        for _ in range(n):
+            started = time.perf_counter()
+            response = await client.get(f"{fake.anthropic_url}/v1/models", headers=headers)
+            samples.append(time.perf_counter() - started)
+            assert response.status_code == 200
+    return samples
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    n = 60 if quick else 400
+    with tempfile.TemporaryDirectory() as tmp, FakeProviders() as fake:
+        base = Path(tmp)
+        server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start()
+        try:
+            fake.add_key(KEY)
+            settings = settings_for(server.url, base / "data", **fake.settings_overrides())
+            async with running(validator_app(settings), key_vault_app(settings)):
+                client = await ByokClient.connect(server.url)
+                try:
+                    for i in range(10):
+                        await client.configure(f"session:warm{i}", KEY)
+                    samples = []
+                    for i in range(n):
+                        started = time.perf_counter()
+                        await client.configure(f"session:b{i}", KEY)
+                        samples.append(time.perf_counter() - started)
+                finally:
+                    await client.close()
+            echo = await _echo(server.url, n)
+            http = await _http(fake, n)
+        finally:
+            server.stop()
+    configure = _summary(samples)
+    echo_s = _summary(echo)
+    http_s = _summary(http)
+    floor_p50 = 2 * echo_s["p50_ms"] + http_s["p50_ms"]
+    floor_p99 = 2 * echo_s["p99_ms"] + http_s["p99_ms"]
+    return {
+        "requests": n,
+        "configure": configure,
+        "baseline_nats_echo": echo_s,
+        "baseline_provider_http": http_s,
+        "floor_2echo_plus_http": {"p50_ms": round(floor_p50, 3), "p99_ms": round(floor_p99, 3)},
+        "ratio_p50_vs_echo": round(configure["p50_ms"] / echo_s["p50_ms"], 2),
+        "ratio_p50_vs_floor": round(configure["p50_ms"] / floor_p50, 2),
+        "ratio_p99_vs_floor": round(configure["p99_ms"] / floor_p99, 2),
+    }
