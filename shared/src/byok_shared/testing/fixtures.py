@@ -10,10 +10,17 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from ..logs import install_redaction
 from ..natsserver import NatsServer
 from ..settings import ByokSettings
 from .apps import settings_for
 from .fake_providers import FakeProviders
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _redacted_logs() -> None:
+    """Records are redacted at creation in tests too, as in every service process."""
+    install_redaction()
 
 
 @pytest.fixture
