@@ -1,11 +1,21 @@
-"""Wiring of the resolver service: build everything from settings, connect nothing at import."""
+"""Wiring of the resolver service: build everything from settings, connect nothing at import.
+
+Start order matters for freshness (see :mod:`byok_shared.freshness`): the
+replica registers its presence and listens for syncs, then loads the caches
+from KV, and only then subscribes to ``byok.v1.resolve``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from dataclasses import dataclass, field
 
 from faststream import FastStream
+from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
 
 from byok_contracts import Catalog, Keypair, subjects
 from byok_shared import ByokSettings, Service
@@ -19,14 +29,42 @@ from .handlers import Resolver
 from .ports import KeySource
 from .subscribers import ResolveSubscriber
 
-__all__ = ["SERVICE", "create_app"]
+__all__ = ["SERVICE", "create_app", "replica_subject"]
 
 SERVICE = "resolver"
 
 
-class _Ready:
-    def __init__(self) -> None:
-        self.fresh = False
+def replica_subject(replica: str) -> str:
+    """``resolve`` answered by one replica only (operators and the freshness bench probe each)."""
+    return f"{subjects.PREFIX}.internal.resolver.{replica}.resolve"
+
+
+@dataclass
+class _Running:
+    """What one started replica holds; ``fresh`` is False until it serves."""
+
+    fresh: bool = False
+    feed: CacheFeed | None = None
+    presence: ReplicaPresence | None = None
+    subscriber: ResolveSubscriber | None = None
+    subs: list[Subscription] = field(default_factory=list)
+
+
+async def _until_served(nc: NatsClient, timeout: float = 5.0) -> None:
+    """Return once ``resolve`` has a responder as others see it.
+
+    A queue subscription can take a moment after its flush before a request
+    from another connection finds it (seen as "no responders" here).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await nc.request(subjects.RESOLVE, b"{}", timeout=1.0)  # answered with a 400
+            return
+        except NoRespondersError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.01)
 
 
 def create_app(
@@ -40,7 +78,7 @@ def create_app(
     service = Service(SERVICE, settings)
     replica = config.replica_id or f"resolver-{uuid.uuid4().hex[:12]}"
     catalog = Catalog.load(settings.catalog_file)
-    # In memory only: key-vault seals key material to this, per replica and per start.
+    # In memory only, new per start: key-vault seals key material to it.
     keypair = Keypair.generate()
     secrets = SecretCache(
         material_ttl=config.material_ttl,
@@ -48,38 +86,36 @@ def create_app(
         sealed_max=config.sealed_max,
     )
     cache = ResolverCache(on_key_change=secrets.drop)
-    ready = _Ready()
-    held: dict[str, object] = {}
+    state = _Running()
 
     @service.on_started
     async def start() -> None:
         nc, js = service.nc, service.js
-        feed = CacheFeed(nc, js, cache, metrics=service.metrics)
-        presence = ReplicaPresence(nc, js, replica, feed.on_sync)
-        await presence.start()  # before the warm load: no change can fall in between
-        await feed.start()
+        state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
+        state.presence = ReplicaPresence(nc, js, replica, state.feed.on_sync)
+        await state.presence.start()  # before the warm load: no change can fall in between
+        await state.feed.start()
         source = key_source or NatsKeySource(nc, keypair, timeout=config.unseal_timeout)
-        resolver = Resolver(cache, secrets, source, catalog, presence, ready=ready)
-        subscriber = ResolveSubscriber(nc, resolver, service.metrics)
-        held.update(feed=feed, presence=presence, subscriber=subscriber)
-        held["sub"] = await nc.subscribe(subjects.RESOLVE, queue=service.queue, cb=subscriber)
-        ready.fresh = True
+        resolver = Resolver(cache, secrets, source, catalog, state.presence, ready=state)
+        state.subscriber = ResolveSubscriber(nc, resolver, service.metrics)
+        handle = state.subscriber.handle
+        state.subs.append(await nc.subscribe(subjects.RESOLVE, queue=service.queue, cb=handle))
+        state.subs.append(await nc.subscribe(replica_subject(replica), cb=handle))
+        state.fresh = True
+        await _until_served(nc)
 
     @service.on_stopping
     async def stop() -> None:
-        ready.fresh = False
-        sub = held.pop("sub", None)
-        if isinstance(sub, Subscription):
+        state.fresh = False
+        for sub in state.subs:
             await sub.unsubscribe()
-        subscriber = held.pop("subscriber", None)
-        if isinstance(subscriber, ResolveSubscriber):
-            await subscriber.drain()
-        feed = held.pop("feed", None)
-        if isinstance(feed, CacheFeed):
-            await feed.stop()
-        presence = held.pop("presence", None)
-        if isinstance(presence, ReplicaPresence):
-            await presence.stop()
+        state.subs.clear()
+        if state.subscriber is not None:
+            await state.subscriber.drain()
+        if state.feed is not None:
+            await state.feed.stop()
+        if state.presence is not None:
+            await state.presence.stop()
         secrets.clear()
 
     return service.app

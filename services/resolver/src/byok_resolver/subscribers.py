@@ -41,7 +41,7 @@ class ResolveSubscriber:
         self._latency = metrics.latency.labels(metrics.service, SUBJECT)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, msg: Msg) -> None:
+    async def handle(self, msg: Msg) -> None:
         reply = msg.reply
         if not reply:
             return
