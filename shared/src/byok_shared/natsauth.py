@@ -200,7 +200,14 @@ def _service(
     return Role(
         name=name,
         publish=tuple(
-            dict.fromkeys([*publishes, *_bootstrap(SERVICE_BUCKETS.get(name, ())), *jetstream])
+            dict.fromkeys(
+                [
+                    subjects.health(name),  # the container healthcheck runs as the service
+                    *publishes,
+                    *_bootstrap(SERVICE_BUCKETS.get(name, ())),
+                    *jetstream,
+                ]
+            )
         ),
         subscribe=tuple(
             dict.fromkeys([subjects.health(name), *serves, *listens, f"{inbox_prefix(name)}.>"])
@@ -269,7 +276,8 @@ def _table() -> dict[str, Role]:
             serves=(subjects.RESOLVE, RESOLVER_REPLICA_RESOLVE),
             # Events arrive as core messages too (sooner than the KV watches).
             listens=(subjects.INTERNAL_RESOLVER_SYNC, f"{subjects.EVENTS_PREFIX}.>"),
-            publishes=(subjects.INTERNAL_KEYS_UNSEAL,),
+            # RESOLVE: at start a replica asks until its queue subscription is served.
+            publishes=(subjects.INTERNAL_KEYS_UNSEAL, subjects.RESOLVE),
             jetstream=(
                 *_kv_read(BUCKET_KEYS),
                 *_kv_read(BUCKET_SCOPES),
@@ -409,7 +417,7 @@ def render_config(passwords: Mapping[str, str] | None = None) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)

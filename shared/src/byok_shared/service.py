@@ -61,7 +61,7 @@ class Service:
         self.metrics = Metrics(name)
         self.queue = f"byok-{name}"
         self.broker = NatsBroker(
-            settings.server_url,
+            settings.server_urls,
             name=f"byok-{name}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,

@@ -48,6 +48,11 @@ class ByokSettings(BaseSettings):
     otel_enabled: bool = False
 
     @property
+    def server_urls(self) -> list[str]:
+        """``BYOK_NATS_URL`` may list several servers of a cluster, comma-separated."""
+        return [url.strip() for url in self.server_url.split(",") if url.strip()]
+
+    @property
     def server_url(self) -> str:
         """The NATS URL to connect to (``make run`` exports the embedded server's URL)."""
         return self.nats_url or "nats://127.0.0.1:4222"
