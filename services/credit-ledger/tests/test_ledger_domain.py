@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from ledger_helpers import AT, usage
+
 from byok_contracts.pricing import CostEstimate
 from byok_contracts.v1 import Grant
 from byok_credit_ledger.domain import (
@@ -16,7 +18,6 @@ from byok_credit_ledger.domain import (
     verify_journal,
 )
 from byok_credit_ledger.errors import GrantConflict
-from ledger_helpers import AT, usage
 
 
 def grant(key: str, amount: int) -> Grant:
@@ -40,7 +41,9 @@ def test_entry_ids_are_deterministic_and_distinct() -> None:
 def test_grant_is_idempotent_per_key() -> None:
     account = Account("acme")
     entry = account.grant(grant("m1", 100), AT)
-    assert entry is not None and entry.amount == 100 and entry.balance == 100
+    assert entry is not None
+    assert entry.amount == 100
+    assert entry.balance == 100
     account.apply(1, entry)
     assert account.grant(grant("m1", 100), AT) is None
     with pytest.raises(GrantConflict) as err:
@@ -52,7 +55,9 @@ def test_debit_once_per_request_and_never_for_byok() -> None:
     account = Account("acme")
     cost = CostEstimate(Decimal("0.0105"), "genai-prices")
     entry = account.debit(usage("r1"), cost, 1000, AT)
-    assert entry is not None and entry.amount == -11 and entry.balance == -11
+    assert entry is not None
+    assert entry.amount == -11
+    assert entry.balance == -11
     account.apply(1, entry)
     assert account.debit(usage("r1"), cost, 1000, AT) is None
     assert account.debit(usage("r2", source="byok"), cost, 1000, AT) is None

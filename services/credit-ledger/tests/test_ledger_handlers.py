@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from ledger_helpers import memory_ledger, usage
+
 from byok_contracts import Conflict
 from byok_contracts.v1 import AccountPolicy, BalanceRequest, Grant, Mode
 from byok_contracts.v1.ledger import VerifyLedger
 from byok_credit_ledger.adapters.memory import MemoryDirectory, MemoryStates
-from ledger_helpers import memory_ledger, usage
 
 
 def grant(account: str, key: str, amount: int) -> Grant:
@@ -59,7 +60,9 @@ async def test_byok_usage_debits_nothing() -> None:
 async def test_unpriced_platform_model_is_recorded_at_zero() -> None:
     ledger, _, _ = memory_ledger()
     entry = await ledger.debit(usage("r1", model="mystery-model"))
-    assert entry is not None and entry.amount == 0 and entry.price_source == "unpriced"
+    assert entry is not None
+    assert entry.amount == 0
+    assert entry.price_source == "unpriced"
 
 
 async def test_exhausted_and_restored_events() -> None:
@@ -136,6 +139,7 @@ async def test_credits_paused_follows_policy_and_keys() -> None:
     assert (await ledger.balance(BalanceRequest(account="acme"))).credits_paused
     directory.policies["acme"] = AccountPolicy(account="acme", mode=Mode.CREDITS_FIRST)
     reply = await ledger.balance(BalanceRequest(account="acme"))
-    assert reply.mode == Mode.CREDITS_FIRST and not reply.credits_paused
+    assert reply.mode == Mode.CREDITS_FIRST
+    assert not reply.credits_paused
     directory.policies["acme"] = AccountPolicy(account="acme", byok_allowed=False)
     assert not (await ledger.balance(BalanceRequest(account="acme"))).credits_paused

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
+
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_credit_ledger.adapters.jetstream import JetStreamJournal
 from byok_credit_ledger.adapters.memory import MemoryJournal

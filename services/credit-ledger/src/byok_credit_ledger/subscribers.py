@@ -65,6 +65,7 @@ class UsageConsumer:
         self._config = config
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
 
     async def start(self) -> None:
         config = ConsumerConfig(
@@ -75,7 +76,7 @@ class UsageConsumer:
             max_ack_pending=self._config.max_ack_pending,
             filter_subject=subjects.USAGE_RECORDED,
         )
-        sub = await self._js.pull_subscribe(
+        self._sub = sub = await self._js.pull_subscribe(
             subjects.USAGE_RECORDED,
             durable=self._config.durable,
             stream=STREAM_USAGE,
@@ -88,6 +89,10 @@ class UsageConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:
+            # An open pull request would hold the connection's drain until it times out.
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
 
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
         while True:

@@ -1,0 +1,27 @@
+"""The usage-tracker's own settings (``BYOK_USAGE_TRACKER_*``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["TrackerConfig"]
+
+
+class TrackerConfig(BaseSettings):
+    """How this replica follows ``byok.v1.usage.recorded``.
+
+    Every replica holds the whole read model, so each has its own durable
+    consumer, named after ``replica`` (set it per replica when running several).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BYOK_USAGE_TRACKER_", extra="ignore", frozen=True)
+
+    replica: str = "main"
+    ack_wait: float = 30.0
+    batch: int = 512
+    max_ack_pending: int = 8192
+    fetch_timeout: float = 1.0
+
+    @property
+    def durable(self) -> str:
+        return f"usage-tracker-{self.replica}"

@@ -1,0 +1,85 @@
+"""Edges of the usage-tracker: the ``usage.query`` responder and the usage consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from byok_contracts import subjects
+from byok_contracts.v1 import QueryUsage, UsageRecorded, UsageReport
+from byok_shared import Metrics, Service
+
+from .adapters.jetstream import JetStreamUsageFeed
+from .handlers import UsageTracker
+
+__all__ = ["UsageConsumer", "register_responders"]
+
+log = logging.getLogger(__name__)
+
+
+def register_responders(service: Service, tracker: Callable[[], UsageTracker]) -> None:
+    @service.responder(subjects.USAGE_QUERY, QueryUsage)
+    async def query(req: QueryUsage) -> UsageReport:
+        return tracker().query(req)
+
+
+class UsageConsumer:
+    """Records every ``usage.recorded`` once; acks after the call is counted."""
+
+    def __init__(self, feed: JetStreamUsageFeed, tracker: UsageTracker, metrics: Metrics) -> None:
+        self._feed = feed
+        self._tracker = tracker
+        self._metrics = metrics
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._feed.open()
+        self._task = asyncio.create_task(self._run(), name="usage-tracker-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._feed.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                msgs = await self._feed.fetch()
+            except nats.errors.TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # server restarting, reconnecting: pull again shortly
+                log.warning("usage fetch failed (%r); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            await self.handle(msgs)
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            try:
+                event = UsageRecorded.model_validate_json(msg.data)
+            except ValidationError:
+                log.error("dropping malformed usage event")
+                self._metrics.count_event(subjects.USAGE_RECORDED, "malformed")
+                await _settle(msg.term())
+                continue
+            counted = self._tracker.record(event)
+            self._metrics.count_event(subjects.USAGE_RECORDED, "counted" if counted else "dup")
+            await _settle(msg.ack())
+
+
+async def _settle(ack: object) -> None:
+    """Await an ack; a lost one only means a redelivery, which counts nothing twice."""
+    try:
+        await ack  # type: ignore[misc]
+    except Exception as exc:
+        log.debug("ack not sent (%r); the message will be redelivered", exc)
