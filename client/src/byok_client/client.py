@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .base import BaseClient
 from .keys import KeysMixin
+from .runtime import RuntimeMixin
 
 __all__ = ["ByokClient"]
 
 
-class ByokClient(KeysMixin, BaseClient):
+class ByokClient(RuntimeMixin, KeysMixin, BaseClient):
     """Typed access to every byok v1 subject, sealing done inside."""

@@ -1,0 +1,134 @@
+"""What chat runtimes call: ``resolve`` a key and model per request, ``record_usage`` after.
+
+The runtime keypair is generated in memory per client; resolve replies carry the
+key sealed to it, and :class:`Route` holds the opened key in memory only (it is
+kept out of ``repr`` and ``str``, so logging a route does not leak it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from byok_contracts import Keypair, subjects
+from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, utcnow
+
+from .base import BaseClient
+
+__all__ = ["Route", "RuntimeMixin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The answer to one resolve: which key (in clear, memory only) and model to call."""
+
+    source: str
+    provider: str
+    model: str
+    key_id: str
+    scope: Scope
+    credits_paused: bool
+    reason: str
+    api_key: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.provider}/{self.model} key {self.key_id} at {self.scope}"
+
+
+class RuntimeMixin(BaseClient):
+    """``resolve`` and ``record_usage`` for chat runtimes."""
+
+    _runtime_keypair: Keypair | None = None
+
+    @property
+    def runtime_keypair(self) -> Keypair:
+        """This client's X25519 keypair, made on first use; never leaves the process."""
+        if self._runtime_keypair is None:
+            self._runtime_keypair = Keypair.generate()
+        return self._runtime_keypair
+
+    async def resolve(
+        self,
+        account: str,
+        chain: list[Scope | str | dict[str, str]],
+        provider: str | None = None,
+        model: str | None = None,
+        source: str = "auto",
+    ) -> Route:
+        """Ask which key and model serve this request; raises the typed error otherwise.
+
+        ``chain`` is most specific first; scopes may be given as ``"session:s1"``.
+        """
+        scopes = [
+            Scope.parse(s) if isinstance(s, str) else Scope.model_validate(s, strict=False)
+            for s in chain
+        ]
+        body = Resolve.model_validate(
+            {
+                "account": account,
+                "chain": scopes,
+                "provider": provider,
+                "model": model,
+                "source": source,
+                "recipient_key": self.runtime_keypair.public_b64,
+            },
+            strict=False,
+        )
+        reply = await self.request(subjects.RESOLVE, body, Resolved)
+        api_key = self.runtime_keypair.open(reply.sealed_key, subjects.RESOLVE).decode()
+        return Route(
+            source=reply.source,
+            provider=reply.provider,
+            model=reply.model,
+            key_id=reply.key_id,
+            scope=reply.scope,
+            credits_paused=reply.credits_paused,
+            reason=reply.reason,
+            api_key=api_key,
+        )
+
+    async def record_usage(
+        self,
+        account: str,
+        chain: list[Scope | str | dict[str, str]],
+        route: Route | None = None,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        provider: str | None = None,
+        model: str | None = None,
+        source: str | None = None,
+        key_id: str | None = None,
+        request_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> str:
+        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = request_id).
+
+        Pass the ``route`` that served the call, or its fields one by one. Returns
+        the ``request_id`` (a new one unless given; reuse it on retries).
+        """
+        scopes = [
+            Scope.parse(s) if isinstance(s, str) else Scope.model_validate(s, strict=False)
+            for s in chain
+        ]
+        event = UsageRecorded.model_validate(
+            {
+                "request_id": request_id or uuid.uuid4().hex,
+                "account": account,
+                "chain": scopes,
+                "key_id": key_id or (route.key_id if route else None),
+                "source": source or (route.source if route else None),
+                "provider": provider or (route.provider if route else None),
+                "model": model or (route.model if route else None),
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "occurred_at": occurred_at or utcnow(),
+            }
+        )
+        await self.nc.jetstream().publish(
+            subjects.USAGE_RECORDED,
+            event.model_dump_json(exclude_none=True).encode(),
+            headers={"Nats-Msg-Id": event.request_id},
+        )
+        return event.request_id
