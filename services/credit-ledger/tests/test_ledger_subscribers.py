@@ -93,11 +93,10 @@ async def test_grant_balance_debits_and_events(
             return len(events) == 3
 
         await eventually(all_events)
-        assert [(s.rsplit(".", 1)[1], e["balance"]) for s, e in events] == [
-            ("restored", 5),
-            ("exhausted", 0),
-            ("restored", 9),
-        ]
+        assert [s.rsplit(".", 1)[1] for s, _ in events] == ["restored", "exhausted", "restored"]
+        # exhausted carries the balance when it was published: 0, or -1 if both debits
+        # that crossed zero came in one batch (effects are published per batch)
+        assert [e["balance"] for _, e in events] in ([5, 0, 9], [5, -1, 9])
         report = await ask(nc, subjects.LEDGER_VERIFY, {})
         assert report["consistent"] is True, report
         assert report["balances"] == {"acme": 9}

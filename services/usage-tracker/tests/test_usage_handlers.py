@@ -1,0 +1,107 @@
+"""Usage aggregates and reports against the in-memory read model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from byok_contracts import Catalog, MalformedRequest
+from byok_contracts.pricing import Pricing
+from byok_contracts.v1 import QueryUsage, UsageRecorded
+from byok_usage_tracker.adapters.memory import MemoryUsageStore
+from byok_usage_tracker.domain import dimensions
+from byok_usage_tracker.handlers import UsageTracker
+
+T0 = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def event(rid: str, minute: int = 0, **overrides: Any) -> UsageRecorded:
+    values: dict[str, Any] = {
+        "request_id": rid,
+        "account": "acme",
+        "chain": [
+            {"type": "session", "id": "s1"},
+            {"type": "workspace", "id": "w1"},
+            {"type": "account", "id": "acme"},
+        ],
+        "key_id": "k1",
+        "source": "byok",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-6",
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "occurred_at": T0 + timedelta(minutes=minute),
+    }
+    values.update(overrides)
+    return UsageRecorded.model_validate(values)
+
+
+@pytest.fixture
+def tracker() -> UsageTracker:
+    return UsageTracker(MemoryUsageStore(), Pricing(Catalog.load()))
+
+
+def q(**kwargs: Any) -> QueryUsage:
+    return QueryUsage.model_validate(kwargs)
+
+
+def test_a_call_counts_in_every_scope_of_its_chain_its_key_and_account() -> None:
+    assert dimensions(event("r1")) == [
+        "scope:session.s1",
+        "scope:workspace.w1",
+        "scope:account.acme",
+        "key:k1",
+        "account:acme",
+    ]
+
+
+def test_totals_by_model_and_cost(tracker: UsageTracker) -> None:
+    assert tracker.record(event("r1"))
+    assert tracker.record(event("r2", model="gpt-4o-mini", provider="openai"))
+    assert not tracker.record(event("r1"))  # redelivered or republished: counted once
+    report = tracker.query(q(scope={"type": "session", "id": "s1"}))
+    assert (report.calls, report.input_tokens, report.output_tokens) == (2, 2000, 1000)
+    # claude-sonnet-4-6: 1000 * $3/M + 500 * $15/M = $0.0105; gpt-4o-mini: $0.00045
+    assert report.estimated_cost_usd == pytest.approx(0.0105 + 0.00045)
+    assert report.by_model["claude-sonnet-4-6"].calls == 1
+    assert report.by_model["gpt-4o-mini"].estimated_cost_usd == pytest.approx(0.00045)
+    assert report.unpriced_calls == 0
+    assert report.unpriced_models == []
+    assert tracker.query(q(key_id="k1")).calls == 2
+    assert tracker.query(q(account="acme")).calls == 2
+    assert tracker.query(q(scope={"type": "session", "id": "other"})).calls == 0
+
+
+def test_unpriced_models_are_named_not_zero(tracker: UsageTracker) -> None:
+    tracker.record(event("r1"))
+    tracker.record(event("r2", model="in-house-llm", provider="openai"))
+    tracker.record(event("r3", model="in-house-llm", provider="openai"))
+    report = tracker.query(q(account="acme"))
+    assert report.calls == 3
+    assert report.unpriced_calls == 2
+    assert report.unpriced_models == ["in-house-llm"]
+    assert report.by_model["in-house-llm"].estimated_cost_usd is None
+    assert report.by_model["in-house-llm"].priced is False
+    assert report.estimated_cost_usd == pytest.approx(0.0105)
+
+
+def test_catalog_price_is_the_fallback() -> None:
+    tracker = UsageTracker(MemoryUsageStore(), Pricing(Catalog.load(), use_genai_prices=False))
+    tracker.record(event("r1", model="gpt-4o", provider="openai"))
+    # catalog: $2.5/M in, $10/M out
+    assert tracker.query(q(account="acme")).estimated_cost_usd == pytest.approx(0.0075)
+
+
+def test_time_windows(tracker: UsageTracker) -> None:
+    for minute in (5, 0, 10, 20):  # out of order on purpose
+        tracker.record(event(f"r{minute}", minute=minute))
+    since, until = T0 + timedelta(minutes=5), T0 + timedelta(minutes=20)
+    assert tracker.query(q(account="acme", since=since)).calls == 3
+    assert tracker.query(q(account="acme", until=until)).calls == 3  # until is exclusive
+    assert tracker.query(q(account="acme", since=since, until=until)).calls == 2
+    naive = datetime(2025, 6, 1, 0, 5)  # no zone: UTC
+    assert tracker.query(q(account="acme", since=naive)).calls == 3
+    with pytest.raises(MalformedRequest):
+        tracker.query(q(account="acme", since=until, until=since))
