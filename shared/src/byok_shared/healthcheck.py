@@ -22,7 +22,7 @@ import nats
 
 from byok_contracts import subjects
 
-from .natsauth import connect_options
+from .connect import connect_options
 from .settings import ByokSettings
 
 __all__ = ["check", "main"]
@@ -30,16 +30,25 @@ __all__ = ["check", "main"]
 
 async def check(service: str, settings: ByokSettings, timeout: float = 3.0) -> str | None:
     """None when ``service`` is healthy, else why not."""
+    errors: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
     try:
-        nc = await nats.connect(
-            settings.server_urls,
-            connect_timeout=timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            **connect_options(settings),
+        # nats-py may keep retrying a refused first connect: bound it ourselves.
+        nc = await asyncio.wait_for(
+            nats.connect(
+                settings.server_urls,
+                connect_timeout=timeout,
+                allow_reconnect=False,
+                error_cb=on_error,
+                **connect_options(settings),
+            ),
+            timeout,
         )
     except Exception as exc:
-        return f"cannot connect to NATS: {exc!r}"
+        return f"cannot connect to NATS: {(errors or [exc])[-1]!r}"
     try:
         reply = await nc.request(subjects.health(service), b"{}", timeout=timeout)
         body = json.loads(reply.data)

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 from byok_contracts import subjects
 
@@ -49,10 +49,6 @@ from .jetstream import (
     STREAM_USAGE,
     stream_configs,
 )
-from .settings import ByokSettings
-
-if TYPE_CHECKING:
-    from faststream.nats.security import NatsSecurity
 
 __all__ = [
     "ACCOUNT",
@@ -63,8 +59,6 @@ __all__ = [
     "Role",
     "allows_publish",
     "allows_subscribe",
-    "broker_security",
-    "connect_options",
     "generate_env",
     "inbox_prefix",
     "load_passwords",
@@ -447,30 +441,6 @@ def write_server_config(data_dir: Path) -> tuple[Path, dict[str, str]]:
     path = data_dir / "nats-auth" / "auth.conf"
     _write_private(path, render_config(passwords))
     return path, passwords
-
-
-def connect_options(settings: ByokSettings) -> dict[str, Any]:
-    """``nats.connect`` keyword arguments for the user, password or creds and inbox prefix."""
-    options: dict[str, Any] = {"inbox_prefix": settings.nats_inbox_prefix}
-    if settings.nats_creds is not None:
-        options["user_credentials"] = str(settings.nats_creds)
-    elif settings.nats_user is not None:
-        options["user"] = settings.nats_user
-        if settings.nats_password is not None:
-            options["password"] = settings.nats_password.get_secret_value()
-    return options
-
-
-def broker_security(settings: ByokSettings) -> NatsSecurity | None:
-    """The faststream ``security=`` of the same credentials (None without auth)."""
-    from faststream.nats.security import NatsCredentials, NatsUserPassword
-
-    if settings.nats_creds is not None:
-        return NatsCredentials.from_file(settings.nats_creds)
-    if settings.nats_user is not None:
-        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
-        return NatsUserPassword(settings.nats_user, password)
-    return None
 
 
 def service_env(role: str, passwords: Mapping[str, str]) -> dict[str, str]:

@@ -23,10 +23,10 @@ from pydantic import BaseModel
 from byok_contracts import subjects
 from byok_contracts.v1 import Health, HealthRequest
 
+from .connect import broker_security
 from .jetstream import Bucket, ensure_jetstream
 from .logs import configure_logging, correlation_id
 from .metrics import Metrics, serve_metrics
-from .natsauth import broker_security
 from .responder import respond
 from .settings import ByokSettings
 from .tracing import telemetry_middlewares

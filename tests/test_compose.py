@@ -1,0 +1,262 @@
+"""compose.yaml and deploy/: structure and references, checked without Docker.
+
+Docker is not available where the tests run, so this reads the files and checks
+what ``docker compose config`` and a first ``up`` would trip over: services,
+build contexts, the Dockerfile, env names, NATS cluster routes and users,
+volumes, depends_on targets, health checks, and that the committed NATS
+authorization is exactly what the generator renders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from byok_contracts import subjects
+from byok_shared.healthcheck import check
+from byok_shared.metrics import Metrics
+from byok_shared.natsauth import ROLES, inbox_prefix, password_env, render_config
+from byok_shared.natsserver import NatsServer
+from byok_shared.service import Service
+from byok_shared.settings import ByokSettings
+from byok_shared.testing.apps import running, settings_for
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+NATS_NODES = ("nats-1", "nats-2", "nats-3")
+# ${VAR} names compose.yaml may interpolate, besides the NATS passwords.
+INTERPOLATED = {
+    "VAULT_TOKEN",
+    "BYOK_LOG_LEVEL",
+    "BYOK_OTEL_ENABLED",
+    "BYOK_OTEL_BUILD",
+    "BYOK_CREDITS_PER_USD",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "GRAFANA_ADMIN_PASSWORD",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def _settings_env_names() -> set[str]:
+    """Every environment variable ``ByokSettings`` reads."""
+    names: set[str] = set()
+    for name, field in ByokSettings.model_fields.items():
+        names.add(f"BYOK_{name.upper()}")
+        alias = field.validation_alias
+        for choice in getattr(alias, "choices", ()):
+            names.add(str(choice))
+    return names
+
+
+def _byok_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: spec for name, spec in services.items() if name in subjects.SERVICES}
+
+
+def test_every_byok_service_is_there_and_built_from_the_one_dockerfile(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    byok = _byok_services(services)
+    assert set(byok) == set(subjects.SERVICES)
+    for name, spec in byok.items():
+        build = spec["build"]
+        assert (ROOT / build["context"]).is_dir()
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+        assert build["args"]["SERVICE"] == name
+        assert (ROOT / "services" / name / "pyproject.toml").is_file()
+    assert services["resolver"]["deploy"]["replicas"] == 2
+
+
+def test_byok_services_use_vault_r3_their_own_nats_user_and_known_env(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    known = _settings_env_names()
+    for name, spec in _byok_services(services).items():
+        env = spec["environment"]
+        unknown = {k for k in env if k not in known and not k.startswith("OTEL_")}
+        assert not unknown, (name, unknown)
+        assert all(k.startswith(("BYOK_", "VAULT_", "OTEL_")) for k in env), name
+        assert env["BYOK_CIPHER"] == "vault"
+        assert env["BYOK_STREAM_REPLICAS"] == "3"
+        assert env["VAULT_ADDR"] == "http://vault:8200"
+        assert env["BYOK_NATS_USER"] == name
+        assert env["BYOK_NATS_INBOX_PREFIX"] == inbox_prefix(name)
+        assert env["BYOK_NATS_PASSWORD"].startswith(f"${{{password_env(name)}:?")
+        assert env["BYOK_METRICS_PORT"] in spec["expose"]
+        urls = env["BYOK_NATS_URL"].split(",")
+        assert [u.split("//")[1].split(":")[0] for u in urls] == list(NATS_NODES)
+
+
+def test_three_nats_nodes_form_a_cluster_with_the_generated_users(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    names = []
+    for node in NATS_NODES:
+        spec = services[node]
+        command = spec["command"]
+        names.append(command[command.index("--name") + 1])
+        config = command[command.index("--config") + 1]
+        mounts = [v.split(":") for v in spec["volumes"]]
+        config_dir = next(m for m in mounts if config.startswith(m[1]))
+        assert (ROOT / config_dir[0] / Path(config).name).is_file()
+        assert any(m[1] == "/data" for m in mounts), node
+        assert set(spec["environment"]) == {password_env(role) for role in ROLES}
+    assert names == list(NATS_NODES)
+    cluster = (DEPLOY / "nats" / "cluster.conf").read_text()
+    routes = re.findall(r"nats-route://([\w-]+):6222", cluster)
+    assert routes == list(NATS_NODES)
+    assert "store_dir: /data" in cluster
+    assert "include ./auth.conf" in cluster
+
+
+def test_committed_nats_authorization_is_the_generator_output() -> None:
+    committed = (DEPLOY / "nats" / "auth.conf").read_text()
+    assert committed == render_config(), (
+        "deploy/nats/auth.conf is stale: run "
+        "`uv run python -m byok_shared.natsauth compose > deploy/nats/auth.conf`"
+    )
+
+
+def test_nats_cluster_config_is_valid_for_nats_server(tmp_path: Path) -> None:
+    from byok_shared.natsserver import nats_server_binary
+
+    env = {password_env(role): "x" for role in ROLES} | {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [nats_server_binary(), "-c", str(DEPLOY / "nats" / "cluster.conf"), "-t"],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def test_interpolated_variables_are_known_and_documented(compose: dict[str, Any]) -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+    allowed = INTERPOLATED | {password_env(role) for role in ROLES}
+    assert used <= allowed, used - allowed
+    readme = (DEPLOY / "README.md").read_text()
+    for name in used - {password_env(role) for role in ROLES}:
+        assert name in readme, f"{name} is not documented in deploy/README.md"
+    assert "BYOK_NATS_PASSWORD_<ROLE>" in readme or all(
+        password_env(role) in readme for role in ROLES
+    )
+
+
+def test_vault_runs_in_dev_mode_and_an_init_step_creates_the_derived_key(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    vault = services["vault"]
+    assert "-dev" in vault["command"]
+    init = services["vault-init"]
+    script = "\n".join(init["command"])
+    assert "vault secrets enable transit" in script
+    assert "vault write -f transit/keys/byok derived=true" in script
+    assert init["depends_on"]["vault"]["condition"] == "service_healthy"
+    assert services["key-vault"]["depends_on"]["vault-init"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+def test_references_resolve(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    declared_volumes = set(compose.get("volumes") or {})
+    for name, spec in services.items():
+        for target in spec.get("depends_on") or {}:
+            assert target in services, (name, target)
+        for volume in spec.get("volumes") or []:
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), (name, source)
+            else:
+                assert source in declared_volumes, (name, source)
+        assert "image" in spec or "build" in spec, name
+        if name != "vault-init":
+            assert spec.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    for name in subjects.SERVICES:
+        test = services[name]["healthcheck"]["test"]
+        assert test == ["CMD", "python", "-m", "byok_shared.healthcheck", name]
+
+
+def test_dockerfile_is_multi_stage_uv_based_and_non_root() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\w+)", dockerfile, re.MULTILINE)
+    assert stages == ["builder", "runtime"]
+    runtime = dockerfile.split("AS runtime", 1)[1]
+    assert "uv sync --frozen --no-dev" in dockerfile
+    assert re.search(r"^USER byok", runtime, re.MULTILINE)
+    assert "uv" not in re.findall(r"COPY --from=(\S+)", runtime)
+    assert "ARG SERVICE" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".venv", ".byok", ".git", ".env"):
+        assert entry in ignored
+
+
+def test_observability_files_are_wired(services: dict[str, dict[str, Any]]) -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "byok-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
+    registry = Metrics("probe").registry
+    defined = {m.name for m in registry.collect()}
+    assert {"byok_requests", "byok_request_seconds", "byok_events", "byok_up"} <= defined
+    for metric in (
+        "byok_requests_total",
+        "byok_request_seconds_bucket",
+        "byok_events_total",
+        "byok_resolver_cache_hits_total",
+        "byok_resolver_cache_misses_total",
+        "byok_event_lag_seconds_bucket",
+        "byok_ledger_debits_total",
+    ):
+        assert metric in exprs, metric
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    sd = prometheus["scrape_configs"][0]["dns_sd_configs"][0]
+    assert set(sd["names"]) == set(subjects.SERVICES)
+    assert sd["port"] == 9100
+    assert "observability" in services["grafana"]["profiles"]
+
+
+# --- the healthcheck command --------------------------------------------------
+
+
+async def test_healthcheck_passes_for_a_running_service(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    settings = settings_for(nats_server.url, tmp_path / "data")
+    service = Service("usage-tracker", settings)
+    async with running(service.app):
+        assert await check("usage-tracker", settings) is None
+        problem = await check("resolver", settings, timeout=0.5)
+    assert problem is not None
+    assert "no health reply" in problem
+
+
+def test_healthcheck_command_exits_1_without_nats(tmp_path: Path) -> None:
+    from byok_shared.natsserver import free_port
+
+    result = subprocess.run(
+        [sys.executable, "-m", "byok_shared.healthcheck", "resolver", "--timeout", "0.5"],
+        capture_output=True,
+        env={"BYOK_NATS_URL": f"nats://127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"},
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert b"unhealthy" in result.stderr
