@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from byok_contracts import ByokError, subjects
 
-from . import cli_keys
+from . import cli_keys, cli_ledger
 from .client import ByokClient
 
 __all__ = ["main"]
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("service", nargs="?", choices=subjects.SERVICES)
     health.set_defaults(run=_health)
     cli_keys.register(sub)
+    cli_ledger.register(sub)
     return parser
 
 
@@ -55,7 +56,7 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         await client.close()
     print(json.dumps(result, indent=2, default=str))
-    return 0
+    return int(getattr(args, "exit_code", 0))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .base import BaseClient
 from .keys import KeysMixin
+from .ledger import LedgerMixin
 from .runtime import RuntimeMixin
 
 __all__ = ["ByokClient"]
 
 
-class ByokClient(RuntimeMixin, KeysMixin, BaseClient):
+class ByokClient(RuntimeMixin, KeysMixin, LedgerMixin, BaseClient):
     """Typed access to every byok v1 subject, sealing done inside."""
