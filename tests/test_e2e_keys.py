@@ -461,3 +461,39 @@ async def test_remove_disable_and_revoke_reply_only_after_resolvers_acked(
     finally:
         for replica in replicas:
             await replica.stop()
+
+
+async def test_cli_reads_the_key_from_stdin_never_argv(
+    stack: ByokClient, fake_providers: FakeProviders, nats_server: NatsServer
+) -> None:
+    import os
+    import sys
+
+    fake_providers.add_key(OAI)
+    byok = str(Path(sys.executable).parent / "byok")
+    env = {**os.environ, "BYOK_NATS_URL": nats_server.url}
+
+    async def cli(*args: str, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            byok,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        out, err = await proc.communicate(stdin)
+        return proc.returncode or 0, out, err
+
+    code, out, _ = await cli("keys", "configure", "--scope", "workspace:cli", stdin=OAI.encode())
+    assert code == 0
+    assert json.loads(out)["status"] == "configured"
+    code, _, err = await cli("keys", "configure", "--scope", "workspace:cli", OAI)
+    assert code != 0
+    assert b"argv" in err
+    code, out, _ = await cli("keys", "list", "--scope", "workspace:cli")
+    assert [k["provider"] for k in json.loads(out)] == ["openai"]
+    code, out, _ = await cli("keys", "disable", "--scope", "workspace:cli", "--provider", "openai")
+    assert json.loads(out)["state"] == "disabled"
+    code, out, _ = await cli("keys", "rotate")
+    assert json.loads(out)["status"] == "rotated"
