@@ -260,3 +260,63 @@ def test_healthcheck_command_exits_1_without_nats(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert b"unhealthy" in result.stderr
+
+
+# --- tracing and log correlation ----------------------------------------------
+
+
+async def test_tracing_is_off_by_default_and_spans_flow_when_enabled(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nats
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from byok_shared import tracing
+
+    off = Service("usage-tracker", settings_for(nats_server.url, tmp_path / "off"))
+    assert not off.broker.middlewares or all(
+        "Telemetry" not in type(m).__name__ for m in off.broker.middlewares
+    )
+    exporter = InMemorySpanExporter()
+
+    def in_memory(service: str, exporter_: object = None) -> TracerProvider:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        return provider
+
+    monkeypatch.setattr(tracing, "tracer_provider", in_memory)
+    settings = settings_for(nats_server.url, tmp_path / "on", otel_enabled=True)
+    service = Service("usage-tracker", settings)
+    async with running(service.app):
+        nc = await nats.connect(nats_server.url)
+        try:
+            reply = await nc.request(subjects.health("usage-tracker"), b"{}", timeout=2)
+        finally:
+            await nc.close()
+    assert json.loads(reply.data)["status"] == "ok"
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert any(subjects.health("usage-tracker") in name for name in names), names
+
+
+def test_json_logs_carry_correlation_and_trace_ids() -> None:
+    import logging
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from byok_shared.logs import JsonFormatter, correlation_id
+
+    formatter = JsonFormatter("resolver")
+    record = logging.LogRecord("byok", logging.INFO, __file__, 1, "resolved", None, None)
+    assert "correlation_id" not in json.loads(formatter.format(record))
+    token = correlation_id.set("cid-123")
+    try:
+        tracer = TracerProvider().get_tracer("test")
+        with tracer.start_as_current_span("resolve") as span:
+            entry = json.loads(formatter.format(record))
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    finally:
+        correlation_id.reset(token)
+    assert entry["correlation_id"] == "cid-123"
+    assert entry["trace_id"] == trace_id
