@@ -65,7 +65,8 @@ def test_keypair_round_trips_and_kid_is_stable() -> None:
     pair = Keypair.generate()
     again = Keypair.from_private_bytes(pair.private_bytes())
     assert again.public_b64 == pair.public_b64
-    assert again.kid == pair.kid and len(pair.kid) == 16
+    assert again.kid == pair.kid
+    assert len(pair.kid) == 16
     assert Keypair.generate().kid != pair.kid
 
 

@@ -28,7 +28,8 @@ async def test_bootstrap_is_idempotent_and_keeps_data(js: JetStreamContext) -> N
     await ensure_jetstream(js)
     await ensure_jetstream(js)
     info = await js.stream_info(STREAM_EVENTS)
-    assert info.state.messages == 1 and info.state.last_seq == ack.seq
+    assert info.state.messages == 1
+    assert info.state.last_seq == ack.seq
     assert (await kv.get("workspace.acme")).value == b"{}"
 
 

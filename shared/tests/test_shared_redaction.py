@@ -46,7 +46,9 @@ def test_message_args_extras_and_tracebacks_are_redacted(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:
     logger, stream = captured
-    logger.info("configured %s", ANTHROPIC, extra={"body": {"api_key": OPENAI}, "raw": GEMINI.encode()})
+    logger.info(
+        "configured %s", ANTHROPIC, extra={"body": {"api_key": OPENAI}, "raw": GEMINI.encode()}
+    )
     try:
         raise ValueError(f"provider refused {OPENAI}")
     except ValueError:

@@ -67,21 +67,28 @@ async def test_malformed_requests_get_400(
     service: Service, nc: NatsClient, body: bytes, fragment: str
 ) -> None:
     reply = await ask(nc, body)
-    assert reply["status"] == "error" and reply["code"] == 400
+    assert reply["status"] == "error"
+    assert reply["code"] == 400
     assert reply["error"] == "malformed_request"
     assert fragment in str(reply["message"])
 
 
 async def test_handler_errors_become_the_error_contract(service: Service, nc: NatsClient) -> None:
     reply = await ask(nc, b'{"scope": {"type": "workspace", "id": "conflict"}}')
-    assert reply == {"status": "error", "code": 409, "error": "duplicate", "message": "Already there"}
+    assert reply == {
+        "status": "error",
+        "code": 409,
+        "error": "duplicate",
+        "message": "Already there",
+    }
 
 
 async def test_a_crashing_handler_still_replies_and_leaks_nothing(
     service: Service, nc: NatsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     reply = await ask(nc, b'{"scope": {"type": "workspace", "id": "crash"}}')
-    assert reply["code"] == 500 and reply["error"] == "internal"
+    assert reply["code"] == 500
+    assert reply["error"] == "internal"
     assert "SHOULDNOTLEAK" not in json.dumps(reply)
     assert "unhandled error" in caplog.text
     assert "SHOULDNOTLEAK" not in caplog.text
