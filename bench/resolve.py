@@ -162,6 +162,14 @@ async def _latency(nc: NatsClient, subject: str, body: bytes, count: int) -> lis
     return samples
 
 
+async def _serves(nc: NatsClient, subject: str, body: bytes, key_id: str) -> None:
+    for _ in range(5000):
+        if json.loads((await nc.request(subject, body, 2)).data).get("key_id") == key_id:
+            return
+        await asyncio.sleep(0.002)
+    raise RuntimeError(f"{subject} never served {key_id}")
+
+
 async def _propagation(
     nc: NatsClient, seeder: Seeder, replicas: list[str], runtime: Keypair, removals: int
 ) -> dict[str, Any]:
@@ -182,11 +190,7 @@ async def _propagation(
     for _ in range(removals):
         record = await seeder.configure(scope)
         for replica in replicas:  # every replica serves it (from cache) before the removal
-            while (
-                json.loads((await nc.request(replica_subject(replica), body, 2)).data).get("key_id")
-                != record.key_id
-            ):
-                await asyncio.sleep(0.002)
+            await _serves(nc, replica_subject(replica), body, record.key_id)
         barrier.append(await seeder.remove(record))
         replied = time.perf_counter()
 
@@ -215,7 +219,7 @@ async def _propagation(
 
 async def run(quick: bool) -> dict[str, Any]:
     seconds = 1.5 if quick else 5.0
-    latency_count = 300 if quick else 3000
+    latency_count = 1000 if quick else 4000
     removals = 20 if quick else 200
     work = Path(tempfile.mkdtemp(prefix="byok-bench-resolve-"))
     server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start()

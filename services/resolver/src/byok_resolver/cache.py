@@ -251,6 +251,11 @@ class SecretCache:
         self._sealed.move_to_end(cache_key)
         return item.sealed
 
+    def sealed_until(self, key_id: str, revision: int, recipient: str) -> float:
+        """When the sealed blob of this key and recipient expires (0 when not held)."""
+        item = self._sealed.get((key_id, revision, recipient))
+        return item.expires if item is not None else 0.0
+
     def put_sealed(
         self, key_id: str, revision: int, recipient: str, sealed: str, now: float
     ) -> None:

@@ -1,5 +1,11 @@
 """The resolve use case: decision on the caches, then the key sealed to the runtime.
 
+:meth:`Resolver.reply_cached` adds one more layer for identical requests
+(same account, chain, provider, model, source and recipient): the encoded reply,
+reused only while the caches' ``generation`` is unchanged (any change to any
+key, setting, policy or balance bumps it) and its sealed blob has not expired,
+so it always equals what a fresh decision would answer.
+
 :meth:`Resolver.resolve_cached` is the hot path: synchronous, no await, so no
 cache change can interleave between the decision and the reply bytes. It
 returns None when the key's material is not cached; :meth:`Resolver.resolve`
@@ -14,6 +20,7 @@ from typing import Protocol
 
 from byok_contracts import Catalog, seal, subjects
 from byok_contracts.v1 import Resolve, Resolved
+from byok_shared.responder import encode
 
 from .cache import ResolverCache, SecretCache
 from .domain import Decision, decide
@@ -46,6 +53,7 @@ class Resolver:
         freshness: Freshness | None = None,
         *,
         ready: Freshness | None = None,
+        max_replies: int = 10_000,
     ) -> None:
         self.cache = cache
         self.secrets = secrets
@@ -53,6 +61,8 @@ class Resolver:
         self.catalog = catalog
         self.freshness: Freshness = freshness or _AlwaysFresh()
         self.ready: Freshness = ready or _AlwaysFresh()
+        self.max_replies = max_replies
+        self._replies: dict[tuple[object, ...], tuple[int, float, bytes]] = {}
 
     def check_fresh(self) -> None:
         if not (self.freshness.fresh and self.ready.fresh):
@@ -63,6 +73,34 @@ class Resolver:
         self.check_fresh()
         decision = decide(request, self.cache, self.catalog)
         return self._answer(decision, request.recipient_key)
+
+    def reply_cached(self, request: Resolve) -> bytes | None:
+        """Encoded reply from caches alone (memoised per identical request), or None."""
+        self.check_fresh()
+        memo = (
+            request.account,
+            tuple((scope.type, scope.id) for scope in request.chain),
+            request.provider,
+            request.model,
+            request.source,
+            request.recipient_key,
+        )
+        generation = self.cache.generation
+        now = time.monotonic()
+        hit = self._replies.get(memo)
+        if hit is not None and hit[0] == generation and hit[1] > now:
+            return hit[2]
+        decision = decide(request, self.cache, self.catalog)
+        answer = self._answer(decision, request.recipient_key)
+        if answer is None:
+            return None
+        out = encode(answer)
+        key = decision.key
+        until = self.secrets.sealed_until(key.key_id, key.revision, request.recipient_key)
+        if len(self._replies) >= self.max_replies:
+            self._replies.clear()
+        self._replies[memo] = (generation, until, out)
+        return out
 
     def _answer(self, decision: Decision, recipient: str) -> Resolved | None:
         key = decision.key

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from byok_contracts import ByokError, subjects
 from byok_contracts.v1 import Resolve
 from byok_shared.metrics import Metrics
-from byok_shared.responder import encode, error_bytes, parse_request, respond
+from byok_shared.responder import error_bytes, parse_request, respond
 
 from .handlers import Resolver
 
@@ -47,19 +47,19 @@ class ResolveSubscriber:
             return
         started = time.perf_counter()
         try:
-            answer = self.resolver.resolve_cached(parse_request(msg.data, Resolve))
+            out = self.resolver.reply_cached(parse_request(msg.data, Resolve))
         except ByokError as exc:
             await self.nc.publish(reply, error_bytes(exc))
             self.metrics.observe_request(SUBJECT, exc.code, time.perf_counter() - started)
             return
         except Exception:
-            answer = None  # respond() below turns it into a 500 and logs it
-        if answer is None:
+            out = None  # respond() below turns it into a 500 and logs it
+        if out is None:
             task = asyncio.create_task(self._slow(msg.data, reply))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
-        await self.nc.publish(reply, encode(answer))
+        await self.nc.publish(reply, out)
         self._ok.inc()
         self._latency.observe(time.perf_counter() - started)
 
