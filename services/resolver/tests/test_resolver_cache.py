@@ -205,3 +205,25 @@ async def test_key_source_down_is_a_503() -> None:
     source.down = True
     with pytest.raises(KeySourceUnavailable):
         await resolver.resolve(request(runtime))
+
+
+async def test_memoised_reply_follows_every_change() -> None:
+    cache, _, source, resolver, _, runtime = setup()
+    cache.apply_key(ACME, "anthropic", 1, entry("k1", 1, scope=ACME))
+    source.add("k1", "anthropic", b"sk-ant-account")
+    source.add("k2", "anthropic", b"sk-ant-session")
+    assert resolver.reply_cached(request(runtime)) is None
+    await resolver.resolve(request(runtime))
+    first = resolver.reply_cached(request(runtime))
+    assert first is not None
+    assert resolver.reply_cached(request(runtime)) is first  # memo hit
+    cache.apply_key(S1, "anthropic", 2, entry("k2", 2))  # a more specific key appears
+    assert resolver.reply_cached(request(runtime)) is None  # needs k2's material
+    await resolver.resolve(request(runtime))
+    second = resolver.reply_cached(request(runtime))
+    assert second is not None
+    assert json.loads(second)["key_id"] == "k2"
+    cache.apply_key_event(S1, "anthropic", "k2", "removed", None)
+    third = resolver.reply_cached(request(runtime))
+    assert third is not None
+    assert json.loads(third)["key_id"] == "k1"
