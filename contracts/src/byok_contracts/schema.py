@@ -128,6 +128,49 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         "credits exhausted/restored",
     ),
+    # Internal hops between services (NATS permissions keep product clients off them).
+    Operation(
+        s.INTERNAL_KEYS_UNSEAL,
+        "request",
+        v1.UnsealKey,
+        v1.KeyUnsealed,
+        "internal: key-vault seals a stored key to a service",
+    ),
+    Operation(
+        s.INTERNAL_KEYS_REVOKE,
+        "request",
+        v1.RevokeKey,
+        v1.KeyRevoked,
+        "internal: validator revokes a key the provider rejected",
+    ),
+    Operation(
+        s.INTERNAL_KEYS_ROTATE,
+        "request",
+        v1.RotateKeys,
+        v1.KeysRotated,
+        "internal: rotate the cipher key and rewrap",
+    ),
+    Operation(
+        s.INTERNAL_VALIDATOR_PUBLIC_KEY,
+        "request",
+        v1.ValidatorPublicKeyRequest,
+        v1.ValidatorPublicKey,
+        "internal: a validator replica's sealing key",
+    ),
+    Operation(
+        f"{s.KEYS_VALIDATE}.{{replica}}",
+        "request",
+        v1.ValidateKey,
+        v1.KeyValid,
+        "internal: live validation by one validator replica",
+    ),
+    Operation(
+        s.INTERNAL_RESOLVER_SYNC,
+        "event",
+        v1.KeyChanged,
+        None,
+        "internal: freshness barrier, acked by every resolver replica",
+    ),
 )
 
 _EXTRA: tuple[type[BaseModel], ...] = (v1.ErrorReply,)
