@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -38,25 +38,41 @@ class CostEstimate:
         return self.usd is not None
 
 
-def _genai_price(
-    provider: str, model: str, input_tokens: int, output_tokens: int, day: str | None
-) -> Decimal | None:
+Rates = tuple[Decimal, Decimal]  # USD per million input / output tokens
+
+
+def _genai_model_price(provider: str, model: str, day: str | None) -> object | None:
+    """The dataset's price entry for ``model`` on ``day`` (None when it does not know it)."""
     try:
-        from genai_prices import Usage, calc_price
+        from genai_prices import data_snapshot
     except ImportError:  # pragma: no cover - it is a dependency; the catalog still answers
         return None
-    provider_id = _GENAI_PROVIDER.get(provider, provider)
-    at = datetime.fromisoformat(day) if day else None
+    at = datetime.fromisoformat(day) if day else datetime.now(UTC)
     try:
-        result = calc_price(
-            Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-            model,
-            provider_id=provider_id,
-            genai_request_timestamp=at,
+        _, found = data_snapshot.get_snapshot().find_provider_model(
+            model, None, _GENAI_PROVIDER.get(provider, provider), None
         )
     except LookupError:
         return None
-    total = result.total_price
+    return found.get_prices(at)
+
+
+def _linear_rates(price: object) -> Rates | None:
+    """Flat per-token rates when the price has no tiers and no per-request fee."""
+    values = {k: v for k, v in vars(price).items() if not k.startswith("_") and v is not None}
+    rates = (values.get("input_mtok"), values.get("output_mtok"))
+    if "requests_kusd" in values or not all(isinstance(v, Decimal) for v in values.values()):
+        return None
+    if not all(isinstance(r, Decimal) for r in rates):
+        return None
+    return rates  # type: ignore[return-value]
+
+
+def _genai_full(price: object, input_tokens: int, output_tokens: int) -> Decimal:
+    from genai_prices import Usage
+
+    result = price.calc_price(Usage(input_tokens=input_tokens, output_tokens=output_tokens))  # type: ignore[attr-defined]
+    total = result["total_price"]
     return total if isinstance(total, Decimal) else Decimal(str(total))
 
 
@@ -66,8 +82,15 @@ class Pricing:
     def __init__(self, catalog: Catalog, *, use_genai_prices: bool = True) -> None:
         self._catalog = catalog
         self._use_genai = use_genai_prices
-        # Calls repeat the same (model, tokens, day) a lot; the dataset lookup is ~100 us.
-        self._genai = lru_cache(maxsize=65_536)(_genai_price)
+        # The dataset's own calc_price costs ~0.1-0.4 ms a call: look the price up once per
+        # (model, day) and apply flat rates directly; tiered prices go through calc_price.
+        self._price = lru_cache(maxsize=4096)(_genai_model_price)
+        self._full = lru_cache(maxsize=65_536)(self._tiered)
+
+    def _tiered(
+        self, provider: str, model: str, day: str | None, input_tokens: int, output_tokens: int
+    ) -> Decimal:
+        return _genai_full(self._price(provider, model, day), input_tokens, output_tokens)
 
     def estimate(
         self,
@@ -79,16 +102,21 @@ class Pricing:
     ) -> CostEstimate:
         """Estimated USD cost of one call; prices in force on ``at``'s day (UTC)."""
         if self._use_genai:
-            day = at.date().isoformat() + "T12:00:00+00:00" if at is not None else None
-            usd = self._genai(provider, model, input_tokens, output_tokens, day)
-            if usd is not None:
+            day = at.astimezone(UTC).date().isoformat() + "T12:00:00+00:00" if at else None
+            price = self._price(provider, model, day)
+            if price is not None:
+                rates = _linear_rates(price)
+                if rates is not None:
+                    usd = (rates[0] * input_tokens + rates[1] * output_tokens) / _MILLION
+                else:
+                    usd = self._full(provider, model, day, input_tokens, output_tokens)
                 return CostEstimate(usd, "genai-prices")
-        price = self._catalog.fallback_price(provider, model)
-        if price is None:
+        fallback = self._catalog.fallback_price(provider, model)
+        if fallback is None:
             return CostEstimate(None, "unpriced")
         usd = (
-            Decimal(str(price.input_per_mtok)) * input_tokens
-            + Decimal(str(price.output_per_mtok)) * output_tokens
+            Decimal(str(fallback.input_per_mtok)) * input_tokens
+            + Decimal(str(fallback.output_per_mtok)) * output_tokens
         ) / _MILLION
         return CostEstimate(usd, "catalog")
 

@@ -18,3 +18,6 @@ class LedgerConfig(BaseSettings):
     max_ack_pending: int = 8192
     fetch_timeout: float = 1.0
     retries: int = 20
+    # Under load, credits events and byok-credits records are published at most this often
+    # (and whenever the stream is idle): one write per touched account, not one per debit.
+    flush_interval: float = 0.1

@@ -72,7 +72,9 @@ class Ledger:
         self._accounts: dict[str, Account] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._published: dict[str, CreditState] = {}
-        self._pending: dict[str, tuple[int, int]] = {}  # account -> (balance, seq) to publish
+        self._pending: dict[str, tuple[int, int]] = {}  # account -> (balance, seq) to record
+        self._seen: dict[str, int] = {}  # account -> balance after the last entry judged
+        self._events: dict[str, list[tuple[CreditsChanged, str]]] = {}  # due, in order
 
     # -- use cases ---------------------------------------------------------
 
@@ -159,36 +161,56 @@ class Ledger:
         for account, (seq, entry) in (await self.journal.last_entries()).items():
             known = self._published.get(account)
             if known is None or known.journal_seq < seq:
-                self._pending[account] = (entry.balance, seq)
+                self._judge(account, entry.balance, seq)
+            else:
+                self._seen[account] = known.balance
         if self._pending:
             log.info("publishing credit state of %d accounts left behind", len(self._pending))
         await self.flush()
 
+    def _judge(self, account: str, balance: int, seq: int) -> None:
+        """Queue the credits event an entry causes and the record that follows it."""
+        before = self._seen.get(account)
+        if before is None and account in self._published:
+            before = self._published[account].balance
+        change = crossing(before, balance)
+        if change is not None:
+            event = CreditsChanged(event=change, account=account, balance=balance)
+            self._events.setdefault(account, []).append((event, f"credits-{account}-{seq}"))
+        self._seen[account] = balance
+        self._pending[account] = (balance, seq)
+
     async def flush(self, accounts: Iterable[str] | None = None) -> None:
         """Publish the credits events and ``byok-credits`` records that are due."""
-        for account in list(self._pending if accounts is None else accounts):
-            figure = self._pending.get(account)
-            if figure is None:
-                continue
-            balance, seq = figure
-            known = self._published.get(account)
-            change = crossing(known.balance if known is not None else None, balance)
-            if change is not None:
-                await self.notifier.credits_changed(
-                    CreditsChanged(event=change, account=account, balance=balance),
-                    msg_id=f"credits-{account}-{seq}",
-                )
-            record = CreditState(
-                account=account, balance=balance, updated_at=self.clock(), journal_seq=seq
-            )
-            await self.states.put(record)
-            self._published[account] = record
-            if self._pending.get(account) == figure:
-                del self._pending[account]
+        chosen = list(self._pending if accounts is None else accounts)
+        results = await asyncio.gather(
+            *(self._publish(account) for account in chosen), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _publish(self, account: str) -> None:
+        queued = self._events.get(account, [])
+        while queued:
+            event, msg_id = queued[0]
+            await self.notifier.credits_changed(event, msg_id=msg_id)
+            queued.pop(0)
+        figure = self._pending.get(account)
+        if figure is None:
+            return
+        balance, seq = figure
+        record = CreditState(
+            account=account, balance=balance, updated_at=self.clock(), journal_seq=seq
+        )
+        await self.states.put(record)
+        self._published[account] = record
+        if self._pending.get(account) == figure:
+            del self._pending[account]
 
     @property
     def pending_effects(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + sum(len(q) for q in self._events.values())
 
     async def _flush_quietly(self, accounts: Iterable[str] | None = None) -> None:
         try:
@@ -217,7 +239,7 @@ class Ledger:
                     await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
                     continue
                 state.apply(seq, entry)
-                self._pending[account] = (state.balance, seq)
+                self._judge(account, state.balance, seq)
                 return state, entry
         raise JournalUnavailable(f"Could not append to the journal of {account}; try again")
 

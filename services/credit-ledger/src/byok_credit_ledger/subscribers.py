@@ -66,6 +66,7 @@ class UsageConsumer:
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._flushed = 0.0
 
     async def start(self) -> None:
         config = ConsumerConfig(
@@ -98,7 +99,7 @@ class UsageConsumer:
         while True:
             try:
                 msgs = await sub.fetch(self._config.batch, timeout=self._config.fetch_timeout)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):  # idle
                 await self._flush()
                 continue
             except asyncio.CancelledError:
@@ -108,7 +109,10 @@ class UsageConsumer:
                 await asyncio.sleep(0.5)
                 continue
             await self.handle(msgs)
-            await self._flush()
+            now = asyncio.get_running_loop().time()
+            if now - self._flushed >= self._config.flush_interval:
+                self._flushed = now
+                await self._flush()
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Debit a batch: accounts in parallel, each account's messages in order."""

@@ -53,7 +53,7 @@ class UsageConsumer:
         while True:
             try:
                 msgs = await self._feed.fetch()
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):  # idle
                 continue
             except asyncio.CancelledError:
                 raise
