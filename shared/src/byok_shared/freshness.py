@@ -13,7 +13,10 @@ before it replies:
    change to its caches *before* it acks);
 3. a replica that cannot renew its presence stops serving from its caches
    (:attr:`ReplicaPresence.fresh` goes false), so a replica the barrier could
-   not see cannot serve a stale answer either.
+   not see cannot serve a stale answer either;
+4. a replica whose connection dropped may have missed syncs and events (core
+   NATS does not queue them), so after any reconnect it is not fresh until its
+   owner reloaded the caches from KV (``on_reconnect``).
 
 A replica that starts mid-change registers before it loads KV, and KV is
 written before the barrier lists replicas, so it either loads the new state
@@ -26,7 +29,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
@@ -126,19 +129,28 @@ class ReplicaPresence:
     replica: str
     on_sync: SyncHandler
     heartbeat: float = 1.0
+    on_reconnect: Callable[[], Awaitable[None]] | None = None
+    """Reload the caches from KV; the replica is not fresh until it returned."""
     _kv: KeyValue | None = None
+    _epoch: int = 0
     _sub: Subscription | None = None
     _task: asyncio.Task[None] | None = None
     _last_renewed: float = field(default=float("-inf"))
 
     @property
     def fresh(self) -> bool:
-        """False once the presence entry may have expired: stop serving from caches."""
-        return time.monotonic() - self._last_renewed < RESOLVER_PRESENCE_TTL - self.heartbeat
+        """False once the presence entry may have expired or the connection was lost:
+        stop serving from caches."""
+        return (
+            time.monotonic() - self._last_renewed < RESOLVER_PRESENCE_TTL - self.heartbeat
+            and self.nc.stats["reconnects"] == self._epoch
+            and self.nc.is_connected
+        )
 
     async def start(self) -> None:
         """Listen for syncs, then register (call before loading caches from KV)."""
         self._kv = await self.js.key_value(BUCKET_RESOLVERS)
+        self._epoch = self.nc.stats["reconnects"]
         self._sub = await self.nc.subscribe(subjects.INTERNAL_RESOLVER_SYNC, cb=self._on_sync)
         await self.nc.flush()
         await self._renew()
@@ -164,12 +176,31 @@ class ReplicaPresence:
         self._last_renewed = time.monotonic()
 
     async def _beat(self) -> None:
+        tick = min(self.heartbeat, 0.2)
+        next_renewal = time.monotonic() + self.heartbeat
         while True:
-            await asyncio.sleep(self.heartbeat)
-            try:
-                await self._renew()
-            except Exception:
-                log.warning("presence renewal failed", exc_info=True)
+            await asyncio.sleep(tick)
+            if self.nc.stats["reconnects"] != self._epoch and self.nc.is_connected:
+                await self._resync()
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + self.heartbeat
+                try:
+                    await self._renew()
+                except Exception:
+                    log.warning("presence renewal failed", exc_info=True)
+
+    async def _resync(self) -> None:
+        """After a reconnect: register again, let the owner reload, then serve again."""
+        epoch = self.nc.stats["reconnects"]
+        try:
+            await self._renew()
+            if self.on_reconnect is not None:
+                await self.on_reconnect()
+        except Exception:
+            log.warning("resync after reconnect failed; retrying", exc_info=True)
+            return
+        self._epoch = epoch
+        log.info("replica %s back in sync after a reconnect", self.replica)
 
     async def _on_sync(self, msg: Msg) -> None:
         event_subject = (msg.headers or {}).get(EVENT_HEADER, "")

@@ -92,7 +92,21 @@ def create_app(
     async def start() -> None:
         nc, js = service.nc, service.js
         state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
-        state.presence = ReplicaPresence(nc, js, replica, state.feed.on_sync)
+
+        def on_sync(event_subject: str, data: bytes) -> None:
+            assert state.feed is not None
+            state.feed.on_sync(event_subject, data)
+
+        async def reload() -> None:
+            # Syncs and events sent while disconnected are lost: rebuild from KV.
+            if state.feed is not None:
+                await state.feed.stop()
+            cache.clear()
+            secrets.clear()
+            state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
+            await state.feed.start()
+
+        state.presence = ReplicaPresence(nc, js, replica, on_sync, on_reconnect=reload)
         await state.presence.start()  # before the warm load: no change can fall in between
         await state.feed.start()
         source = key_source or NatsKeySource(nc, keypair, timeout=config.unseal_timeout)
