@@ -136,7 +136,9 @@ async def scenario(client: ByokClient, fake: FakeProviders, errors: list[str]) -
         await c.record_usage("hyg", chain, route, input_tokens=1200, output_tokens=300)
     await c.resolve("hyg", ["chatbot:hyg-bot"], provider="gemini")
     await c.set_enabled("workspace:hyg", "anthropic", enabled=False)
-    await c.resolve("hyg", ["workspace:hyg"], provider="anthropic")  # platform now
+    platform = await c.resolve("hyg", ["workspace:hyg"], provider="anthropic")
+    assert platform.source == "platform"
+    await c.record_usage("hyg", ["workspace:hyg"], platform, input_tokens=900, output_tokens=90)
     fake.revoke(KEYS["gem"])
     await c.report(gem.key_id, 401, "API key not valid. Please pass a valid API key.")
     await c.rotate_keys()
@@ -199,6 +201,16 @@ async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_pa
     assert find_leaks("\n".join(errors).encode()) == []
 
     assert b"byok_requests_total" in metrics
+    # the operational metrics the Grafana dashboard reads are live, per service
+    for series in (
+        rb'byok_resolver_cache_hits_total\{service="resolver"\} [1-9]',
+        rb'byok_resolver_cache_misses_total\{service="resolver"\} [1-9]',
+        rb'byok_ledger_debits_total\{outcome="applied",service="credit-ledger"\} [1-9]',
+        rb'byok_ledger_debits_total\{outcome="byok",service="credit-ledger"\} [1-9]',
+        rb'byok_event_lag_seconds_count\{service="resolver",subject="byok.v1.events.keys.removed"\} [1-9]',
+        rb'byok_event_lag_seconds_count\{service="credit-ledger",subject="byok.v1.usage.recorded"\} [1-9]',
+    ):
+        assert re.search(series, metrics), series
     assert find_leaks(metrics) == []
 
     files = [p for p in data.rglob("*") if p.is_file()]

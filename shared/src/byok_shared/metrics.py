@@ -7,6 +7,7 @@ port when ``BYOK_METRICS_PORT`` is set. Metric names are prefixed ``byok_``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -42,6 +43,31 @@ class Metrics:
             ["service", "subject", "outcome"],
             registry=self.registry,
         )
+        self.event_lag = Histogram(
+            "byok_event_lag_seconds",
+            "Time from an event's publication to the moment this service applied it",
+            ["service", "subject"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cache_hits = Counter(
+            "byok_resolver_cache_hits",
+            "Resolves answered from the replica's caches alone",
+            ["service"],
+            registry=self.registry,
+        )
+        self.cache_misses = Counter(
+            "byok_resolver_cache_misses",
+            "Resolves that had to fetch key material from key-vault",
+            ["service"],
+            registry=self.registry,
+        )
+        self.ledger_debits = Counter(
+            "byok_ledger_debits",
+            "Usage events by what the ledger did with them (applied, duplicate, byok)",
+            ["service", "outcome"],
+            registry=self.registry,
+        )
         self.up = Gauge("byok_up", "1 while the service runs", ["service"], registry=self.registry)
         self.up.labels(self.service).set(1)
 
@@ -51,6 +77,11 @@ class Metrics:
 
     def count_event(self, subject: str, outcome: str) -> None:
         self.events.labels(self.service, subject, outcome).inc()
+
+    def observe_lag(self, subject: str, published_at: datetime) -> None:
+        """Record how long after ``published_at`` this service applied an event."""
+        lag = (datetime.now(UTC) - published_at).total_seconds()
+        self.event_lag.labels(self.service, subject).observe(max(lag, 0.0))
 
 
 def serve_metrics(metrics: Metrics, port: int | None) -> None:

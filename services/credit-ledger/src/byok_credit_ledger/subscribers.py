@@ -143,6 +143,10 @@ class UsageConsumer:
                 continue
             outcome = "debited" if entry is not None else "no_debit"
             self._metrics.count_event(subjects.USAGE_RECORDED, outcome)
+            debit = "byok" if usage.source == "byok" else "applied" if entry else "duplicate"
+            self._metrics.ledger_debits.labels(self._metrics.service, debit).inc()
+            with contextlib.suppress(Exception):  # metadata is absent on core messages
+                self._metrics.observe_lag(subjects.USAGE_RECORDED, msg.metadata.timestamp)
             await _settle(msg.ack())
 
     async def _flush(self) -> None:

@@ -39,6 +39,8 @@ class ResolveSubscriber:
         # Bound once: label lookups cost more than the observation itself.
         self._ok = metrics.requests.labels(metrics.service, SUBJECT, "200")
         self._latency = metrics.latency.labels(metrics.service, SUBJECT)
+        self._hits = metrics.cache_hits.labels(metrics.service)
+        self._misses = metrics.cache_misses.labels(metrics.service)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, msg: Msg) -> None:
@@ -55,11 +57,13 @@ class ResolveSubscriber:
         except Exception:
             out = None  # respond() below turns it into a 500 and logs it
         if out is None:
+            self._misses.inc()
             task = asyncio.create_task(self._slow(msg.data, reply))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
         await self.nc.publish(reply, out)
+        self._hits.inc()
         self._ok.inc()
         self._latency.observe(time.perf_counter() - started)
 

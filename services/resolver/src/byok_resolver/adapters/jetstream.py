@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -187,8 +188,10 @@ class CacheFeed:
 
     async def _on_event(self, msg: Msg) -> None:
         try:
-            self.apply_event(msg.subject, msg.data)
+            occurred_at = self.apply_event(msg.subject, msg.data)
             self._count(msg.subject, "applied")
+            if occurred_at is not None and self.metrics is not None:
+                self.metrics.observe_lag(msg.subject, occurred_at)
         except (ValidationError, ValueError):
             log.warning("unreadable event", extra={"subject": msg.subject})
             self._count(msg.subject, "unreadable")
@@ -198,22 +201,28 @@ class CacheFeed:
         self.apply_event(event_subject, data)
         self._count(subjects.INTERNAL_RESOLVER_SYNC, "applied")
 
-    def apply_event(self, subject: str, data: bytes) -> None:
-        """Apply one event synchronously; unknown subjects are ignored."""
+    def apply_event(self, subject: str, data: bytes) -> datetime | None:
+        """Apply one event synchronously; return when it occurred (None: ignored)."""
         if subject.startswith(_KEY_EVENT_PREFIX):
             if subject == subjects.EVENTS_KEYS_REJECTED:
-                return
-            self._apply_key_event(KeyChanged.model_validate_json(data))
-        elif subject == subjects.EVENTS_SCOPES_CHANGED:
+                return None
+            key_event = KeyChanged.model_validate_json(data)
+            self._apply_key_event(key_event)
+            return key_event.occurred_at
+        if subject == subjects.EVENTS_SCOPES_CHANGED:
             changed = ScopeChanged.model_validate_json(data)
             self.cache.apply_settings(changed.settings, changed.revision, changed.settings.scope)
-        elif subject == subjects.EVENTS_ACCOUNTS_CHANGED:
+            return changed.occurred_at
+        if subject == subjects.EVENTS_ACCOUNTS_CHANGED:
             policy = AccountChanged.model_validate_json(data)
             self.cache.apply_policy(policy.policy, policy.revision, policy.policy.account)
-        elif subject in (subjects.EVENTS_CREDITS_EXHAUSTED, subjects.EVENTS_CREDITS_RESTORED):
+            return policy.occurred_at
+        if subject in (subjects.EVENTS_CREDITS_EXHAUSTED, subjects.EVENTS_CREDITS_RESTORED):
             credits = CreditsChanged.model_validate_json(data)
             stamp = credits.occurred_at.timestamp()
             self.cache.apply_balance(credits.account, credits.balance, stamp)
+            return credits.occurred_at
+        return None
 
     def _apply_key_event(self, event: KeyChanged) -> None:
         entry = None
