@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,6 +46,7 @@ from byok_shared.natsauth import (
     inbox_prefix,
     password_env,
     render_config,
+    service_env,
     subject_matches,
     write_server_config,
 )
@@ -545,6 +547,21 @@ async def test_all_five_services_run_under_their_own_users(
         assert json.loads(reply.data)["status"] == "ok"
         reply = await ask(backend, subjects.USAGE_QUERY, b'{"account": "acme"}')
         assert json.loads(reply.data)["status"] == "ok"
+        # the `byok` command connects as a role from BYOK_NATS_* like every process
+        cli = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "byok"),
+            "health",
+            env={
+                **os.environ,
+                "BYOK_NATS_URL": fresh_auth_server.url,
+                **service_env("backend", PASSWORDS),
+            },
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), 30)
+        assert cli.returncode == 0, err.decode()
+        assert set(json.loads(out)) == set(subjects.SERVICES)
         await asyncio.sleep(0.5)  # background consumers and watches at work
     violations = [
         line for line in (tmp_path / "nats.log").read_text().splitlines() if "Violation" in line

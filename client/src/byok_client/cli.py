@@ -41,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    client = await ByokClient.connect(args.nats or _url())
+    env = os.environ.get
+    client = await ByokClient.connect(
+        args.nats or _url(),
+        user=env("BYOK_NATS_USER"),
+        password=env("BYOK_NATS_PASSWORD"),
+        creds=env("BYOK_NATS_CREDS"),
+        inbox_prefix=env("BYOK_NATS_INBOX_PREFIX"),
+    )
     try:
         run: Command = args.run
         result = await run(client, args)
