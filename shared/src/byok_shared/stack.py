@@ -119,7 +119,9 @@ class Stack:
         env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
         if self.settings.metrics_port is not None and service in self.services:
             # One machine, five processes: BYOK_METRICS_PORT is the first of five ports.
-            env["BYOK_METRICS_PORT"] = str(self.settings.metrics_port + self.services.index(service))
+            env["BYOK_METRICS_PORT"] = str(
+                self.settings.metrics_port + self.services.index(service)
+            )
         return env
 
     def start_service(self, service: str, index: int) -> None:
