@@ -17,13 +17,15 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from byok_shared.testing.localhttp import LocalHTTPServer, OwnedServer
 
 __all__ = ["FakeVaultTransit"]
 
@@ -53,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
     # One write per response, no Nagle: otherwise delayed ACKs add ~40 ms per call.
     wbufsize = 64 * 1024
     disable_nagle_algorithm = True
-    server: _Server
+    server: OwnedServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent."""
@@ -70,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fake = self.server.fake
+        fake: FakeVaultTransit = self.server.owner
         try:
             if fake.sealed:
                 raise _Failure(503, "Vault is sealed")
@@ -90,15 +92,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeVaultTransit) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-
 def _b64decode(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
         raise _Failure(400, f"missing {what}")
@@ -108,8 +101,14 @@ def _b64decode(value: Any, what: str) -> bytes:
         raise _Failure(400, f"failed to base64-decode {what}") from None
 
 
-class FakeVaultTransit:
-    """``with FakeVaultTransit(token="t") as vault: hvac.Client(vault.url, "t")``."""
+class FakeVaultTransit(LocalHTTPServer):
+    """``with FakeVaultTransit(token="t") as vault: hvac.Client(vault.url, "t")``.
+
+    ``stop()`` then ``start()`` is a Vault restart: same address, same keys.
+    """
+
+    name = "fake-vault"
+    handler = _Handler
 
     def __init__(self, *, token: str = "fake-root-token", mount: str = "transit") -> None:  # noqa: S107
         self.token = token
@@ -117,32 +116,11 @@ class FakeVaultTransit:
         self.sealed = False
         self.keys: dict[str, _Key] = {}
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-
-    def start(self) -> Self:
-        self._server = _Server(self)
-        threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-vault", daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__()
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "FakeVaultTransit is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base_url
 
     # the transit API -----------------------------------------------------------
     def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:

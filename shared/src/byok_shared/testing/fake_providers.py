@@ -23,8 +23,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Literal
+
+from .localhttp import LocalHTTPServer, OwnedServer
 
 __all__ = ["FakeProviders", "KeyStatus"]
 
@@ -175,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
     # One write per response, no Nagle: otherwise delayed ACKs add ~40 ms per call.
     wbufsize = 64 * 1024
     disable_nagle_algorithm = True
-    server: _Server
+    server: OwnedServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request line would be noise in test output."""
@@ -186,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         if provider is None:
             self._send(404, {"error": {"message": f"Unknown path {path}"}})
             return
-        state = self.server.state
+        state: _State = self.server.owner._state
         status: KeyStatus = "rejected"
         with state.lock:
             if key is not None:
@@ -238,50 +240,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, state: _State) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.state = state
-
-
-class FakeProviders:
+class FakeProviders(LocalHTTPServer):
     """Anthropic, OpenAI and Gemini model-list endpoints on one local port."""
+
+    name = "fake-providers"
+    handler = _Handler
 
     def __init__(self, *, slow_seconds: float = 2.0) -> None:
         self._state = _State(slow_seconds=slow_seconds)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle ---------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = _Server(self._state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-providers", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__()
 
     # where it listens ----------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "FakeProviders is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def anthropic_url(self) -> str:
