@@ -13,9 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import nats.errors
 from pydantic import BaseModel, ValidationError
 
-from byok_contracts import ByokError, MalformedRequest
+from byok_contracts import ByokError, MalformedRequest, Unavailable
 from byok_contracts.v1 import ErrorReply
 
 from .metrics import Metrics
@@ -80,6 +81,12 @@ async def respond(
     except ByokError as exc:
         code = exc.code
         out = error_bytes(exc)
+    except (nats.errors.Error, TimeoutError) as exc:
+        # NATS or JetStream itself failed under the handler (a server restart, a
+        # stream leader moving): a dependency is unavailable, the caller may retry.
+        code = 503
+        log.warning("NATS unavailable on %s: %s", subject, type(exc).__name__)
+        out = error_bytes(Unavailable("The message bus is unavailable; retry", error="unavailable"))
     except Exception:
         code = 500
         log.exception("unhandled error on %s", subject)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from byok_contracts import Catalog
+from byok_contracts import Catalog, Unavailable
 from byok_shared import ByokSettings, Service
 from byok_shared.freshness import FreshnessBarrier as ResolverBarrier
 
@@ -54,6 +54,10 @@ def create_app(
     state: dict[str, Deps] = {}
 
     def deps() -> Deps:
+        # Subscribers listen from broker start, a moment before the start hook built
+        # these; a request in that window (a restart under load) gets a clear 503.
+        if "deps" not in state:
+            raise Unavailable("key-vault is starting; retry", error="starting")
         return state["deps"]
 
     @service.on_started

@@ -10,7 +10,7 @@ import uuid
 import httpx
 from faststream import FastStream
 
-from byok_contracts import Keypair
+from byok_contracts import Keypair, Unavailable
 from byok_shared import ByokSettings, Service
 
 from . import handlers
@@ -61,6 +61,10 @@ def create_app(
     tasks: list[asyncio.Task[None]] = []
 
     def deps() -> Deps:
+        # Subscribers listen from broker start, a moment before the start hook built
+        # these; a request in that window (a restart under load) gets a clear 503.
+        if "deps" not in state:
+            raise Unavailable("validator is starting; retry", error="starting")
         return state["deps"]
 
     async def sweeper() -> None:

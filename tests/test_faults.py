@@ -1,0 +1,533 @@
+"""Faults across services, on real components (DESIGN.md sections 5, 6, 8; issue 5 "Faults").
+
+- kill -9 of each service under mixed load, then a restart; two replicas of each
+  service with one killed;
+- a NATS server restart mid-stream (same store dir), services reconnect by themselves;
+- Vault down and back on the same address, key-vault not restarted;
+- provider timeouts, 5xx and 429 on configure and on ``keys.report``;
+- removals while a resolver replica is killed and restarted: no stale answer.
+
+Every request must get the right reply or a clear 503 (client timeout, no
+responders, ``unavailable``); never a wrong one. Ledger-only faults (redelivery
+after ack timeout, duplicates beyond the window, kill -9 of ledger and tracker
+mid-stream with no other traffic) are in ``tests/test_credits_faults.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import nats.errors
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from byok_client import ByokClient
+from byok_contracts import Keypair, NotFound, Unavailable, subjects
+from byok_key_vault.app import create_app as key_vault_app
+from byok_key_vault.config import KeyVaultSettings
+from byok_key_vault.testing import FakeVaultTransit
+from byok_resolver.app import create_app as resolver_app
+from byok_resolver.app import replica_subject
+from byok_shared.jetstream import STREAM_USAGE
+from byok_shared.natsserver import NatsServer
+from byok_shared.testing import running, settings_for
+from byok_shared.testing.fake_providers import FakeProviders
+from byok_validator.app import create_app as validator_app
+from byok_validator.config import ValidatorSettings
+
+sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the helpers next to this file
+
+from faults_support import (
+    OP_SERVICE,
+    SERVICES,
+    Cluster,
+    Load,
+    World,
+    anthropic_key,
+    check_state,
+    eventually,
+)
+
+T = TypeVar("T")
+
+ALL_OPS = ("resolve", "list", "report", "balance", "usage", "publish", "churn")
+# What each load operation needs besides NATS itself.
+NEEDS = {
+    "resolve": {"resolver", "key-vault"},  # key material not in memory yet: unseal hop
+    "list": {"key-vault"},
+    "report": {"validator"},
+    "balance": {"credit-ledger"},
+    "usage": {"usage-tracker"},
+    "publish": set(),
+    "churn": {"key-vault", "validator", "resolver"},
+}
+CLUSTER_ENV = {"BYOK_KEY_VAULT_VALIDATE_TIMEOUT": "3"}
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, fake_providers: FakeProviders) -> AsyncIterator[Cluster]:
+    cluster = Cluster(tmp_path / "cluster", fake_providers, env=CLUSTER_ENV)
+    try:
+        await cluster.start()
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+async def connect(cluster: Cluster) -> ByokClient:
+    # Longer than a removal's freshness barrier (2 s) when a resolver replica just died.
+    return await ByokClient.connect(cluster.url, timeout=3.0)
+
+
+def assert_failures_explained(
+    failures: list[tuple[float, str]], windows: list[tuple[str, float, float]]
+) -> None:
+    """Every failed request was sent while a service it needs was down (or in flight
+    at the kill: up to one client timeout before it)."""
+    for at, what in failures:
+        op = what.split(":", 1)[0]
+        assert any(victim in NEEDS[op] and down - 3.5 < at < up for victim, down, up in windows), (
+            f"{what} failed at {at:.2f} outside the outages {windows}"
+        )
+
+
+@pytest.mark.timeout(90)
+async def test_kill9_of_each_service_under_load_then_restart(
+    cluster: Cluster, fake_providers: FakeProviders
+) -> None:
+    """Each service in turn: kill -9 under mixed load, traffic refused clearly, restart,
+    traffic answered again; at the end keys, ledger and usage are exact."""
+    client = await connect(cluster)
+    try:
+        js = client.nc.jetstream(timeout=2)
+        world = await World.seed(client, fake_providers)
+        load = Load(client, js, world, fake_providers, ops=ALL_OPS, pause=0.002)
+        load.start()
+        windows: list[tuple[str, float, float]] = []
+        report: dict[str, object] = {}
+        for victim in SERVICES:
+            op = next(o for o, s in OP_SERVICE.items() if s == victim)
+            await load.until_ok(op, 10, 15)
+            await load.until_ok("churn", 1, 15)
+            cluster.kill9(victim)
+            killed = time.monotonic()
+            refused = sum(n for k, n in load.tally.unavailable.items() if k.startswith(op))
+
+            async def victim_refused(op: str = op, refused: int = refused) -> bool:
+                now = sum(n for k, n in load.tally.unavailable.items() if k.startswith(op))
+                return now >= refused + 3
+
+            await eventually(victim_refused, 10, f"{op} refused while {victim} is dead")
+            await load.until_ok("publish", 10, 15)  # usage keeps flowing into JetStream
+            backlog = None
+            if victim in ("credit-ledger", "usage-tracker"):
+                durable = "credit-ledger" if victim == "credit-ledger" else "usage-tracker-r0"
+                info = await js.consumer_info(STREAM_USAGE, durable)
+                backlog = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                assert backlog > 0  # killed with work waiting, not between messages
+            restart_s = await cluster.restart(victim)
+            await load.until_ok(op, 10, 20)
+            windows.append((victim, killed, time.monotonic()))
+            report[victim] = {"restart_s": round(restart_s, 2), "backlog": backlog}
+        await load.until_ok("churn", 2, 20)
+        tally = await load.stop()
+        assert tally.wrong == [], tally.wrong[:5]
+        assert tally.stale == []
+        assert_failures_explained(tally.failures, windows)
+        state = await check_state(client, js, world)
+        print(json.dumps({"kill9": report, **tally.summary(), **state}))
+    finally:
+        await client.close()
+
+
+@pytest.mark.timeout(60)
+async def test_two_replicas_one_killed_keeps_every_subject_served(
+    tmp_path: Path, fake_providers: FakeProviders
+) -> None:
+    """Two replicas of every service; kill -9 one of each in turn: the survivor serves."""
+    cluster = Cluster(
+        tmp_path / "cluster", fake_providers, replicas=dict.fromkeys(SERVICES, 2), env=CLUSTER_ENV
+    )
+    client: ByokClient | None = None
+    try:
+        await cluster.start(timeout=60)
+        client = await connect(cluster)
+        js = client.nc.jetstream(timeout=2)
+        world = await World.seed(client, fake_providers)
+        load = Load(client, js, world, fake_providers, ops=ALL_OPS, pause=0.002)
+        load.start()
+        served_after_kill: dict[str, int] = {}
+        for victim in SERVICES:
+            op = next(o for o, s in OP_SERVICE.items() if s == victim)
+            await load.until_ok(op, 10, 15)
+            cluster.kill9(victim, 0)
+            killed = time.monotonic()
+            before = load.tally.ok[op]
+            await load.until_ok(op, 20, 10)  # the survivor answers
+            served_after_kill[victim] = load.tally.ok[op] - before
+            # Nothing was refused: at most requests in flight on the killed one timed out.
+            lost = [w for at, w in load.tally.failures if at > killed - 3.5]
+            assert not [w for w in lost if "no_responders" in w], lost
+            assert len(lost) <= 6, lost
+            await cluster.restart(victim, 0)
+        tally = await load.stop()
+        assert tally.wrong == [], tally.wrong[:5]
+        assert tally.stale == []
+        state = await check_state(
+            client, js, world, tracker_durables=("usage-tracker-r0", "usage-tracker-r1")
+        )
+        print(
+            json.dumps(
+                {"served_by_survivor": served_after_kill, **tally.summary(), **state}, default=str
+            )
+        )
+    finally:
+        if client is not None:
+            await client.close()
+        await cluster.close()
+
+
+async def until_answered(call: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
+    """Retry ``call`` through 503s (services reconnecting); a 404 on a retry of a removal
+    means an earlier attempt that timed out had applied it."""
+    deadline = time.monotonic() + timeout
+    tried = False
+    while True:
+        try:
+            return await call()
+        except NotFound:
+            if not tried:
+                raise
+            return None  # type: ignore[return-value]
+        except (Unavailable, nats.errors.Error):
+            tried = True
+            assert time.monotonic() < deadline, "no answer after the fault"
+            await asyncio.sleep(0.05)
+
+
+async def resolve_until(
+    client: ByokClient, account: str, chain: list[str], want: str, never: str | None = None
+) -> int:
+    """Resolve until ``want`` is served; any answer naming ``never`` fails. Returns tries."""
+    deadline = time.monotonic() + 20
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            route = await client.resolve(account, list(chain), provider="anthropic")
+        except (Unavailable, nats.errors.Error):
+            route = None
+        if route is not None:
+            assert route.key_id != never, f"{chain}: removed key {never} served"
+            if route.key_id == want:
+                return tries
+        assert time.monotonic() < deadline, f"{chain}: {want} never served"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.timeout(60)
+async def test_nats_server_restart_mid_stream(
+    cluster: Cluster, fake_providers: FakeProviders
+) -> None:
+    """The server restarts on its store dir under load; nobody restarts a service."""
+    client = await connect(cluster)
+    try:
+        js = client.nc.jetstream(timeout=2)
+        world = await World.seed(client, fake_providers)
+        w0, w1 = world.key_ids["workspace:w0"], world.key_ids["workspace:w1"]
+        gone = await client.configure("agent:gone", fake_providers.add_key(anthropic_key("gone")))
+        await resolve_until(client, "acct0", ["agent:gone", "workspace:w0"], gone.key_id)
+        pids = {p.log.name: p.proc.pid for ps in cluster.procs.values() for p in ps if p.proc}
+        load = Load(client, js, world, fake_providers, ops=ALL_OPS, pause=0.002)
+        load.start()
+        await load.until_ok("publish", 20, 15)
+        await load.until_ok("churn", 1, 15)
+
+        await asyncio.to_thread(cluster.server.restart)
+        restarted = time.monotonic()
+        # Changes made as soon as key-vault is back, while the resolver may still be
+        # reconnecting: a removal (never served again) and a new key (served soon).
+        await until_answered(lambda: client.remove("agent:gone", "anthropic"))
+        removed_after = time.monotonic() - restarted
+        await resolve_until(client, "acct0", ["agent:gone", "workspace:w0"], w0, never=gone.key_id)
+        key = fake_providers.add_key(anthropic_key("fresh"))
+        fresh = await until_answered(lambda: client.configure("agent:fresh", key))
+        await resolve_until(client, "acct1", ["agent:fresh", "workspace:w1"], fresh.key_id)
+        for op in ALL_OPS:
+            await load.until_ok(op, 5, 30)
+        recovered = time.monotonic()
+        # Once settled, a removal replies as soon as every resolver replica acked it
+        # (well under the 2 s barrier timeout): their sync subscriptions are back.
+        late = await client.configure("agent:late", fake_providers.add_key(anthropic_key("late")))
+        await resolve_until(client, "acct1", ["agent:late", "workspace:w1"], late.key_id)
+        started = time.monotonic()
+        await client.remove("agent:late", "anthropic")
+        barrier_s = time.monotonic() - started
+        await resolve_until(client, "acct1", ["agent:late", "workspace:w1"], w1, never=late.key_id)
+        await load.until_ok("churn", 3, 20)
+        tally = await load.stop()
+
+        assert tally.wrong == [], tally.wrong[:5]
+        assert tally.stale == []
+        assert tally.failed_since(recovered) == []
+        assert barrier_s < 1.5, f"removal waited {barrier_s:.2f}s: a resolver did not ack"
+        now = {p.log.name: p.proc.pid for ps in cluster.procs.values() for p in ps if p.proc}
+        assert now == pids  # the same processes: they reconnected by themselves
+        assert all(p.alive for ps in cluster.procs.values() for p in ps)
+        state = await check_state(client, js, world)
+        print(
+            json.dumps(
+                {
+                    "removal_after_restart_s": round(removed_after, 2),
+                    "recovered_after_s": round(recovered - restarted, 2),
+                    "late_removal_s": round(barrier_s, 3),
+                    **tally.summary(),
+                    **state,
+                }
+            )
+        )
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def in_process(
+    nats_server: NatsServer, tmp_path: Path, fake_providers: FakeProviders
+) -> Callable[..., AbstractAsyncContextManager[ByokClient]]:
+    """key-vault, validator and a resolver in-process, with settings overrides."""
+
+    @asynccontextmanager
+    async def stack(**overrides: object) -> AsyncIterator[ByokClient]:
+        settings = settings_for(
+            nats_server.url, tmp_path / "data", **fake_providers.settings_overrides(), **overrides
+        )
+        validator = ValidatorSettings(
+            http_timeout=0.4, attempts=2, backoff=0.05, revalidate_interval=0, report_window=0.0
+        )
+        async with (
+            running(
+                validator_app(settings, validator),
+                key_vault_app(settings, KeyVaultSettings(validate_timeout=3.0)),
+                resolver_app(settings),
+            ),
+            await ByokClient.connect(nats_server.url, timeout=5.0) as client,
+        ):
+            yield client
+
+    return stack
+
+
+async def unseal(client: ByokClient, key_id: str) -> dict[str, object]:
+    body = json.dumps({"key_id": key_id, "recipient_key": Keypair.generate().public_b64})
+    msg = await client.nc.request(subjects.INTERNAL_KEYS_UNSEAL, body.encode(), timeout=5)
+    data: dict[str, object] = json.loads(msg.data)
+    return data
+
+
+@pytest.mark.timeout(30)
+async def test_vault_down_replies_503_quickly_and_recovers_without_restart(
+    in_process: Callable[..., AbstractAsyncContextManager[ByokClient]],
+    fake_providers: FakeProviders,
+) -> None:
+    with FakeVaultTransit(token="t0ken") as vault:
+        async with in_process(cipher="vault", vault_addr=vault.url, vault_token="t0ken") as client:
+            first = fake_providers.add_key(anthropic_key("vault1"))
+            cold = fake_providers.add_key(anthropic_key("vault2"))
+            k1 = await client.configure("workspace:v1", first)
+            k2 = await client.configure("workspace:v2", cold)
+            await resolve_until(client, "a", ["workspace:v1"], k1.key_id)  # material in memory
+            address = vault.url
+
+            vault.stop()
+            took: dict[str, float] = {}
+            started = time.monotonic()
+            with pytest.raises(Unavailable) as configure:
+                await client.configure("workspace:v3", fake_providers.add_key(anthropic_key("v3")))
+            took["configure"] = time.monotonic() - started
+            assert configure.value.code == 503
+            assert configure.value.error == "cipher_unavailable"
+            started = time.monotonic()
+            refused = await unseal(client, k2.key_id)
+            took["unseal"] = time.monotonic() - started
+            assert (refused["code"], refused["error"]) == (503, "cipher_unavailable")
+            started = time.monotonic()
+            with pytest.raises(Unavailable):  # material never fetched: needs Vault
+                await client.resolve("a", ["workspace:v2"], provider="anthropic")
+            took["resolve_cold"] = time.monotonic() - started
+            assert max(took.values()) < 2.0, took  # a reply, not a timeout
+            # What needs no Vault keeps working: listing, and keys already in memory.
+            assert [k.key_id for k in await client.list_keys("workspace:v3")] == []
+            route = await client.resolve("a", ["workspace:v1"], provider="anthropic")
+            assert (route.key_id, route.api_key) == (k1.key_id, first)
+
+            vault.start()  # back on the same address, same transit keys
+            assert vault.url == address
+            recovered = time.monotonic()
+            k3 = await until_answered(
+                lambda: client.configure(
+                    "workspace:v3", fake_providers.add_key(anthropic_key("v3"))
+                )
+            )
+            assert (await unseal(client, k2.key_id))["status"] == "ok"
+            route = await until_answered(
+                lambda: client.resolve("a", ["workspace:v2"], provider="anthropic")
+            )
+            assert (route.key_id, route.api_key) == (k2.key_id, cold)
+            await resolve_until(client, "a", ["workspace:v3"], k3.key_id)
+            took["recovery"] = time.monotonic() - recovered
+
+            vault.sealed = True  # a sealed Vault is a 503 too
+            assert (await unseal(client, k1.key_id))["code"] == 503
+            vault.sealed = False
+            assert (await unseal(client, k1.key_id))["status"] == "ok"
+            print(json.dumps({k: round(v, 3) for k, v in took.items()}))
+
+
+@pytest.mark.timeout(30)
+async def test_provider_timeouts_5xx_429_store_nothing_and_never_revoke(
+    in_process: Callable[..., AbstractAsyncContextManager[ByokClient]],
+    fake_providers: FakeProviders,
+    nc: NatsClient,
+) -> None:
+    events: list[str] = []
+
+    async def on_event(msg: Msg) -> None:
+        events.append(msg.subject)
+
+    await nc.subscribe(f"{subjects.EVENTS_PREFIX}.keys.>", cb=on_event)
+    async with in_process() as client:
+        stored = fake_providers.add_key(anthropic_key("stored"))
+        key = await client.configure("workspace:p", stored)
+        await resolve_until(client, "a", ["workspace:p"], key.key_id)
+        await nc.flush()
+        events.clear()
+        took: dict[str, float] = {}
+        for status in ("rate_limited", "error", "slow"):
+            replacement = fake_providers.add_key(anthropic_key(f"new{status}"), status)
+            started = time.monotonic()
+            with pytest.raises(Unavailable) as refused:
+                await client.configure("workspace:p", replacement)
+            took[status] = time.monotonic() - started
+            assert refused.value.code == 503
+            with pytest.raises(Unavailable):  # a new scope: nothing stored there either
+                await client.configure("workspace:q", replacement)
+            # The provider had trouble with the stored key too: a runtime's 401 report is
+            # re-checked, found transient, and the key stays.
+            fake_providers.set_status(stored, status)
+            assert (await client.report(key.key_id, 401, "authentication_error")).outcome == (
+                "transient"
+            )
+            for code in (429, 500, 502, 503, 504):
+                assert (await client.report(key.key_id, code, "overloaded")).outcome == "ignored"
+            fake_providers.set_status(stored, "valid")
+            assert [(k.key_id, k.state) for k in await client.list_keys("workspace:p")] == [
+                (key.key_id, "active")
+            ]
+            assert await client.list_keys("workspace:q") == []
+            route = await client.resolve("a", ["workspace:p"], provider="anthropic")
+            assert (route.key_id, route.api_key) == (key.key_id, stored)
+        assert max(took.values()) < 4.0, took  # replies, well before the client's timeout
+        await nc.flush()
+        assert events == []  # nothing configured, revoked or removed
+        print(json.dumps({k: round(v, 3) for k, v in took.items()}))
+
+
+@pytest.mark.timeout(60)
+async def test_no_key_served_after_removal_while_a_resolver_replica_dies(
+    tmp_path: Path, fake_providers: FakeProviders
+) -> None:
+    """Two resolver replicas (real processes) answer resolves in tight loops, through the
+    queue group and each on its own subject, while keys are configured and removed;
+    every few rounds one replica is killed -9 and started again (a new replica id).
+    A request sent after a removal replied must never name the removed key."""
+    cluster = Cluster(
+        tmp_path / "cluster",
+        fake_providers,
+        replicas={"resolver": 2, "credit-ledger": 0, "usage-tracker": 0},
+        env=CLUSTER_ENV,
+    )
+    client: ByokClient | None = None
+    stop = asyncio.Event()
+    try:
+        await cluster.start()
+        client = await connect(cluster)
+        fallback = await client.configure(
+            "workspace:f", fake_providers.add_key(anthropic_key("fallback"))
+        )
+        removed: dict[str, float] = {}  # key_id -> when its removal replied
+        stale: list[str] = []
+        answers: Counter[str] = Counter()
+        recipient = client.runtime_keypair.public_b64
+        body = json.dumps(
+            {
+                "account": "acme",
+                "chain": [{"type": "session", "id": "s"}, {"type": "workspace", "id": "f"}],
+                "provider": "anthropic",
+                "recipient_key": recipient,
+            }
+        ).encode()
+        nc = client.nc
+
+        async def hammer(subject: Callable[[], str]) -> None:
+            while not stop.is_set():
+                sent = time.monotonic()
+                try:
+                    msg = await nc.request(subject(), body, timeout=3)
+                except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                    answers["refused"] += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                data = json.loads(msg.data)
+                if data.get("status") != "resolved":
+                    assert data.get("code") == 503, data
+                    answers["503"] += 1
+                    continue
+                answers["resolved"] += 1
+                at = removed.get(data["key_id"])
+                if at is not None and sent > at:
+                    stale.append(f"{data['key_id']} sent {sent - at:.4f}s after its removal")
+
+        replicas = cluster.procs["resolver"]
+        hammers = [asyncio.create_task(hammer(lambda: subjects.RESOLVE)) for _ in range(3)]
+        hammers += [
+            asyncio.create_task(hammer(lambda p=p: replica_subject(p.replica_id)))  # type: ignore[misc]
+            for p in replicas
+        ]
+        restarting: asyncio.Task[float] | None = None
+        rounds, kills = 16, 0
+        for i in range(rounds):
+            if i % 5 == 2:
+                victim = kills % 2
+                if restarting is not None:
+                    await restarting
+                cluster.kill9("resolver", victim)
+                kills += 1
+                restarting = asyncio.create_task(cluster.restart("resolver", victim))
+            key = fake_providers.add_key(anthropic_key(f"round{i}"))
+            configured = await client.configure("session:s", key)
+            await resolve_until(client, "acme", ["session:s", "workspace:f"], configured.key_id)
+            await client.remove("session:s", "anthropic")
+            removed[configured.key_id] = time.monotonic()
+            await resolve_until(client, "acme", ["session:s", "workspace:f"], fallback.key_id)
+        if restarting is not None:
+            await restarting
+        stop.set()
+        await asyncio.gather(*hammers)
+        assert stale == []
+        assert answers["resolved"] > 200
+        assert kills >= 3
+        print(json.dumps({"rounds": rounds, "kills": kills, "stale": len(stale), **answers}))
+    finally:
+        stop.set()
+        if client is not None:
+            await client.close()
+        await cluster.close()
