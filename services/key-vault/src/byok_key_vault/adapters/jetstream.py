@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -27,6 +27,9 @@ __all__ = [
     "KvSealingStore",
     "KvSettingsStore",
 ]
+
+# JSStreamWrongLastSequenceErrF / ...ConstantErr: nats-py maps them for update(), not delete().
+_WRONG_LAST_SEQUENCE = (10071, 10164)
 
 BUCKET_KEY_INDEX = "byok-key-index"  # <key_id> -> <slot> (key-vault's own lookup)
 EXTRA_BUCKETS = (Bucket(BUCKET_KEY_INDEX),)
@@ -68,7 +71,9 @@ class _Kv:
         if revision is not None:
             try:
                 await kv.delete(key, last=revision)
-            except KeyWrongLastSequenceError:
+            except APIError as exc:
+                if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                    raise
                 raise StoreConflict(f"{self.bucket}/{key} changed meanwhile") from None
         # Purge drops every older revision too: no old ciphertext lingers in history.
         await kv.purge(key)
