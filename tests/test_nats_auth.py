@@ -26,7 +26,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from pydantic import SecretStr
 
 from byok_contracts import subjects
-from byok_contracts.v1 import HealthRequest
+from byok_contracts.v1 import HealthRequest, KeyChanged, Scope
 from byok_shared import Service
 from byok_shared.freshness import FreshnessBarrier, ReplicaPresence
 from byok_shared.jetstream import (
@@ -567,3 +567,31 @@ async def test_all_five_services_run_under_their_own_users(
         line for line in (tmp_path / "nats.log").read_text().splitlines() if "Violation" in line
     ]
     assert violations == []
+
+
+async def test_the_freshness_barrier_works_under_least_privilege(
+    fresh_auth_server: NatsServer,
+) -> None:
+    """key-vault lists resolver replicas with reads only, and every replica acks."""
+    applied: list[str] = []
+    async with (
+        connected(fresh_auth_server, "resolver") as resolver,
+        connected(fresh_auth_server, "key-vault") as vault,
+    ):
+        await ensure_jetstream(vault.nc.jetstream())
+        presence = ReplicaPresence(
+            resolver.nc, resolver.nc.jetstream(), "r1", lambda s, _d: applied.append(s)
+        )
+        await presence.start()
+        barrier = FreshnessBarrier(vault.nc, vault.nc.jetstream(), timeout=2.0)
+        event = KeyChanged(
+            event="removed", key_id="key_1", scope=Scope.parse("session:s1"), provider="openai"
+        )
+        result = await barrier.confirm(subjects.EVENTS_KEYS_REMOVED, event)
+        await presence.stop()
+        assert result.replicas == {"r1"}
+        assert result.complete
+        assert applied == [subjects.EVENTS_KEYS_REMOVED]
+        assert vault.errors == []
+        assert resolver.errors == []
+    assert not allows_publish(ROLES["key-vault"], "$JS.API.CONSUMER.CREATE.KV_byok-resolvers")

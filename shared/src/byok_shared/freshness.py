@@ -36,7 +36,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -75,12 +75,28 @@ class FreshnessBarrier:
         self._kv: KeyValue | None = None
 
     async def _live_replicas(self) -> set[str]:
+        """Replicas whose presence entry is live, read without creating a consumer.
+
+        ``KeyValue.keys()`` creates an ordered consumer per call; under a stream of
+        removals those pile up until the server refuses more ("maximum consumers
+        limit reached"). The stream's per-subject state lists the entries instead,
+        and a direct get drops a replica that purged its entry on a clean stop.
+        """
         if self._kv is None:
             self._kv = await self.js.key_value(BUCKET_RESOLVERS)
+        prefix = f"$KV.{BUCKET_RESOLVERS}."
+        info = await self.js.stream_info(f"KV_{BUCKET_RESOLVERS}", subjects_filter=f"{prefix}>")
+        names = [s.removeprefix(prefix) for s in (info.state.subjects or {})]
+        alive = await asyncio.gather(*(self._present(name) for name in names))
+        return {name for name, present in zip(names, alive, strict=True) if present}
+
+    async def _present(self, replica: str) -> bool:
+        assert self._kv is not None
         try:
-            return set(await self._kv.keys())
-        except NoKeysError:
-            return set()
+            await self._kv.get(replica)
+        except KeyNotFoundError:  # purged on a clean stop (or expired meanwhile)
+            return False
+        return True
 
     async def confirm(self, event_subject: str, event: BaseModel) -> BarrierResult:
         """Deliver ``event`` to every live replica; return once all acked (or on timeout)."""

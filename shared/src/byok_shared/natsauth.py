@@ -247,7 +247,8 @@ def _table() -> dict[str, Role]:
                 *_kv_write(BUCKET_SCOPES),
                 *_kv_write(BUCKET_ACCOUNTS),
                 *_kv_write(BUCKET_SEALING),
-                *_kv_read(BUCKET_RESOLVERS),
+                # the freshness barrier lists replicas by direct gets, never a consumer
+                *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
                 *_own_buckets("key-vault"),
             ),
         ),

@@ -85,7 +85,7 @@ async def respond(
         # NATS or JetStream itself failed under the handler (a server restart, a
         # stream leader moving): a dependency is unavailable, the caller may retry.
         code = 503
-        log.warning("NATS unavailable on %s: %s", subject, type(exc).__name__)
+        log.warning("NATS unavailable on %s: %s: %s", subject, type(exc).__name__, exc)
         out = error_bytes(Unavailable("The message bus is unavailable; retry", error="unavailable"))
     except Exception:
         code = 500
