@@ -420,15 +420,22 @@ async def test_rotation_rewraps_everything_while_serving(
                 assert opened.decode() == keys[scope]
                 served += 1
 
+    async def until_served(count: int) -> None:
+        async with asyncio.timeout(30):
+            while served < count:
+                assert not task.done(), task  # a failed unseal ends the traffic early
+                await asyncio.sleep(0.005)
+
     task = asyncio.create_task(traffic())
-    await asyncio.sleep(0.05)
+    await until_served(len(keys))  # traffic is flowing before the rotation starts
     first = await stack.rotate_keys()
     second = await stack.rotate_keys()
+    after = served
+    await until_served(after + len(keys))  # and every key still opens afterwards
     stop.set()
     await task
     assert first.rewrapped >= len(keys)
     assert second.rewrapped >= len(keys)
-    assert served > len(keys)
     kv = await nc.jetstream().key_value("byok-keys")
     for name in await kv.keys():
         record = json.loads((await kv.get(name)).value or b"{}")

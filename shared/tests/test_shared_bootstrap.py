@@ -7,7 +7,13 @@ import asyncio
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
-from byok_shared.jetstream import BUCKETS, STREAM_EVENTS, ensure_jetstream, stream_configs
+from byok_shared.jetstream import (
+    BUCKETS,
+    STREAM_EVENTS,
+    bucket_keys,
+    ensure_jetstream,
+    stream_configs,
+)
 
 
 async def names(js: JetStreamContext) -> set[str]:
@@ -43,3 +49,16 @@ async def test_bootstrap_repairs_a_stream_whose_subjects_drifted(js: JetStreamCo
     await ensure_jetstream(js)
     info = await js.stream_info(STREAM_EVENTS)
     assert info.config.subjects == ["byok.v1.events.>"]
+
+
+async def test_bucket_keys_lists_every_key_without_a_consumer(js: JetStreamContext) -> None:
+    await ensure_jetstream(js)
+    kv = await js.key_value("byok-keys")
+    for i in range(40):
+        await kv.put(f"session.s{i}.openai", b"{}")
+    await kv.delete("session.s3.openai")
+    names = await bucket_keys(js, "byok-keys")
+    assert len(names) == 40  # the deleted key is listed by its marker; get() skips it
+    assert "session.s39.openai" in names
+    assert (await js.stream_info("KV_byok-keys")).state.consumer_count == 0
+    assert await bucket_keys(js, "byok-scopes") == []

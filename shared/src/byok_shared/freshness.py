@@ -42,7 +42,7 @@ from pydantic import BaseModel
 
 from byok_contracts import subjects
 
-from .jetstream import BUCKET_RESOLVERS, RESOLVER_PRESENCE_TTL
+from .jetstream import BUCKET_RESOLVERS, RESOLVER_PRESENCE_TTL, bucket_keys
 
 __all__ = ["BarrierResult", "FreshnessBarrier", "ReplicaPresence", "SyncHandler"]
 
@@ -84,9 +84,7 @@ class FreshnessBarrier:
         """
         if self._kv is None:
             self._kv = await self.js.key_value(BUCKET_RESOLVERS)
-        prefix = f"$KV.{BUCKET_RESOLVERS}."
-        info = await self.js.stream_info(f"KV_{BUCKET_RESOLVERS}", subjects_filter=f"{prefix}>")
-        names = [s.removeprefix(prefix) for s in (info.state.subjects or {})]
+        names = await bucket_keys(self.js, BUCKET_RESOLVERS)
         alive = await asyncio.gather(*(self._present(name) for name in names))
         return {name for name, present in zip(names, alive, strict=True) if present}
 

@@ -34,6 +34,7 @@ __all__ = [
     "STREAM_LEDGER",
     "STREAM_USAGE",
     "Bucket",
+    "bucket_keys",
     "ensure_jetstream",
     "stream_configs",
 ]
@@ -143,3 +144,15 @@ async def ensure_jetstream(
                 log.info("created bucket %s", bucket.name)
             except BadRequestError:  # another service created it first
                 pass
+
+
+async def bucket_keys(js: JetStreamContext, bucket: str) -> list[str]:
+    """Every key that has a message in ``bucket`` (a deleted key too, by its marker).
+
+    Read from the stream's per-subject state: unlike ``KeyValue.keys()`` it creates
+    no consumer and cannot stop early (seen here returning 2 of 12 keys while the
+    bucket was busy). Callers get each key and skip the deleted ones.
+    """
+    prefix = f"$KV.{bucket}."
+    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    return sorted(subject.removeprefix(prefix) for subject in (info.state.subjects or {}))

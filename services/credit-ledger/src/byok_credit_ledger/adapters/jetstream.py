@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import APIError, KeyNotFoundError, NoKeysError, NotFoundError
+from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from byok_contracts import PROVIDERS, subjects
@@ -35,6 +35,7 @@ from byok_shared.jetstream import (
     BUCKET_KEYS,
     BUCKET_SCOPES,
     STREAM_LEDGER,
+    bucket_keys,
 )
 
 from ..errors import JournalUnavailable, StaleAccount
@@ -180,20 +181,17 @@ class JetStreamJournal:
 class KvCreditStates:
     """``byok-credits``: the latest balance per account, for resolver warm starts."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, js: JetStreamContext, kv: KeyValue) -> None:
+        self._js = js
         self._kv = kv
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> KvCreditStates:
-        return cls(await js.key_value(BUCKET_CREDITS))
+        return cls(js, await js.key_value(BUCKET_CREDITS))
 
     async def get_all(self) -> dict[str, CreditState]:
-        try:
-            keys = await self._kv.keys()
-        except NoKeysError:
-            return {}
         out: dict[str, CreditState] = {}
-        for key in keys:
+        for key in await bucket_keys(self._js, BUCKET_CREDITS):
             try:
                 entry = await self._kv.get(key)
             except KeyNotFoundError:

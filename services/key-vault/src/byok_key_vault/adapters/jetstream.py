@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from byok_shared.jetstream import (
     BUCKET_SCOPES,
     BUCKET_SEALING,
     Bucket,
+    bucket_keys,
 )
 
 from ..errors import StoreConflict
@@ -79,10 +80,8 @@ class _Kv:
         await kv.purge(key)
 
     async def keys(self) -> list[str]:
-        try:
-            return list(await (await self.kv()).keys())
-        except NoKeysError:
-            return []
+        """Keys with a message (deleted ones included: ``get`` returns None for them)."""
+        return await bucket_keys(self.js, self.bucket)
 
 
 class KvKeyStore:

@@ -6,11 +6,11 @@ import json
 import time
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from byok_contracts.v1 import KeyRecord
-from byok_shared.jetstream import BUCKET_KEYS, Bucket
+from byok_shared.jetstream import BUCKET_KEYS, Bucket, bucket_keys
 
 from ..ports import StoredKey
 
@@ -28,12 +28,8 @@ class KvStoredKeys:
     async def all(self) -> list[StoredKey]:
         if self._kv is None:
             self._kv = await self.js.key_value(BUCKET_KEYS)
-        try:
-            names = await self._kv.keys()
-        except NoKeysError:
-            return []
         found = []
-        for name in names:
+        for name in await bucket_keys(self.js, BUCKET_KEYS):
             try:
                 entry = await self._kv.get(name)
             except KeyNotFoundError:
