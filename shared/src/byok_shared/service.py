@@ -126,7 +126,9 @@ class Service:
         return register
 
     def on_started(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-        """Run ``hook`` once connected, streams exist and subscribers listen."""
+        """Run ``hook`` once connected and streams exist, before the request subscribers
+        join their queue groups: a replica takes no request until it is ready (a restarted
+        replica must not answer its share of the traffic with "starting")."""
         self._started.append(hook)
         return hook
 
@@ -142,10 +144,10 @@ class Service:
         await ensure_jetstream(
             self.js, replicas=self.settings.stream_replicas, extra_buckets=self._extra_buckets
         )
-
-    async def _after_startup(self) -> None:
         for hook in self._started:
             await hook()
+
+    async def _after_startup(self) -> None:
         serve_metrics(self.metrics, self.settings.metrics_port)
         log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
 
