@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
     RetentionPolicy,
@@ -37,6 +40,7 @@ __all__ = [
     "bucket_keys",
     "ensure_jetstream",
     "stream_configs",
+    "usage_consumer",
 ]
 
 log = logging.getLogger(__name__)
@@ -156,3 +160,26 @@ async def bucket_keys(js: JetStreamContext, bucket: str) -> list[str]:
     prefix = f"$KV.{bucket}."
     info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
     return sorted(subject.removeprefix(prefix) for subject in (info.state.subjects or {}))
+
+
+async def usage_consumer(
+    js: JetStreamContext, durable: str, *, ack_wait: float, max_ack_pending: int
+) -> JetStreamContext.PullSubscription:
+    """A durable pull consumer of ``byok.v1.usage.recorded`` with explicit acks.
+
+    The server keeps its position across reconnects, restarts and kill -9 of the
+    consumer, and redelivers whatever was not acked within ``ack_wait``.
+    """
+    return await js.pull_subscribe(
+        subjects.USAGE_RECORDED,
+        durable=durable,
+        stream=STREAM_USAGE,
+        config=ConsumerConfig(
+            durable_name=durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_ack_pending=max_ack_pending,
+            filter_subject=subjects.USAGE_RECORDED,
+        ),
+    )

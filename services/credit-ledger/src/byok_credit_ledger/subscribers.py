@@ -15,14 +15,13 @@ from collections.abc import Callable
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from byok_contracts import subjects
 from byok_contracts.v1 import Balance, BalanceRequest, Grant, Granted, UsageRecorded
 from byok_contracts.v1.ledger import LedgerVerification, VerifyLedger
 from byok_shared import Metrics, Service
-from byok_shared.jetstream import STREAM_USAGE
+from byok_shared.jetstream import usage_consumer
 
 from .config import LedgerConfig
 from .errors import JournalUnavailable
@@ -69,19 +68,11 @@ class UsageConsumer:
         self._flushed = 0.0
 
     async def start(self) -> None:
-        config = ConsumerConfig(
-            durable_name=self._config.durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
+        self._sub = sub = await usage_consumer(
+            self._js,
+            self._config.durable,
             ack_wait=self._config.ack_wait,
             max_ack_pending=self._config.max_ack_pending,
-            filter_subject=subjects.USAGE_RECORDED,
-        )
-        self._sub = sub = await self._js.pull_subscribe(
-            subjects.USAGE_RECORDED,
-            durable=self._config.durable,
-            stream=STREAM_USAGE,
-            config=config,
         )
         self._task = asyncio.create_task(self._run(sub), name="ledger-usage-consumer")
 

@@ -6,11 +6,9 @@ import contextlib
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from byok_contracts import subjects
-from byok_shared.jetstream import STREAM_USAGE
+from byok_shared.jetstream import STREAM_USAGE, usage_consumer
 
 from ..config import TrackerConfig
 
@@ -34,18 +32,11 @@ class JetStreamUsageFeed:
     async def open(self) -> None:
         with contextlib.suppress(NotFoundError):
             await self._js.delete_consumer(STREAM_USAGE, self._config.durable)
-        self._sub = await self._js.pull_subscribe(
-            subjects.USAGE_RECORDED,
-            durable=self._config.durable,
-            stream=STREAM_USAGE,
-            config=ConsumerConfig(
-                durable_name=self._config.durable,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self._config.ack_wait,
-                max_ack_pending=self._config.max_ack_pending,
-                filter_subject=subjects.USAGE_RECORDED,
-            ),
+        self._sub = await usage_consumer(
+            self._js,
+            self._config.durable,
+            ack_wait=self._config.ack_wait,
+            max_ack_pending=self._config.max_ack_pending,
         )
 
     async def close(self) -> None:
