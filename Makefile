@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 PACKAGES := byok_contracts byok_shared byok_client byok_key_vault byok_validator byok_resolver byok_credit_ledger byok_usage_tracker
 
-.PHONY: setup run test lint bench docs clean
+.PHONY: setup browser run test lint bench docs clean
 
 setup: .venv/.synced
 
@@ -16,8 +16,21 @@ setup: .venv/.synced
 run: setup
 	$(RUN) python -m byok_shared.stack
 
-test: setup
+test: setup browser
 	$(RUN) pytest $(PYTEST_ARGS)
+
+# The settings page is tested in a real headless Chromium (Debian's package; Playwright drives
+# it through executable_path). Installed here when missing; never a silent skip.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "missing $(CHROMIUM): install Debian's chromium package (apt-get install chromium) to run the settings-page tests" >&2; exit 1; \
+	  fi; \
+	fi
 
 lint: setup
 	$(RUN) ruff check .
