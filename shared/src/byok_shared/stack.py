@@ -25,6 +25,7 @@ from byok_contracts import subjects
 
 from .natsauth import inbox_prefix, load_passwords, service_env, write_server_config
 from .natsserver import NatsServer, _port_open, free_port
+from .openbao import OpenBao, embedded_for
 from .settings import ByokSettings
 
 __all__ = ["Stack", "main", "wait_healthy"]
@@ -83,6 +84,7 @@ class Stack:
         # and each service process connects as its own user.
         self.auth = os.environ.get("BYOK_NATS_AUTH", "").lower() in ("1", "true", "yes", "on")
         self.passwords: dict[str, str] = {}
+        self.openbao: OpenBao | None = None  # BYOK_CIPHER=vault without VAULT_ADDR
 
     def start_server(self) -> None:
         if self.settings.nats_url:
@@ -116,6 +118,8 @@ class Stack:
             env.update(service_env(service, self.passwords))
         env["BYOK_NATS_URL"] = self.url
         env.setdefault("BYOK_LOG_FORMAT", "text")
+        if self.openbao is not None:
+            env.update(self.openbao.service_env(service))
         env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
         if self.settings.metrics_port is not None and service in self.services:
             # One machine, five processes: BYOK_METRICS_PORT is the first of five ports.
@@ -144,6 +148,7 @@ class Stack:
         if self.auth:
             self.passwords = load_passwords(self.settings.data_dir.resolve())
         self.start_server()
+        self.openbao = embedded_for(self.settings)
         for index, service in enumerate(self.services):
             self.start_service(service, index)
 
@@ -163,6 +168,8 @@ class Stack:
                 proc.wait()
         if self.server is not None:
             self.server.stop()
+        if self.openbao is not None:
+            self.openbao.stop()
 
 
 def _pump(proc: subprocess.Popen[bytes], tag: str) -> None:
@@ -185,6 +192,8 @@ def main() -> int:
     try:
         stack.start()
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
+        if stack.openbao is not None:
+            print(f"byok: OpenBao at {stack.openbao.url}, data in {stack.openbao.home}", flush=True)
         if stack.auth:
             store = stack.settings.data_dir / "nats-auth" / "passwords.json"
             print(f"byok: NATS authorization on; users and passwords in {store}", flush=True)
