@@ -98,10 +98,14 @@ class OpenBao:
     cluster_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     root_token: str | None = None
+    # A server this object does not run (compose's init job): ``provision()`` only.
+    address: str | None = None
+    # Where key-vault's token goes; default ``home/key-vault.token``.
+    token_path: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.address or f"http://127.0.0.1:{self.port}"
 
     @property
     def init_file(self) -> Path:
@@ -109,7 +113,7 @@ class OpenBao:
 
     @property
     def token_file(self) -> Path:
-        return self.home / "key-vault.token"
+        return self.token_path or self.home / "key-vault.token"
 
     @property
     def key_vault_token(self) -> str:
@@ -132,17 +136,30 @@ class OpenBao:
         os.chmod(self.home, 0o700)
         deadline = time.monotonic() + timeout
         self._spawn()
-        self._wait(lambda: self._status() is not None, deadline, "listen")
+        self._wait(lambda: self.health_code() is not None, deadline, "listen")
         if unseal:
             self.unseal(deadline - time.monotonic())
         return self
 
-    def unseal(self, timeout: float = 30.0) -> OpenBao:
-        """Initialise (first start) or unseal, wait until active, provision key-vault."""
+    def provision(self, timeout: float = 120.0) -> OpenBao:
+        """For a server started elsewhere: wait for it, then :meth:`unseal`."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
+        self._wait(lambda: self.health_code() is not None, deadline, "listen")
+        return self.unseal(deadline - time.monotonic())
+
+    def sealed(self) -> bool:
+        return self.health_code() == 503
+
+    def unseal(self, timeout: float = 30.0, *, provision: bool = True) -> OpenBao:
+        """Initialise (first start) or unseal, wait until active, provision key-vault
+        (``provision=False``: only unseal, as compose's unsealer does)."""
         deadline = time.monotonic() + timeout
         if not self.dev:
             self._init_or_unseal()
-        self._wait(lambda: self._status() == 200, deadline, "become active")
+        self._wait(lambda: self.health_code() == 200, deadline, "become active")
+        if not provision:
+            return self
         if self.root_token is not None:
             self._provision(self.root_token)
             if not self.dev:
@@ -237,7 +254,7 @@ class OpenBao:
             "log_level": "warn",
         }
 
-    def _status(self) -> int | None:
+    def health_code(self) -> int | None:
         """``sys/health``: 200 active, 429 standby, 501 not initialised, 503 sealed."""
         if self.process is not None and self.process.poll() is not None:
             raise OpenBaoError(
@@ -305,6 +322,7 @@ class OpenBao:
             },
             token=root,
         )
+        self.token_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_private(self.token_file, created["auth"]["client_token"])
 
     def _token_valid(self) -> bool:
