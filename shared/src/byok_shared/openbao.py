@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 import urllib.error
@@ -86,6 +87,15 @@ def _write_private(path: Path, data: str) -> None:
     os.replace(tmp, path)
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class OpenBao:
     """One ``bao server`` process on 127.0.0.1, dev mode or persistent under ``home``."""
@@ -136,9 +146,13 @@ class OpenBao:
         os.chmod(self.home, 0o700)
         deadline = time.monotonic() + timeout
         self._spawn()
-        self._wait(lambda: self.health_code() is not None, deadline, "listen")
-        if unseal:
-            self.unseal(deadline - time.monotonic())
+        try:
+            self._wait(lambda: self.health_code() is not None, deadline, "listen")
+            if unseal:
+                self.unseal(deadline - time.monotonic())
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
         return self
 
     def provision(self, timeout: float = 120.0) -> OpenBao:
@@ -216,6 +230,8 @@ class OpenBao:
         log = open(self.home / "bao.log", "ab")  # noqa: SIM115 - the child keeps it open
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         if self.dev:
+            while not _bindable(self.port + 1):  # dev mode's cluster listener: port + 1
+                self.port = free_port()
             self.root_token = self.root_token or "byok-dev-" + secrets.token_hex(16)
             cmd = [
                 bao_binary(),
