@@ -28,6 +28,7 @@ from byok_shared.natsserver import NatsServer
 from byok_shared.testing.fake_providers import FakeProviders
 
 KEY = "sk-ant-api03-embedded-openbao-" + "E" * 50
+ACCOUNT = "acct-a"
 
 
 def our_processes(marker: str) -> dict[int, tuple[str, bytes]]:
@@ -111,8 +112,8 @@ async def test_vault_cipher_with_one_command_persists_across_restarts(
             assert "byok_key_vault" in told[0]
             assert all(token.encode() not in env_ for _, env_ in processes.values())
             async with await ByokClient.connect(nats_server.url) as client:
-                configured = await client.configure("workspace:embedded", KEY)
-                route = await client.resolve("a", ["workspace:embedded"], provider="anthropic")
+                configured = await client.configure("workspace:embedded", KEY, account=ACCOUNT)
+                route = await client.resolve(ACCOUNT, ["workspace:embedded"], provider="anthropic")
                 assert (route.key_id, route.api_key) == (configured.key_id, KEY)
         await asyncio.sleep(0.5)
         assert our_processes(str(data)) == {}, "processes left running after Ctrl-C"
@@ -121,7 +122,7 @@ async def test_vault_cipher_with_one_command_persists_across_restarts(
             assert json.loads((home / "init.json").read_text()) == material
             assert (home / "key-vault.token").read_text().strip() == token
             async with await ByokClient.connect(nats_server.url) as client:
-                route = await client.resolve("a", ["workspace:embedded"], provider="anthropic")
+                route = await client.resolve(ACCOUNT, ["workspace:embedded"], provider="anthropic")
                 assert (route.key_id, route.api_key) == (configured.key_id, KEY)
         await asyncio.sleep(0.5)
         assert our_processes(str(data)) == {}

@@ -36,6 +36,7 @@ from byok_validator.app import create_app as validator_app
 from byok_validator.config import ValidatorSettings
 
 pytestmark = pytest.mark.vault
+ACCOUNT = "acct-a"
 
 
 def anthropic_key(tag: str) -> str:
@@ -113,7 +114,9 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         stored: dict[str, str] = {}
         for i in range(6):
             plaintext = fake_providers.add_key(anthropic_key(f"kill{i}"))
-            stored[(await client.configure(f"workspace:k{i}", plaintext)).key_id] = plaintext
+            stored[
+                (await client.configure(f"workspace:k{i}", plaintext, account=ACCOUNT)).key_id
+            ] = plaintext
         unseals = Unseals(client, stored)
         task = asyncio.create_task(unseals.run())
         await asyncio.sleep(0.3)
@@ -125,7 +128,9 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         took: dict[str, float] = {}
         started = time.monotonic()
         with pytest.raises(Unavailable) as configure:
-            await client.configure("workspace:down", fake_providers.add_key(anthropic_key("dn")))
+            await client.configure(
+                "workspace:down", fake_providers.add_key(anthropic_key("dn")), account=ACCOUNT
+            )
         took["configure_while_down"] = time.monotonic() - started
         assert (configure.value.code, configure.value.error) == (503, "cipher_unavailable")
 
@@ -134,7 +139,9 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         await asyncio.sleep(0.5)
         started = time.monotonic()
         with pytest.raises(Unavailable) as sealed:
-            await client.configure("workspace:down", fake_providers.add_key(anthropic_key("sl")))
+            await client.configure(
+                "workspace:down", fake_providers.add_key(anthropic_key("sl")), account=ACCOUNT
+            )
         took["configure_while_sealed"] = time.monotonic() - started
         assert sealed.value.code == 503
 
@@ -148,7 +155,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
             await asyncio.sleep(0.02)
             recovered = unseals.ok_after(unsealed)
         fresh = fake_providers.add_key(anthropic_key("after"))
-        after = await client.configure("workspace:after", fresh)
+        after = await client.configure("workspace:after", fresh, account=ACCOUNT)
         stored[after.key_id] = fresh
         await asyncio.sleep(0.3)
         unseals.stop.set()
@@ -160,7 +167,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         assert await client.list_keys("workspace:down") == []
         scopes = {f"workspace:k{i}" for i in range(6)} | {"workspace:after"}
         for scope in scopes:  # the resolver never held these: each is a decrypt now
-            route = await client.resolve("a", [scope], provider="anthropic")
+            route = await client.resolve(ACCOUNT, [scope], provider="anthropic")
             assert stored[route.key_id] == route.api_key
         opened_after = {k for s, _, k, o in unseals.replies if s > recovered and o == "ok"}
         assert opened_after == set(stored)
@@ -197,7 +204,9 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
         stored: dict[str, str] = {}
         for i in range(12):
             plaintext = fake_providers.add_key(anthropic_key(f"rot{i}"))
-            stored[(await client.configure(f"session:r{i}", plaintext)).key_id] = plaintext
+            stored[(await client.configure(f"session:r{i}", plaintext, account=ACCOUNT)).key_id] = (
+                plaintext
+            )
         unseals = Unseals(client, stored)
         errors: Counter[str] = Counter()
         done: Counter[str] = Counter()
@@ -208,8 +217,8 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
                 n += 1
                 scope, plaintext = f"session:n{n}", fake_providers.add_key(anthropic_key(f"n{n}"))
                 try:
-                    key_id = (await client.configure(scope, plaintext)).key_id
-                    route = await client.resolve("a", [scope], provider="anthropic")
+                    key_id = (await client.configure(scope, plaintext, account=ACCOUNT)).key_id
+                    route = await client.resolve(ACCOUNT, [scope], provider="anthropic")
                 except Exception as exc:
                     errors[f"{type(exc).__name__}: {exc}"] += 1
                     continue
