@@ -117,6 +117,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
             stored[
                 (await client.configure(f"workspace:k{i}", plaintext, account=ACCOUNT)).key_id
             ] = plaintext
+        warm = await client.resolve(ACCOUNT, ["workspace:k0"], provider="anthropic")
         unseals = Unseals(client, stored)
         task = asyncio.create_task(unseals.run())
         await asyncio.sleep(0.3)
@@ -133,6 +134,14 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
             )
         took["configure_while_down"] = time.monotonic() - started
         assert (configure.value.code, configure.value.error) == (503, "cipher_unavailable")
+        started = time.monotonic()
+        with pytest.raises(Unavailable):  # material never fetched by the resolver: needs bao
+            await client.resolve(ACCOUNT, ["workspace:k5"], provider="anthropic")
+        took["cold_resolve_while_down"] = time.monotonic() - started
+        # What needs no Vault keeps working: listing, and key material already in memory.
+        assert len(await client.list_keys("workspace:k1")) == 1
+        cached = await client.resolve(ACCOUNT, ["workspace:k0"], provider="anthropic")
+        assert (cached.key_id, cached.api_key) == (warm.key_id, warm.api_key)
 
         openbao.start(unseal=False)  # back on the same address, still sealed
         assert openbao.url == address
