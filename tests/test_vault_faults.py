@@ -156,6 +156,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
 
         unsealed = time.monotonic()
         openbao.unseal()  # with the unseal key stored at first start
+        active = time.monotonic()
         assert openbao.key_vault_token == token  # same token: key-vault keeps its own
         recovered = unseals.ok_after(unsealed)
         deadline = time.monotonic() + 10
@@ -184,7 +185,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         refused = [(s, t) for s, t, _, o in unseals.replies if o != "ok"]
         assert unseals.wrong == []
         assert refused, "no request saw the outage"
-        assert all(killed - 0.1 <= s <= unsealed + 0.5 for s, _ in refused), "503 outside outage"
+        assert all(killed - 0.1 <= s <= active + 0.3 for s, _ in refused), "503 outside outage"
         assert max(t for _, t in refused) < 2.0  # a reply, never a client timeout
         assert max(took.values()) < 2.0, took
         failed_after = [s for s, _, _, o in unseals.replies if s > recovered and o != "ok"]
@@ -193,6 +194,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
             "outage_s": round(unsealed - killed, 3),
             "refused_503": len(refused),
             "max_503_reply_s": round(max(t for _, t in refused), 3),
+            "unseal_call_s": round(active - unsealed, 3),
             "recovered_after_unseal_s": round(recovered - unsealed, 3),
             "unseals_ok": outcomes["ok"],
             "wrong_or_other_errors": len(unseals.wrong),
