@@ -126,3 +126,15 @@ def test_init_job_provisions_once_and_the_unsealer_unseals_after_a_kill9(
     finally:
         watcher.send_signal(signal.SIGTERM)
         watcher.wait(timeout=10)
+
+
+def test_policy_command_prints_what_the_init_job_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    from byok_shared.openbao import key_vault_policy
+    from byok_shared.openbao_init import main
+
+    assert main(["policy", "--key", "other"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == key_vault_policy("transit", "other")
+    assert "transit/keys/other/rotate" in printed
+    assert "sys/" not in printed
+    assert "transit/keys/byok" not in printed
