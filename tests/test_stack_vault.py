@@ -74,9 +74,13 @@ def make_run(env: dict[str, str]) -> Iterator[list[str]]:
         lines.append(rest)
         assert proc.returncode == 0, "".join(lines)[-4000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: stop it as Ctrl-C would, orphans none
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.mark.slow
