@@ -77,7 +77,7 @@ def make_run(env: dict[str, str]) -> Iterator[list[str]]:
         if proc.poll() is None:  # a failed assertion: stop it as Ctrl-C would, orphans none
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=30)
+                proc.communicate(timeout=30)  # drained, so its output never blocks it
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
