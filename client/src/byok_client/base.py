@@ -22,9 +22,13 @@ R = TypeVar("R", bound=BaseModel)
 class BaseClient:
     """A NATS connection plus typed request/reply with the error contract."""
 
-    def __init__(self, nc: NatsClient, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, nc: NatsClient, *, timeout: float = 10.0, account: str | None = None
+    ) -> None:
         self.nc = nc
         self.timeout = timeout
+        # The account writes act for when a call names none (tenancy, 0.2).
+        self.account = account
         self._owns_connection = False
 
     @classmethod
@@ -37,6 +41,7 @@ class BaseClient:
         password: str | None = None,
         creds: str | None = None,
         inbox_prefix: str | None = None,
+        account: str | None = None,
     ) -> Self:
         """Connect to ``url``; with NATS authorization on, as ``user`` (or with a ``creds``
         file), receiving replies under the role's ``inbox_prefix`` (e.g. ``_INBOX_runtime``)."""
@@ -48,7 +53,7 @@ class BaseClient:
         if inbox_prefix is not None:
             options["inbox_prefix"] = inbox_prefix
         nc = await nats.connect(url, max_reconnect_attempts=-1, **options)
-        client = cls(nc, timeout=timeout)
+        client = cls(nc, timeout=timeout, account=account)
         client._owns_connection = True
         return client
 
