@@ -48,6 +48,7 @@ async def _main(args: argparse.Namespace) -> int:
         password=env("BYOK_NATS_PASSWORD"),
         creds=env("BYOK_NATS_CREDS"),
         inbox_prefix=env("BYOK_NATS_INBOX_PREFIX"),
+        account=env("BYOK_ACCOUNT"),  # the default --account of writes
     )
     try:
         run: Command = args.run
