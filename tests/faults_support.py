@@ -45,6 +45,7 @@ from byok_contracts.v1 import UsageRecorded
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
 from byok_shared.natsserver import NatsServer
+from byok_shared.provision import provision_jetstream
 from byok_shared.testing.fake_providers import FakeProviders
 
 __all__ = [
@@ -217,6 +218,12 @@ class Cluster:
 
     async def start(self, timeout: float = 40.0) -> None:
         self.server.start()
+        # the operator's provisioning step, as make run does before any service starts
+        nc = await nats.connect(self.url)
+        try:
+            await provision_jetstream(nc.jetstream())
+        finally:
+            await nc.close()
         # Further key-vault replicas once the first created the keyring and sealing keys.
         for procs in self.procs.values():
             procs[0].start()
