@@ -11,7 +11,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
-from byok_contracts import Unavailable, error_for_code, subjects
+from byok_contracts import MalformedRequest, Unavailable, error_for_code, subjects
 from byok_contracts.v1 import Health
 
 __all__ = ["BaseClient"]
@@ -69,6 +69,12 @@ class BaseClient:
             if isinstance(body, BaseModel)
             else json.dumps(body).encode()
         )
+        limit = self.nc.max_payload
+        if limit and len(payload) > limit:
+            raise MalformedRequest(
+                f"The body for {subject} is {len(payload)} bytes; the server accepts {limit}",
+                error="payload_too_large",
+            )
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except NoRespondersError:
