@@ -72,7 +72,7 @@ async def test_a_body_over_max_payload_is_refused_before_it_is_sent(
 ) -> None:
     client = await ByokClient.connect(nats_server.url, timeout=2.0)
     try:
-        body = {"scope": {"type": "workspace", "id": "w"}, "pad": "x" * (2 * 1024 * 1024)}
+        body: dict[str, object] = {"scope": {"type": "workspace", "id": "w"}, "pad": "x" * 2**21}
         with pytest.raises(MalformedRequest) as refused:
             await client.request(subjects.KEYS_LIST, body, KeyList)
         assert refused.value.error == "payload_too_large"
