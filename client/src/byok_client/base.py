@@ -12,7 +12,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
-from byok_contracts import Unavailable, error_for_code, subjects
+from byok_contracts import MalformedRequest, Unavailable, error_for_code, subjects
 from byok_contracts.v1 import Health
 from byok_shared.connect import connect_options, server_urls
 from byok_shared.settings import ByokSettings, parse_server_urls
@@ -96,6 +96,12 @@ class BaseClient:
             if isinstance(body, BaseModel)
             else json.dumps(body).encode()
         )
+        limit = self.nc.max_payload
+        if limit and len(payload) > limit:
+            raise MalformedRequest(
+                f"The body for {subject} is {len(payload)} bytes; the server accepts {limit}",
+                error="payload_too_large",
+            )
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except NoRespondersError:
