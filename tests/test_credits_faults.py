@@ -30,7 +30,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from byok_contracts import Catalog, subjects
 from byok_contracts.pricing import Pricing, credits_for
-from byok_contracts.v1 import UsageRecorded
+from byok_contracts.v1 import UsageRecorded, usage_msg_id
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_credit_ledger.app import create_app as create_ledger
 from byok_credit_ledger.config import LedgerConfig
@@ -103,7 +103,7 @@ class Workload:
 async def publish(js: JetStreamContext, event: UsageRecorded, msg_id: str | None = None) -> None:
     """Publish like a runtime: retry until JetStream acks (same Nats-Msg-Id on each try)."""
     body = event.model_dump_json().encode()
-    headers = {"Nats-Msg-Id": msg_id or event.request_id}
+    headers = {"Nats-Msg-Id": msg_id or usage_msg_id(event.account, event.request_id)}
     for _ in range(200):
         try:
             await js.publish(subjects.USAGE_RECORDED, body, headers=headers, timeout=1.0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from byok_contracts import Keypair, subjects
-from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, utcnow
+from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, usage_msg_id, utcnow
 
 from .base import BaseClient
 
@@ -103,7 +103,7 @@ class RuntimeMixin(BaseClient):
         request_id: str | None = None,
         occurred_at: datetime | None = None,
     ) -> str:
-        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = request_id).
+        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = ``<account>:<request_id>``).
 
         Pass the ``route`` that served the call, or its fields one by one. Returns
         the ``request_id`` (a new one unless given; reuse it on retries).
@@ -129,6 +129,6 @@ class RuntimeMixin(BaseClient):
         await self.nc.jetstream().publish(
             subjects.USAGE_RECORDED,
             event.model_dump_json(exclude_none=True).encode(),
-            headers={"Nats-Msg-Id": event.request_id},
+            headers={"Nats-Msg-Id": usage_msg_id(event.account, event.request_id)},
         )
         return event.request_id

@@ -78,6 +78,8 @@ JS_API: Final = "$JS.API"
 SERVICE_BUCKETS: Final[Mapping[str, tuple[str, ...]]] = {
     "key-vault": ("byok-key-index",),
     "validator": ("byok-validator-sweeps",),
+    "credit-ledger": ("byok-ledger-snapshots", "byok-ledger-requests"),
+    "usage-tracker": ("byok-usage-aggregates",),
 }
 
 # ``resolve`` answered by one resolver replica only (byok_resolver.app.replica_subject).
@@ -298,6 +300,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_KEYS),
+                *_own_buckets("credit-ledger"),
             ),
         ),
         _service(
