@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -48,7 +49,8 @@ MODELS = [
 ]
 GRANT = 1_000_000
 START = datetime(2025, 6, 1, tzinfo=UTC)
-PRICING = Pricing(Catalog.load())
+CATALOG = Catalog.load()
+PRICING = Pricing(CATALOG)
 
 
 @dataclass
@@ -89,7 +91,14 @@ class Workload:
                 cost = PRICING.estimate(
                     e.provider, e.model, e.input_tokens, e.output_tokens, e.occurred_at
                 )
-                out[e.account] += credits_for(cost.usd, 1000) if cost.usd is not None else 0
+                # an unpriced model: the provider's most expensive catalog rate, never 0
+                rate = Decimal(str(CATALOG.highest_rate(e.provider)))
+                usd = (
+                    cost.usd
+                    if cost.usd is not None
+                    else rate * (e.input_tokens + e.output_tokens) / 10**6
+                )
+                out[e.account] += credits_for(usd, 1000)
         return dict(out)
 
     def platform_requests(self) -> set[str]:
