@@ -145,6 +145,8 @@ BUCKETS: tuple[Bucket, ...] = (
 SERVICE_BUCKETS: Final[Mapping[str, tuple[Bucket, ...]]] = {
     "key-vault": (Bucket("byok-key-index"),),
     "validator": (Bucket("byok-validator-sweeps"),),
+    "credit-ledger": (Bucket("byok-ledger-snapshots"), Bucket("byok-ledger-requests")),
+    "usage-tracker": (Bucket("byok-usage-aggregates"),),
 }
 
 

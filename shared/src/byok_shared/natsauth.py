@@ -304,6 +304,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_KEYS),
+                *_own_buckets("credit-ledger"),
             ),
         ),
         _service(
