@@ -27,6 +27,7 @@ from byok_contracts import subjects
 __all__ = [
     "BUCKETS",
     "BUCKET_ACCOUNTS",
+    "BUCKET_API_TOKENS",
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
     "BUCKET_RESOLVERS",
@@ -56,6 +57,7 @@ BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
+BUCKET_API_TOKENS = "byok-api-tokens"  # <token_id> -> ApiTokenRecord (digest only)
 
 _DAY = 86_400.0
 
@@ -107,6 +109,7 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_CREDITS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
+    Bucket(BUCKET_API_TOKENS),
 )
 
 
