@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from byok_contracts import ByokError
 from byok_contracts.v1 import ErrorReply
+from byok_shared.logs import redact
 
 __all__ = ["ERROR_RESPONSES", "error_response", "install_error_handlers"]
 
@@ -78,7 +79,9 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_byok(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ByokError)
-    return error_response(exc.code, exc.error, exc.message, getattr(exc, "headers", None))
+    # Defence in depth: a service message that quotes a field could quote a key.
+    message = redact(exc.message)
+    return error_response(exc.code, exc.error, message, getattr(exc, "headers", None))
 
 
 async def _on_http(_: Request, exc: Exception) -> JSONResponse:
