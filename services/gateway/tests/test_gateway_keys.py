@@ -33,7 +33,8 @@ async def test_plaintext_configure_list_disable_remove(gw: Gateway) -> None:
     assert (await gw.call("GET", f"{SCOPE}/keys", token)).json()["keys"] == []
     r = await gw.call("DELETE", f"{SCOPE}/keys/anthropic", token)
     assert r.status_code == 404
-    assert r.json()["status"] == "error" and r.json()["code"] == 404
+    assert r.json()["status"] == "error"
+    assert r.json()["code"] == 404
 
 
 async def test_sealed_configure_never_shows_the_gateway_the_key(gw: Gateway) -> None:
@@ -61,13 +62,15 @@ async def test_apikey_alias_and_key_errors(gw: Gateway) -> None:
     r = await gw.call(
         "POST", f"{SCOPE}/keys", token, json={"apiKey": gw.valid("openai", "m"), "model": "nope"}
     )
-    assert r.status_code == 422 and r.json()["error"] == "model_not_allowed"
+    assert r.status_code == 422
+    assert r.json()["error"] == "model_not_allowed"
 
 
 async def test_settings_catalog_whoami(gw: Gateway) -> None:
     token = await gw.token("acct1", scopes=["workspace:ac"])
     r = await gw.call("GET", f"{SCOPE}/settings", token)
-    assert r.json()["byok_enabled"] is True and r.json()["route"] == "auto"
+    assert r.json()["byok_enabled"] is True
+    assert r.json()["route"] == "auto"
     r = await gw.call(
         "PATCH", f"{SCOPE}/settings", token, json={"byok_enabled": False, "route": "metered"}
     )
@@ -75,7 +78,8 @@ async def test_settings_catalog_whoami(gw: Gateway) -> None:
     assert (await gw.call("GET", f"{SCOPE}/settings", token)).json()["route"] == "metered"
     cat = (await gw.call("GET", "/v1/catalog", token)).json()
     ant = next(p for p in cat["providers"] if p["provider"] == "anthropic")
-    assert ant["key_prefix"] == "sk-ant-" and ant["default_model"] in ant["models"]
+    assert ant["key_prefix"] == "sk-ant-"
+    assert ant["default_model"] in ant["models"]
     me = (await gw.call("GET", "/v1/whoami", token)).json()
     assert (me["account"], me["role"], me["scopes"]) == ("acct1", "backend", ["workspace:ac"])
 
@@ -92,18 +96,26 @@ async def test_errors_are_v1_bodies_without_echo(gw: Gateway) -> None:
     for method, path, body in cases:
         r = await gw.call(method, path, token, json=body)
         assert r.status_code == 400, (path, r.text)
-        assert r.json()["status"] == "error" and r.json()["code"] == 400
-        assert secret not in r.text and secret[8:30] not in r.text
+        assert r.json()["status"] == "error"
+        assert r.json()["code"] == 400
+        assert secret not in r.text
+        assert secret[8:30] not in r.text
     r = await gw.call("POST", f"{SCOPE}/keys", token, json={"api_key": secret, "model": secret})
-    assert r.status_code == 422 and secret[8:30] not in r.text  # key-vault quotes the model
+    assert r.status_code == 422
+    assert secret[8:30] not in r.text
     r = await gw.call("POST", f"{SCOPE}/keys", token, content=b"{not json " + secret.encode())
-    assert r.status_code == 400 and secret not in r.text
+    assert r.status_code == 400
+    assert secret not in r.text
     r = await gw.call("GET", f"/v1/nowhere/{secret}", token)
-    assert r.status_code == 404 and r.json()["error"] == "not_found" and secret not in r.text
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+    assert secret not in r.text
     r = await gw.call("PATCH", f"{SCOPE}/keys", token)
-    assert r.status_code == 405 and r.json()["code"] == 405
+    assert r.status_code == 405
+    assert r.json()["code"] == 405
     r = await gw.call("POST", f"{SCOPE}/keys", token, content=b"x" * 70_000)
-    assert r.status_code == 413 and r.json()["code"] == 413
+    assert r.status_code == 413
+    assert r.json()["code"] == 413
     assert secret not in gw.logs.text()
 
 
