@@ -60,6 +60,7 @@ class Gateway:
     fake: FakeProviders
     tokens: ApiTokenStore
     logs: LogTap
+    nats_url: str
     http: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +117,8 @@ async def gw(
             app = gateway_app(config, gateway_settings(**gateway_overrides))
             async with serving(app) as url:
                 client = await ByokClient.connect(nats_server.url)
-                gateway = Gateway(url, client, fake, ApiTokenStore(client.nc.jetstream()), log_tap)
+                store = ApiTokenStore(client.nc.jetstream())
+                gateway = Gateway(url, client, fake, store, log_tap, nats_server.url)
                 try:
                     yield gateway
                 finally:
