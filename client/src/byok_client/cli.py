@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from byok_contracts import ByokError, subjects
 
-from . import cli_keys, cli_ledger
+from . import cli_keys, cli_ledger, cli_tokens
 from .client import ByokClient
 
 __all__ = ["main"]
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(run=_health)
     cli_keys.register(sub)
     cli_ledger.register(sub)
+    cli_tokens.register(sub)
     return parser
 
 

@@ -29,6 +29,7 @@ from byok_contracts import subjects
 __all__ = [
     "BUCKETS",
     "BUCKET_ACCOUNTS",
+    "BUCKET_API_TOKENS",
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
     "BUCKET_OWNERS",
@@ -64,6 +65,7 @@ BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by
 BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
+BUCKET_API_TOKENS = "byok-api-tokens"  # <token_id> -> ApiTokenRecord (digest only)
 
 _DAY = 86_400.0
 
@@ -138,6 +140,7 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_OWNERS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
+    Bucket(BUCKET_API_TOKENS),
 )
 
 # Buckets only one service uses (its ``EXTRA_BUCKETS``), provisioned with the rest;

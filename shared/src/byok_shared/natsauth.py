@@ -34,6 +34,7 @@ from byok_contracts import subjects
 
 from .jetstream import (
     BUCKET_ACCOUNTS,
+    BUCKET_API_TOKENS,
     BUCKET_CREDITS,
     BUCKET_KEYS,
     BUCKET_OWNERS,
@@ -222,6 +223,28 @@ def _client(name: str, *, requests: Sequence[str], listens: Sequence[str] = ()) 
     )
 
 
+_BACKEND_REQUESTS = (
+    subjects.KEYS_PUBLIC_KEY,
+    subjects.KEYS_CONFIGURE,
+    subjects.KEYS_REMOVE,
+    subjects.KEYS_LIST,
+    subjects.KEYS_SET_ENABLED,
+    subjects.SCOPES_CONFIGURE,
+    subjects.ACCOUNTS_CONFIGURE,
+    subjects.USAGE_QUERY,
+    subjects.LEDGER_GRANT,
+    subjects.LEDGER_BALANCE,
+    subjects.LEDGER_VERIFY,
+)
+
+
+def _api_tokens(*, write: bool) -> list[str]:
+    """The gateway's token bucket: opened (stream info), read and watched; written by the
+    operator's ``byok tokens``."""
+    grants = _kv_write(BUCKET_API_TOKENS) if write else _kv_read(BUCKET_API_TOKENS)
+    return [f"{JS_API}.STREAM.INFO.{_kv_stream(BUCKET_API_TOKENS)}", *grants]
+
+
 def _table() -> dict[str, Role]:
     roles = [
         _service(
@@ -323,19 +346,7 @@ def _table() -> dict[str, Role]:
         ),
         _client(
             "backend",
-            requests=(
-                subjects.KEYS_PUBLIC_KEY,
-                subjects.KEYS_CONFIGURE,
-                subjects.KEYS_REMOVE,
-                subjects.KEYS_LIST,
-                subjects.KEYS_SET_ENABLED,
-                subjects.SCOPES_CONFIGURE,
-                subjects.ACCOUNTS_CONFIGURE,
-                subjects.USAGE_QUERY,
-                subjects.LEDGER_GRANT,
-                subjects.LEDGER_BALANCE,
-                subjects.LEDGER_VERIFY,
-            ),
+            requests=_BACKEND_REQUESTS,
             listens=(subjects.EVENTS_KEYS_CONFIGURED, subjects.EVENTS_KEYS_REJECTED),
         ),
         # The operator's tools (not a product): cipher rotation, ledger audits, provisioning.
@@ -346,6 +357,16 @@ def _table() -> dict[str, Role]:
                 subjects.LEDGER_VERIFY,
                 RESOLVER_REPLICA_RESOLVE,
                 *_provision(),
+                *_api_tokens(write=True),  # byok tokens create|list|revoke
+            ),
+        ),
+        # The HTTP gateway: a product backend's requests (and grants for operator
+        # tokens), and reading (watching) the API token bucket. No stream edits.
+        _client(
+            "gateway",
+            requests=(
+                *(s for s in _BACKEND_REQUESTS if s != subjects.LEDGER_VERIFY),
+                *_api_tokens(write=False),
             ),
         ),
     ]
