@@ -22,7 +22,8 @@ import yaml
 from byok_contracts import subjects
 from byok_shared.healthcheck import check
 from byok_shared.metrics import Metrics
-from byok_shared.natsauth import ROLES, inbox_prefix, password_env, render_config
+from byok_shared.natsauth import ROLES, inbox_prefix, password_env
+from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.service import Service
 from byok_shared.settings import ByokSettings

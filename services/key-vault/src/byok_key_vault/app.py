@@ -12,6 +12,7 @@ from .adapters.jetstream import (
     EXTRA_BUCKETS,
     JetStreamEvents,
     KvKeyStore,
+    KvOwnerStore,
     KvSealingStore,
     KvSettingsStore,
 )
@@ -80,6 +81,7 @@ def create_app(
             barrier=barrier
             or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
             catalog=catalog,
+            owners=KvOwnerStore(service.js),
         )
 
     @service.on_stopping
