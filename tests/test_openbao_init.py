@@ -150,3 +150,13 @@ def test_a_missing_bao_binary_is_an_error_not_a_skip(
         bao_binary()
     with pytest.raises(FileNotFoundError):
         OpenBao(tmp_path / "home", dev=True).start()
+
+
+def test_make_run_embeds_openbao_only_for_vault_without_vault_addr(tmp_path: Path) -> None:
+    from byok_shared.openbao import embedded_for
+    from byok_shared.settings import ByokSettings
+
+    assert embedded_for(ByokSettings(data_dir=tmp_path, cipher="local")) is None
+    own = ByokSettings(data_dir=tmp_path, cipher="vault", vault_addr="https://vault:8200")
+    assert embedded_for(own) is None
+    assert not (tmp_path / "openbao").exists()
