@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field
+from typing import Literal
 
 from .common import (
     Actor,
     Base64Key32,
+    FreeText,
     KeyId,
     KeyState,
     Provider,
@@ -75,7 +74,7 @@ class RevokeKey(Request):
     """``byok.v1.internal.keys.revoke``: the provider rejected this stored key (validator)."""
 
     key_id: KeyId
-    reason: Annotated[str, Field(max_length=1024)] = ""
+    reason: FreeText = ""
     actor: Actor = "validator"
 
 

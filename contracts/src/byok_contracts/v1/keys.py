@@ -11,6 +11,7 @@ from .common import (
     AccountId,
     Actor,
     Base64Key32,
+    FreeText,
     KeyId,
     KeyState,
     ModelId,
@@ -135,7 +136,7 @@ class ReportKey(Request):
 
     key_id: KeyId
     status_code: Annotated[int, Field(ge=100, le=599)]
-    reason: Annotated[str, Field(max_length=1024)] = ""
+    reason: FreeText = ""
 
 
 class KeyReportAccepted(Reply):

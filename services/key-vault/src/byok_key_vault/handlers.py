@@ -146,7 +146,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
             continue
         break
     else:
-        raise StoreConflict(f"The {provider} key at {cmd.scope} kept changing; try again")
+        raise StoreConflict(f"The {provider} key of this scope kept changing; try again")
     if existing is not None and not same:
         await deps.keys.unindex(existing.value.key_id)
     event = KeyChanged(
@@ -196,7 +196,7 @@ async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:
             continue
         break
     else:
-        raise StoreConflict(f"The {cmd.provider} key at {cmd.scope} kept changing; try again")
+        raise StoreConflict(f"The {cmd.provider} key of this scope kept changing; try again")
     await deps.keys.unindex(existing.value.key_id)
     event = _key_event("removed", existing.value, None, 0, cmd.actor)
     await _publish_confirmed(subjects.EVENTS_KEYS_REMOVED, event, deps)
@@ -235,7 +235,7 @@ async def set_enabled(cmd: SetKeyEnabled, deps: Deps) -> KeyStateChanged:
         event = _key_event(name, record, state, revision, cmd.actor)
         await _publish_confirmed(subject, event, deps)
         return KeyStateChanged(provider=cmd.provider, state=state)
-    raise StoreConflict(f"The {cmd.provider} key at {cmd.scope} kept changing; try again")
+    raise StoreConflict(f"The {cmd.provider} key of this scope kept changing; try again")
 
 
 async def revoke(cmd: RevokeKey, deps: Deps) -> KeyRevoked:
@@ -260,7 +260,7 @@ async def revoke(cmd: RevokeKey, deps: Deps) -> KeyRevoked:
             extra={"key_id": cmd.key_id, "scope": str(record.scope), "reason": cmd.reason},
         )
         return KeyRevoked(key_id=cmd.key_id, provider=record.provider, revision=revision)
-    raise StoreConflict(f"Key {cmd.key_id} kept changing; try again")
+    raise StoreConflict("The key kept changing; try again")
 
 
 async def unseal(cmd: UnsealKey, deps: Deps) -> KeyUnsealed:
@@ -292,7 +292,7 @@ async def configure_scope(cmd: ConfigureScope, deps: Deps) -> ScopeSettingsReply
         event = ScopeChanged(settings=settings, revision=revision)
         await _publish_confirmed(subjects.EVENTS_SCOPES_CHANGED, event, deps)
         return ScopeSettingsReply(**settings.model_dump())
-    raise StoreConflict(f"The settings of {cmd.scope} kept changing; try again")
+    raise StoreConflict("The settings of this scope kept changing; try again")
 
 
 async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyReply:
@@ -308,7 +308,7 @@ async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyR
         event = AccountChanged(policy=policy, revision=revision)
         await _publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
         return AccountPolicyReply(**policy.model_dump())
-    raise StoreConflict(f"The policy of {cmd.account} kept changing; try again")
+    raise StoreConflict("The policy of this account kept changing; try again")
 
 
 async def rotate(cmd: RotateKeys, deps: Deps) -> KeysRotated:
@@ -362,7 +362,7 @@ async def _open_bound(cmd: ConfigureKey, owner: str | None, deps: Deps) -> bytes
 async def _check_writable(scope: Scope, deps: Deps) -> None:
     current = await deps.settings.get_scope(scope.key)
     if current is not None and current.value.read_only:
-        raise ReadOnlyScope(f"The {scope.type.value} {scope.id} is read-only")
+        raise ReadOnlyScope(f"This {scope.type.value} is read-only")
 
 
 async def _policy(account: str | None, deps: Deps) -> AccountPolicy:
@@ -375,7 +375,7 @@ async def _policy(account: str | None, deps: Deps) -> AccountPolicy:
 async def _get_key(slot: str, scope: Scope, provider: str, deps: Deps) -> Versioned[KeyRecord]:
     entry = await deps.keys.get(slot)
     if entry is None:
-        raise KeyNotConfigured(f"No {provider} key configured for {scope.type.value} {scope.id}")
+        raise KeyNotConfigured(f"No {provider} key configured for this {scope.type.value}")
     return entry
 
 
@@ -383,7 +383,7 @@ async def _get_by_id(key_id: str, deps: Deps) -> tuple[str, Versioned[KeyRecord]
     slot = await deps.keys.slot_of(key_id)
     entry = await deps.keys.get(slot) if slot is not None else None
     if slot is None or entry is None or entry.value.key_id != key_id:
-        raise NotFound(f"No stored key {key_id}", error="key_not_found")
+        raise NotFound("No stored key has this key_id", error="key_not_found")
     return slot, entry
 
 

@@ -9,6 +9,7 @@ from faststream.nats import NatsMessage
 from pydantic import BaseModel
 
 from byok_contracts import ByokError, subjects
+from byok_contracts.redaction import redact_secrets
 from byok_contracts.v1 import (
     ConfigureAccount,
     ConfigureKey,
@@ -89,7 +90,7 @@ async def _rejected(service: Service, exc: ByokError, cmd: ConfigureKey | None) 
         provider=cmd.provider if cmd else None,
         code=exc.code,
         error=exc.error,
-        message=exc.message,
+        message=redact_secrets(exc.message),
     )
     await service.js.publish(subjects.EVENTS_KEYS_REJECTED, event.model_dump_json().encode())
     service.metrics.count_event(subjects.EVENTS_KEYS_REJECTED, "published")
