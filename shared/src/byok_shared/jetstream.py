@@ -30,10 +30,12 @@ __all__ = [
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
     "BUCKET_OWNERS",
+    "BUCKET_RECIPIENTS",
     "BUCKET_RESOLVERS",
     "BUCKET_SCOPES",
     "BUCKET_SEALING",
     "RESOLVER_PRESENCE_TTL",
+    "STREAM_AUDIT",
     "STREAM_EVENTS",
     "STREAM_LEDGER",
     "STREAM_USAGE",
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 STREAM_EVENTS = "BYOK_EVENTS"
 STREAM_USAGE = "BYOK_USAGE"
 STREAM_LEDGER = "BYOK_LEDGER"
+STREAM_AUDIT = "BYOK_AUDIT"  # who touched which key (key-vault appends, operators read)
 
 BUCKET_KEYS = "byok-keys"  # <scope.type>.<scope.id>.<provider> -> KeyRecord
 BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
@@ -56,6 +59,9 @@ BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
 BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
 BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
+BUCKET_RECIPIENTS = (
+    "byok-recipients"  # <kid> -> public key key-vault may seal to (resolver/validator)
+)
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
 
@@ -92,6 +98,14 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             duplicate_window=120.0,
             num_replicas=replicas,
         ),
+        StreamConfig(
+            name=STREAM_AUDIT,
+            subjects=[f"{subjects.AUDIT_PREFIX}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=400 * _DAY,
+            num_replicas=replicas,
+        ),
     ]
 
 
@@ -108,6 +122,7 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_ACCOUNTS, history=5),
     Bucket(BUCKET_CREDITS),
     Bucket(BUCKET_OWNERS),
+    Bucket(BUCKET_RECIPIENTS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
 )

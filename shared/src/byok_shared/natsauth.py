@@ -41,10 +41,12 @@ from .jetstream import (
     BUCKET_CREDITS,
     BUCKET_KEYS,
     BUCKET_OWNERS,
+    BUCKET_RECIPIENTS,
     BUCKET_RESOLVERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
     BUCKETS,
+    STREAM_AUDIT,
     STREAM_EVENTS,
     STREAM_LEDGER,
     STREAM_USAGE,
@@ -242,6 +244,7 @@ def _table() -> dict[str, Role]:
                 subjects.INTERNAL_RESOLVER_SYNC,
                 subjects.INTERNAL_VALIDATOR_PUBLIC_KEY,
                 _VALIDATE_ANY_REPLICA,
+                f"{subjects.AUDIT_PREFIX}.>",
             ),
             jetstream=(
                 *_kv_write(BUCKET_KEYS),
@@ -249,6 +252,7 @@ def _table() -> dict[str, Role]:
                 *_kv_write(BUCKET_ACCOUNTS),
                 *_kv_write(BUCKET_SEALING),
                 *_kv_write(BUCKET_OWNERS),
+                *_kv_read(BUCKET_RECIPIENTS),
                 # the freshness barrier lists replicas by direct gets, never a consumer
                 *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
                 *_own_buckets("key-vault"),
@@ -264,6 +268,7 @@ def _table() -> dict[str, Role]:
             publishes=(subjects.INTERNAL_KEYS_UNSEAL, subjects.INTERNAL_KEYS_REVOKE),
             jetstream=(
                 *_kv_read(BUCKET_KEYS),
+                *_kv_write(BUCKET_RECIPIENTS),
                 *_consume(STREAM_EVENTS),
                 *_own_buckets("validator"),
             ),
@@ -281,6 +286,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_CREDITS),
                 *_kv_read(BUCKET_OWNERS),
+                *_kv_write(BUCKET_RECIPIENTS),
                 *_kv_write(BUCKET_RESOLVERS),
                 *_consume(STREAM_EVENTS),
             ),
@@ -341,6 +347,7 @@ def _table() -> dict[str, Role]:
                 subjects.INTERNAL_KEYS_ROTATE,
                 subjects.LEDGER_VERIFY,
                 RESOLVER_REPLICA_RESOLVE,
+                *_consume(STREAM_AUDIT),  # byok audit
             ),
         ),
     ]

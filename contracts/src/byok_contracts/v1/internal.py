@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .common import (
+    AccountId,
     Actor,
     Base64Key32,
     FreeText,
@@ -68,6 +69,7 @@ class KeyUnsealed(Reply):
     revision: int
     state: KeyState | None = None
     scope: Scope | None = None
+    account: AccountId | None = None
 
 
 class RevokeKey(Request):
@@ -83,6 +85,8 @@ class KeyRevoked(Reply):
     key_id: KeyId
     provider: Provider
     revision: int = 0
+    scope: Scope | None = None
+    account: AccountId | None = None
 
 
 class RotateKeys(Request):

@@ -89,6 +89,7 @@ class RemoveKey(Request):
 class KeyRemoved(Reply):
     status: Literal["removed"] = "removed"
     provider: Provider
+    key_id: KeyId | None = None
 
 
 class ListKeys(Request):
@@ -129,6 +130,7 @@ class KeyStateChanged(Reply):
     status: Literal["ok"] = "ok"
     provider: Provider
     state: KeyState
+    key_id: KeyId | None = None
 
 
 class ReportKey(Request):
