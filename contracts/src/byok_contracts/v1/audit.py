@@ -28,6 +28,7 @@ class AuditEntry(Event):
     role: str | None = None  # the NATS role of the hop (the caller's, as far as it is known)
     key_id: str | None = None
     scope: Scope | None = None
-    account: str | None = None
+    account: str | None = None  # the account owning the scope
+    requested_account: str | None = None  # the account the request named (if another)
     provider: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)

@@ -134,10 +134,13 @@ async def _append(
             role = await deps.recipients.role_of(cmd.recipient_key) or "unregistered"
         else:
             role = caller_roles(subject)
-        entry = _entry(subject, cmd, reply, role).model_copy(
-            update={"outcome": outcome, "code": code}
-        )
-        await deps.audit.append(entry)
+        entry = _entry(subject, cmd, reply, role)
+        update: dict[str, Any] = {"outcome": outcome, "code": code}
+        if entry.scope is not None and entry.scope.type is not ScopeType.PLATFORM:
+            owner = await deps.owners.get(entry.scope.key)
+            if owner is not None and owner != entry.account:  # filed under the owner
+                update.update(account=owner, requested_account=entry.account)
+        await deps.audit.append(entry.model_copy(update=update))
     except Exception:
         # The operation's outcome stands; a missing entry is logged loudly.
         log.exception("could not append to the audit trail", extra={"subject": subject})
