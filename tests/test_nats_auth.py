@@ -180,6 +180,8 @@ def test_clients_never_touch_internal_subjects_or_jetstream() -> None:
         role = ROLES[name]
         assert not role.allow_responses
         for pattern in (*role.publish, *role.subscribe):
+            if name == "operator" and pattern.endswith(("BYOK_AUDIT", "BYOK_AUDIT.>")):
+                continue  # ``byok audit`` reads the audit trail (and nothing else of JetStream)
             assert not pattern.startswith(("$JS", "$KV")), (name, pattern)
             if name != "operator":  # the operator rotates keys and probes resolver replicas
                 assert ".internal." not in pattern, (name, pattern)
