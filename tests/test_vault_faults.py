@@ -30,13 +30,14 @@ from byok_key_vault.config import KeyVaultSettings
 from byok_resolver.app import create_app as resolver_app
 from byok_shared.natsserver import NatsServer
 from byok_shared.openbao import OpenBao
+from byok_shared.recipients import register_recipient
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
 from byok_validator.config import ValidatorSettings
 
 pytestmark = pytest.mark.vault
-ACCOUNT = "acct-a"
+ACCOUNT = "acme"
 
 
 def anthropic_key(tag: str) -> str:
@@ -65,7 +66,7 @@ async def stack(
             key_vault_app(settings, KeyVaultSettings(validate_timeout=3.0)),
             resolver_app(settings),
         ),
-        await ByokClient.connect(nats_server.url, timeout=5.0) as client,
+        await ByokClient.connect(nats_server.url, timeout=5.0, account=ACCOUNT) as client,
     ):
         yield client
 
@@ -83,6 +84,8 @@ class Unseals:
 
     async def run(self) -> None:
         recipient = Keypair.generate()
+        # As a resolver replica does: key-vault seals only to registered recipients.
+        await register_recipient(self.client.nc.jetstream(), "resolver", "vault-faults", recipient)
         while not self.stop.is_set():
             for key_id, plaintext in list(self.keys.items()):
                 body = json.dumps({"key_id": key_id, "recipient_key": recipient.public_b64})
@@ -262,6 +265,9 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
             versions[record["ciphertext"].split(":")[1]] += 1
         assert set(versions) == {"v5"}, versions  # 1 + 3 rotations under load + 1
         assert last.rewrapped >= len(stored)
+        await register_recipient(
+            client.nc.jetstream(), "resolver", "vault-check", client.runtime_keypair
+        )
         for key_id, plaintext in list(stored.items())[::7]:
             body = json.dumps(
                 {"key_id": key_id, "recipient_key": client.runtime_keypair.public_b64}
