@@ -189,8 +189,8 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         assert unseals.wrong == []
         assert refused, "no request saw the outage"
         assert all(killed - 0.1 <= s <= active + 0.3 for s, _ in refused), "503 outside outage"
-        assert max(t for _, t in refused) < 2.0  # a reply, never a client timeout
-        assert max(took.values()) < 2.0, took
+        assert max(t for _, t in refused) < 3.0  # a reply, well before the 5 s client timeout
+        assert max(took.values()) < 3.0, took
         failed_after = [s for s, _, _, o in unseals.replies if s > recovered and o != "ok"]
         assert failed_after == []  # once recovered, every unseal succeeded
         figures = {
