@@ -8,7 +8,10 @@ PACKAGES := byok_contracts byok_shared byok_client byok_key_vault byok_validator
 
 TS_CLIENT := clients/typescript
 
-setup: .venv/.synced $(TS_CLIENT)/node_modules/.installed
+SETTINGS_STATIC := services/gateway/src/byok_gateway/settings_page/static
+SEAL_JS := $(SETTINGS_STATIC)/seal.js
+
+setup: .venv/.synced $(TS_CLIENT)/node_modules/.installed $(SEAL_JS)
 
 .venv/.synced: pyproject.toml uv.lock contracts/pyproject.toml shared/pyproject.toml client/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -21,6 +24,14 @@ $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/pac
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
 	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The settings page's sealing: the TypeScript client's sealForConfigure (and @hpke) bundled
+# into one browser ES module by esbuild (locked in the client's package-lock.json), served
+# by the gateway from its own origin. Rebuilt only when the client's sealing changes.
+$(SEAL_JS): $(TS_CLIENT)/src/seal.ts $(TS_CLIENT)/src/base64.ts $(TS_CLIENT)/node_modules/.installed
+	cd $(TS_CLIENT) && node_modules/.bin/esbuild src/seal.ts --bundle --format=esm \
+	  --platform=browser --target=es2022 --legal-comments=inline --log-level=warning \
+	  --outfile=$(CURDIR)/$@
 
 run: setup
 	$(RUN) python -m byok_shared.stack
@@ -54,4 +65,4 @@ docs: setup
 	$(RUN) python -m byok_shared.reference contracts/REFERENCE.md
 
 clean:
-	rm -rf .venv .byok .mypy_cache .ruff_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist
+	rm -rf .venv .byok .mypy_cache .ruff_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(SEAL_JS)
