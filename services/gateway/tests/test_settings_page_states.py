@@ -71,7 +71,9 @@ async def test_a_revoked_key_is_shown_as_revoked_and_can_be_updated(
         claude = row(page, "anthropic")
         await expect(claude).to_have_attribute("data-state", "revoked")
         await expect(claude.locator(".badge")).to_have_text("Revoked")
-        await expect(claude.locator(".state-note")).to_contain_text("the provider rejected this key")
+        await expect(claude.locator(".state-note")).to_contain_text(
+            "the provider rejected this key"
+        )
         # No enable switch for a revoked key: only Update or Delete.
         await expect(claude.get_by_role("button", name="Enable")).to_have_count(0)
         await expect(claude.get_by_role("button", name="Disable")).to_have_count(0)
@@ -230,3 +232,23 @@ def test_a_missing_chromium_fails_saying_what_is_missing(monkeypatch: pytest.Mon
     message = str(failed.value)
     assert "missing /nonexistent/chromium" in message
     assert "apt-get install chromium" in message
+
+
+async def test_the_traffic_check_catches_key_bytes_in_url_header_or_body(
+    gw: Gateway, browser: Browser
+) -> None:
+    """The interception is not blind: a page that leaked a key in any place is caught."""
+    backend = await gw.token(ACCOUNT)
+    token = await end_user_token(gw, backend)
+    secret = "sk-proj-leakcheck-Qm4Xv8Tz2Lr6Wp0Yn3"
+    leaks = {
+        "url": "fetch('/v1/catalog?k=' + encodeURIComponent(s.slice(8, 24)))",
+        "header": "fetch('/v1/catalog', {headers: {'X-Note': s.slice(-14)}})",
+        "body": "fetch('/v1/catalog', {method: 'POST', body: btoa(s)})",
+    }
+    for script in leaks.values():
+        async with open_settings(browser, gw.url, token) as (page, traffic, _):
+            traffic.assert_no_key_bytes(secret)
+            await page.evaluate(f"(s) => {script}.then(r => r.status)", secret)
+        with pytest.raises(AssertionError, match="key bytes left the browser"):
+            traffic.assert_no_key_bytes(secret)
