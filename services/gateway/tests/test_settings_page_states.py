@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -16,6 +17,7 @@ from playwright.async_api import Browser, Page, expect
 
 from byok_contracts.sealing import open_configure, open_sealed
 from byok_gateway.settings_page import content_security_policy
+from byok_shared.testing.localhttp import LocalHTTPServer
 
 from .browser import chromium_path, launch, open_settings, shot
 from .conftest import Gateway
@@ -252,3 +254,51 @@ async def test_the_traffic_check_catches_key_bytes_in_url_header_or_body(
             await page.evaluate(f"(s) => {script}.then(r => r.status)", secret)
         with pytest.raises(AssertionError, match="key bytes left the browser"):
             traffic.assert_no_key_bytes(secret)
+
+
+class ProductSite(LocalHTTPServer):
+    """The product's own web server (another origin) with one account page."""
+
+    name = "product-site"
+    page = b""
+
+    class handler(BaseHTTPRequestHandler):  # noqa: N801 - LocalHTTPServer's attribute
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = self.server.owner.page  # type: ignore[attr-defined]
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+
+async def test_a_product_page_embeds_the_settings_page(
+    gw: Gateway, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """<byok-settings> on the product's origin frames the page, when the operator allows it."""
+    backend = await gw.token(ACCOUNT)
+    token = await end_user_token(gw, backend)
+    context = await browser.new_context()
+    page = await context.new_page()
+    with ProductSite() as site:
+        product = site.base_url
+        site.page = f"""<!doctype html><title>Product</title>
+        <script type="module" src="{gw.url}/settings/assets/embed.js"></script>
+        <byok-settings base="{gw.url}" token="{token}"></byok-settings>""".encode()
+        # Framing is refused until the operator lists the product's origin.
+        await page.goto(f"{product}/account")
+        await expect(page.locator("byok-settings iframe")).to_have_count(1)
+        blocked = page.frame_locator("byok-settings iframe").locator("#scope-line")
+        await page.wait_for_load_state("load")  # the parent's load waits for its frames
+        assert await blocked.count() == 0
+        monkeypatch.setenv("BYOK_SETTINGS_FRAME_ANCESTORS", product)
+        await page.goto(f"{product}/account")
+        frame = page.frame_locator("byok-settings iframe")
+        await expect(frame.locator("#scope-line")).to_have_text("Keys for workspace ws-1")
+        # The token does not stay in the product's DOM.
+        assert await page.locator("byok-settings").get_attribute("token") is None
+        await shot(page, "09-embedded")
+    await context.close()

@@ -20,6 +20,7 @@ __all__ = ["ASSETS", "content_security_policy", "router"]
 
 ASSETS = Path(str(resources.files(__package__) / "static"))
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+_EMBED = "embed.js"
 
 
 def content_security_policy() -> str:
@@ -61,4 +62,10 @@ async def settings_asset(name: str) -> FileResponse:
     # Only the files of this folder, by their plain name: no traversal, no listing.
     if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
         raise HTTPException(status_code=404)
-    return FileResponse(path, media_type=_TYPES[path.suffix], headers=_headers())
+    headers = _headers()
+    if name == _EMBED:
+        # The embed script is loaded by the product's pages, from their origin: a module
+        # script across origins needs CORS. It is public and sent without credentials.
+        headers["Access-Control-Allow-Origin"] = "*"
+        headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return FileResponse(path, media_type=_TYPES[path.suffix], headers=headers)
