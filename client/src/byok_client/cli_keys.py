@@ -144,14 +144,14 @@ def register(sub: Any) -> None:
     report.add_argument("key_id")
     report.add_argument("status_code", type=int)
     report.add_argument("--reason", default="")
-    report.set_defaults(run=_report)
+    report.set_defaults(run=_report, role="runtime")
 
     rotate = ksub.add_parser(
         "rotate", help="rotate the cipher key and rewrap every stored key, while serving"
     )
     rotate.add_argument("--sealing", action="store_true", help="also rotate the sealing keypair")
     rotate.add_argument("--sealing-only", action="store_true", help="rotate only the sealing key")
-    rotate.set_defaults(run=_rotate)
+    rotate.set_defaults(run=_rotate, role="operator")
 
     scopes = sub.add_parser("scopes", help="scope settings")
     ssub = scopes.add_subparsers(dest="scopes_command", required=True)

@@ -7,7 +7,7 @@ import binascii
 import functools
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pydantic import (
@@ -58,10 +58,18 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _status_required(schema: dict[str, Any]) -> None:
+    """Every reply carries ``status``: say so in its JSON Schema (generated types need it)."""
+    if "status" in schema.get("properties", {}):
+        required = schema.setdefault("required", [])
+        if "status" not in required:
+            required.insert(0, "status")
+
+
 class Reply(BaseModel):
     """Base of success replies. Clients ignore unknown fields (v1 grows additively)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_status_required)
 
 
 class Event(BaseModel):

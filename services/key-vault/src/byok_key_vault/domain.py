@@ -69,10 +69,11 @@ def clean_key(raw: bytes) -> str:
 
 
 def make_hint(key: str) -> str:
-    """A few first and last characters, never more than a quarter of the key each."""
+    """A few first and last characters (never more than a quarter of the key each) around an
+    ASCII "...", so the hint is plain ASCII in every client, log and terminal."""
     head = min(6, len(key) // 4)
     tail = min(4, len(key) // 4)
-    return f"{key[:head]}…{key[-tail:] if tail else ''}"
+    return f"{key[:head]}...{key[-tail:] if tail else ''}"
 
 
 def fingerprint(secret: bytes, key: str) -> str:

@@ -14,7 +14,7 @@ from byok_shared.jetstream import (
     BUCKET_OWNERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
-    Bucket,
+    SERVICE_BUCKETS,
     bucket_keys,
 )
 from byok_shared.recipients import lookup_recipient
@@ -36,8 +36,9 @@ __all__ = [
 # JSStreamWrongLastSequenceErrF / ...ConstantErr: nats-py maps them for update(), not delete().
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 
-BUCKET_KEY_INDEX = "byok-key-index"  # <key_id> -> <slot> (key-vault's own lookup)
-EXTRA_BUCKETS = (Bucket(BUCKET_KEY_INDEX),)
+# key-vault's own buckets, provisioned with the rest (byok_shared.jetstream.SERVICE_BUCKETS).
+EXTRA_BUCKETS = SERVICE_BUCKETS["key-vault"]
+BUCKET_KEY_INDEX = EXTRA_BUCKETS[0].name  # <key_id> -> <slot> (key-vault's own lookup)
 
 
 class _Kv:
