@@ -181,7 +181,9 @@ def test_clients_never_touch_internal_subjects_or_jetstream() -> None:
         for pattern in (*role.publish, *role.subscribe):
             if name == "operator" and pattern.endswith(("BYOK_AUDIT", "BYOK_AUDIT.>")):
                 continue  # ``byok audit`` reads the audit trail (and nothing else of JetStream)
-            if name == "operator" and "KV_byok-api-tokens" in pattern:
+            if name == "operator" and (
+                "KV_byok-api-tokens" in pattern or "$KV.byok-api-tokens" in pattern
+            ):
                 continue  # ``byok tokens`` issues, lists and revokes gateway API tokens
             if name == "operator" and pattern.startswith("$JS.API.STREAM."):
                 # provisioning: create, inspect, update; never delete, purge or read messages
