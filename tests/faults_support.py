@@ -41,7 +41,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from byok_client import ByokClient
 from byok_contracts import ByokError, Unavailable, subjects
-from byok_contracts.v1 import UsageRecorded
+from byok_contracts.v1 import UsageRecorded, usage_msg_id
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
 from byok_shared.natsserver import NatsServer
@@ -554,7 +554,7 @@ async def publish_usage(
 ) -> None:
     """Publish like a runtime: retry (same ``Nats-Msg-Id``) until JetStream acks."""
     body = event.model_dump_json(exclude_none=True).encode()
-    headers = {"Nats-Msg-Id": msg_id or event.request_id}
+    headers = {"Nats-Msg-Id": msg_id or usage_msg_id(event.account, event.request_id)}
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -12,7 +12,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
-from byok_contracts import Unavailable, error_for_code, subjects
+from byok_contracts import MalformedRequest, Unavailable, error_for_code, subjects
 from byok_contracts.v1 import Health
 from byok_shared.connect import connect_options, server_urls
 from byok_shared.settings import ByokSettings, parse_server_urls
@@ -25,9 +25,13 @@ R = TypeVar("R", bound=BaseModel)
 class BaseClient:
     """A NATS connection plus typed request/reply with the error contract."""
 
-    def __init__(self, nc: NatsClient, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, nc: NatsClient, *, timeout: float = 10.0, account: str | None = None
+    ) -> None:
         self.nc = nc
         self.timeout = timeout
+        # The account writes act for when a call names none (tenancy, 0.2).
+        self.account = account
         self._owns_connection = False
 
     @classmethod
@@ -40,6 +44,7 @@ class BaseClient:
         password: str | None = None,
         creds: str | None = None,
         inbox_prefix: str | None = None,
+        account: str | None = None,
         role: str = "backend",
     ) -> Self:
         """Connect to ``url`` (one URL, a comma-separated list or a list of servers).
@@ -70,7 +75,7 @@ class BaseClient:
         if inbox_prefix is not None:
             options["inbox_prefix"] = inbox_prefix
         nc = await nats.connect(servers, max_reconnect_attempts=-1, **options)
-        client = cls(nc, timeout=timeout)
+        client = cls(nc, timeout=timeout, account=account)
         client._owns_connection = True
         return client
 
@@ -91,6 +96,12 @@ class BaseClient:
             if isinstance(body, BaseModel)
             else json.dumps(body).encode()
         )
+        limit = self.nc.max_payload
+        if limit and len(payload) > limit:
+            raise MalformedRequest(
+                f"The body for {subject} is {len(payload)} bytes; the server accepts {limit}",
+                error="payload_too_large",
+            )
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except NoRespondersError:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 
 from byok_contracts import ByokError, subjects
 
-from . import cli_keys, cli_ledger
+from . import cli_keys, cli_ledger, cli_tokens
 from .client import ByokClient
 
 __all__ = ["main"]
@@ -36,12 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(run=_health)
     cli_keys.register(sub)
     cli_ledger.register(sub)
+    cli_tokens.register(sub)
     return parser
 
 
 async def _main(args: argparse.Namespace) -> int:
     # BYOK_NATS_* from the environment, else what `make run` keeps for the command's role.
-    client = await ByokClient.connect(args.nats, role=getattr(args, "role", "backend"))
+    client = await ByokClient.connect(
+        args.nats,
+        role=getattr(args, "role", "backend"),
+        account=os.environ.get("BYOK_ACCOUNT"),  # the default --account of writes
+    )
     try:
         run: Command = args.run
         result = await run(client, args)

@@ -16,7 +16,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError
 
 from byok_contracts import Keypair, Unavailable, subjects
-from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, utcnow
+from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, usage_msg_id, utcnow
 
 from .base import BaseClient
 
@@ -107,7 +107,7 @@ class RuntimeMixin(BaseClient):
         request_id: str | None = None,
         occurred_at: datetime | None = None,
     ) -> str:
-        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = request_id).
+        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = ``<account>:<request_id>``).
 
         Pass the ``route`` that served the call, or its fields one by one. Returns
         the ``request_id`` (a new one unless given; reuse it on retries).
@@ -139,7 +139,7 @@ class RuntimeMixin(BaseClient):
             await self.nc.jetstream().publish(
                 subjects.USAGE_RECORDED,
                 event.model_dump_json(exclude_none=True).encode(),
-                headers={"Nats-Msg-Id": event.request_id},
+                headers={"Nats-Msg-Id": usage_msg_id(event.account, event.request_id)},
             )
         except APIError as exc:
             if "maximum" in (exc.description or "").lower():  # bytes or messages exceeded

@@ -29,8 +29,10 @@ from byok_contracts import subjects
 __all__ = [
     "BUCKETS",
     "BUCKET_ACCOUNTS",
+    "BUCKET_API_TOKENS",
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
+    "BUCKET_OWNERS",
     "BUCKET_RESOLVERS",
     "BUCKET_SCOPES",
     "BUCKET_SEALING",
@@ -60,8 +62,10 @@ BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
 BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
 BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
+BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
+BUCKET_API_TOKENS = "byok-api-tokens"  # <token_id> -> ApiTokenRecord (digest only)
 
 _DAY = 86_400.0
 
@@ -133,8 +137,10 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_SCOPES, history=5),
     Bucket(BUCKET_ACCOUNTS, history=5),
     Bucket(BUCKET_CREDITS),
+    Bucket(BUCKET_OWNERS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
+    Bucket(BUCKET_API_TOKENS),
 )
 
 # Buckets only one service uses (its ``EXTRA_BUCKETS``), provisioned with the rest;
@@ -142,6 +148,8 @@ BUCKETS: tuple[Bucket, ...] = (
 SERVICE_BUCKETS: Final[Mapping[str, tuple[Bucket, ...]]] = {
     "key-vault": (Bucket("byok-key-index"),),
     "validator": (Bucket("byok-validator-sweeps"),),
+    "credit-ledger": (Bucket("byok-ledger-snapshots"), Bucket("byok-ledger-requests")),
+    "usage-tracker": (Bucket("byok-usage-aggregates"),),
 }
 
 

@@ -34,8 +34,10 @@ from byok_contracts import subjects
 
 from .jetstream import (
     BUCKET_ACCOUNTS,
+    BUCKET_API_TOKENS,
     BUCKET_CREDITS,
     BUCKET_KEYS,
+    BUCKET_OWNERS,
     BUCKET_RESOLVERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
@@ -161,6 +163,28 @@ def _client(name: str, *, requests: Sequence[str], listens: Sequence[str] = ()) 
     )
 
 
+_BACKEND_REQUESTS = (
+    subjects.KEYS_PUBLIC_KEY,
+    subjects.KEYS_CONFIGURE,
+    subjects.KEYS_REMOVE,
+    subjects.KEYS_LIST,
+    subjects.KEYS_SET_ENABLED,
+    subjects.SCOPES_CONFIGURE,
+    subjects.ACCOUNTS_CONFIGURE,
+    subjects.USAGE_QUERY,
+    subjects.LEDGER_GRANT,
+    subjects.LEDGER_BALANCE,
+    subjects.LEDGER_VERIFY,
+)
+
+
+def _api_tokens(*, write: bool) -> list[str]:
+    """The gateway's token bucket: opened (stream info), read and watched; written by the
+    operator's ``byok tokens``."""
+    grants = _kv_write(BUCKET_API_TOKENS) if write else _kv_read(BUCKET_API_TOKENS)
+    return [f"{JS_API}.STREAM.INFO.{_kv_stream(BUCKET_API_TOKENS)}", *grants]
+
+
 def _table() -> dict[str, Role]:
     roles = [
         _service(
@@ -190,6 +214,7 @@ def _table() -> dict[str, Role]:
                 *_kv_write(BUCKET_SCOPES),
                 *_kv_write(BUCKET_ACCOUNTS),
                 *_kv_write(BUCKET_SEALING),
+                *_kv_write(BUCKET_OWNERS),
                 # the freshness barrier lists replicas by direct gets, never a consumer
                 *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
                 *_own_buckets("key-vault"),
@@ -211,7 +236,7 @@ def _table() -> dict[str, Role]:
         ),
         _service(
             "resolver",
-            serves=(subjects.RESOLVE, RESOLVER_REPLICA_RESOLVE),
+            serves=(subjects.RESOLVE, subjects.resolve_for("*"), RESOLVER_REPLICA_RESOLVE),
             # Events arrive as core messages too (sooner than the KV watches).
             listens=(subjects.INTERNAL_RESOLVER_SYNC, f"{subjects.EVENTS_PREFIX}.>"),
             # RESOLVE: at start a replica asks until its queue subscription is served.
@@ -221,6 +246,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_CREDITS),
+                *_kv_read(BUCKET_OWNERS),
                 *_kv_write(BUCKET_RESOLVERS),
                 *_consume(STREAM_EVENTS),
             ),
@@ -241,6 +267,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_KEYS),
+                *_own_buckets("credit-ledger"),
             ),
         ),
         _service(
@@ -250,23 +277,16 @@ def _table() -> dict[str, Role]:
         ),
         _client(
             "runtime",
-            requests=(subjects.RESOLVE, subjects.KEYS_REPORT, subjects.USAGE_RECORDED),
+            requests=(
+                subjects.RESOLVE,
+                subjects.resolve_for("*"),
+                subjects.KEYS_REPORT,
+                subjects.USAGE_RECORDED,
+            ),
         ),
         _client(
             "backend",
-            requests=(
-                subjects.KEYS_PUBLIC_KEY,
-                subjects.KEYS_CONFIGURE,
-                subjects.KEYS_REMOVE,
-                subjects.KEYS_LIST,
-                subjects.KEYS_SET_ENABLED,
-                subjects.SCOPES_CONFIGURE,
-                subjects.ACCOUNTS_CONFIGURE,
-                subjects.USAGE_QUERY,
-                subjects.LEDGER_GRANT,
-                subjects.LEDGER_BALANCE,
-                subjects.LEDGER_VERIFY,
-            ),
+            requests=_BACKEND_REQUESTS,
             listens=(subjects.EVENTS_KEYS_CONFIGURED, subjects.EVENTS_KEYS_REJECTED),
         ),
         # The operator's tools (not a product): cipher rotation, ledger audits, provisioning.
@@ -277,6 +297,16 @@ def _table() -> dict[str, Role]:
                 subjects.LEDGER_VERIFY,
                 RESOLVER_REPLICA_RESOLVE,
                 *_provision(),
+                *_api_tokens(write=True),  # byok tokens create|list|revoke
+            ),
+        ),
+        # The HTTP gateway: a product backend's requests (and grants for operator
+        # tokens), and reading (watching) the API token bucket. No stream edits.
+        _client(
+            "gateway",
+            requests=(
+                *(s for s in _BACKEND_REQUESTS if s != subjects.LEDGER_VERIFY),
+                *_api_tokens(write=False),
             ),
         ),
     ]

@@ -42,6 +42,9 @@ class ByokSettings(BaseSettings):
     vault_token: str | None = Field(
         default=None, validation_alias=AliasChoices("VAULT_TOKEN", "BYOK_VAULT_TOKEN")
     )
+    # A file holding the token (mode 0600), read at start: what the embedded OpenBao and
+    # compose's init job hand to key-vault instead of a token in the environment.
+    vault_token_file: Path | None = None
     vault_mount: str = "transit"
     vault_key: str = "byok"
     anthropic_base_url: str = "https://api.anthropic.com"

@@ -41,6 +41,7 @@ from .natsconfig import (
     write_server_config,
 )
 from .natsserver import NatsServer, _port_open, free_port
+from .openbao import OpenBao, embedded_for
 from .provision import provision
 from .settings import ByokSettings, parse_server_urls
 
@@ -110,6 +111,7 @@ class Stack:
         # (byok_shared.natsauth) and each service process connects as its own user.
         self.auth = auth_enabled()
         self.passwords: dict[str, str] = {}
+        self.openbao: OpenBao | None = None  # BYOK_CIPHER=vault without VAULT_ADDR
 
     def start_server(self) -> None:
         if self.settings.nats_url:
@@ -153,6 +155,8 @@ class Stack:
             env.update(service_env(service, self.passwords))
         env["BYOK_NATS_URL"] = self.url
         env.setdefault("BYOK_LOG_FORMAT", "text")
+        if self.openbao is not None:
+            env.update(self.openbao.service_env(service))
         env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
         if self.settings.metrics_port is not None and service in self.services:
             # One machine, five processes: BYOK_METRICS_PORT is the first of five ports.
@@ -192,6 +196,7 @@ class Stack:
             )
         for line in self.provision():
             print(f"byok: {line}", flush=True)
+        self.openbao = embedded_for(self.settings)
         for index, service in enumerate(self.services):
             self.start_service(service, index)
 
@@ -211,6 +216,8 @@ class Stack:
                 proc.wait()
         if self.server is not None:
             self.server.stop()
+        if self.openbao is not None:
+            self.openbao.stop()
 
 
 def _pump(proc: subprocess.Popen[bytes], tag: str) -> None:
@@ -240,6 +247,8 @@ def main() -> int:
     try:
         stack.start()
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
+        if stack.openbao is not None:
+            print(f"byok: OpenBao at {stack.openbao.url}, data in {stack.openbao.home}", flush=True)
         if stack.manages_auth:
             store = auth_dir(stack.settings.data_dir)
             print(
