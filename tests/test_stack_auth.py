@@ -24,7 +24,8 @@ import pytest
 
 from byok_client import ByokClient
 from byok_contracts import Unavailable, subjects
-from byok_shared.natsserver import NatsServer
+from byok_shared import natsconfig
+from byok_shared.natsserver import NatsServer, free_port
 from byok_shared.settings import parse_server_urls
 from byok_shared.stack import auth_enabled, wait_healthy
 
@@ -170,3 +171,42 @@ async def test_an_unreachable_first_server_is_skipped(nats_server: NatsServer) -
     async with await ByokClient.connect(servers, timeout=1) as client:
         with pytest.raises(Unavailable, match="No service answers"):
             await client.health("resolver")  # connected (no responders), not a connect error
+
+
+@pytest.mark.timeout(120)
+def test_opting_out_warns_and_a_failed_provisioning_says_what_to_do(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path / "data") | {
+        "BYOK_NATS_AUTH": "0",
+        "BYOK_NATS_URL": f"nats://127.0.0.1:{free_port()}",  # nobody listens
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "byok_shared.stack"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "WARNING: BYOK_NATS_AUTH=0: NATS authorization is OFF" in result.stderr
+    assert "could not provision streams and buckets" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_tenant_runtime_is_recorded_issued_and_given_private_credentials(
+    tmp_path: Path,
+) -> None:
+    assert natsconfig.main(["tenant", "tenant-a", "acme", "beta", "--data-dir", str(tmp_path)]) == 0
+    assert natsconfig.main(["tenant", "tenant-b", "*", "--data-dir", str(tmp_path)]) == 2
+    roles = natsconfig.load_roles(tmp_path)
+    assert "tenant-b" not in roles
+    tenant = roles["tenant-a"]
+    assert tenant.publish[:2] == ("byok.v1.resolve.acme", "byok.v1.resolve.beta")
+    path, passwords = natsconfig.write_server_config(tmp_path)
+    assert '"tenant-a"' in path.read_text()
+    natsconfig.write_local_credentials(tmp_path, passwords, ["nats://127.0.0.1:4222"])
+    creds = natsconfig.local_credentials(tmp_path, "tenant-a")
+    assert creds is not None
+    assert creds.inbox_prefix == "_INBOX_tenant-a"
+    for name in ("tenants.json", "tenant-a.json", "auth.conf", "passwords.json"):
+        assert (tmp_path / "nats-auth" / name).stat().st_mode & 0o777 == 0o600
