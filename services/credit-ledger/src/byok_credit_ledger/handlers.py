@@ -131,7 +131,7 @@ class Ledger:
 
         _, entry = await self._append(event.account, decide)
         if entry is not None and charge.flags:
-            log.warning(
+            log.info(
                 "request %s of %s debited %d credits, flagged %s",
                 event.request_id,
                 event.account,
