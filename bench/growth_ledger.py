@@ -4,8 +4,8 @@ For each size N, on its own nats-server:
 
 1. One account's journal is filled with N debit entries (valid entries with
    consistent balances, published 256 in flight), and the ledger's own stores
-   record what the ledger itself would have: the request index
-   (``KvRequestIndex``) and a snapshot (``KvSnapshots``) a few dozen entries
+   record what the ledger itself would have: each request's claim in the request
+   index (``KvRequestIndex``) and a snapshot (``KvSnapshots``) a few dozen entries
    before the end (the ledger snapshots every ``snapshot_every`` entries, so a
    restart always replays a short tail).
 2. A credit-ledger process starts; we time its start-up, then the first debit
@@ -18,6 +18,7 @@ within 2x). ``verify`` checks balance == sum of entries at the end.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import time
@@ -91,10 +92,14 @@ async def _fill(js: JetStreamContext, n: int) -> None:
     await publish_all(js, subjects.ledger_journal(ACCOUNT), _entries(n))
     indexed = max(0, n - TAIL)
     index, snapshots = await KvRequestIndex.open(js), await KvSnapshots.open(js)
-    chunk = 5_000
-    for start in range(0, indexed, chunk):
-        rids = {f"old-{i}" for i in range(start, min(indexed, start + chunk))}
-        await index.record(ACCOUNT, rids, {})
+    chunk = 2_000
+    for start in range(0, indexed, chunk):  # each debit's claim, as the ledger makes it
+        await asyncio.gather(
+            *(
+                index.claim(ACCOUNT, f"old-{i}", i)
+                for i in range(start, min(indexed, start + chunk))
+            )
+        )
     if indexed:
         await snapshots.put(Snapshot(ACCOUNT, -indexed, indexed, indexed))
 
