@@ -19,10 +19,10 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from .domain import Call
 from .ports import AggregateStore
