@@ -2,7 +2,7 @@
 
 For each size M, on its own nats-server: M valid ``usage.recorded`` events are
 published raw (256 in flight, ``Nats-Msg-Id`` = ``<account>:<request_id>``;
-100 accounts, 1,000 sessions, 30 days). A usage-tracker process counts them
+100 accounts, 1,000 sessions, 100 workspaces and keys, in time order over 30 days). A usage-tracker process counts them
 all and checkpoints; it is stopped, 100 more events arrive, and a new process
 starts. We time that restart until the tracker has caught up (its durable has
 nothing pending and a query answers with the full count) and read its RSS.
@@ -38,7 +38,7 @@ T0 = datetime(2025, 5, 1, tzinfo=UTC)
 AFTER = 100  # events published while the tracker is down
 
 
-def _event(i: int) -> tuple[bytes, str]:
+def _event(i: int, total: int) -> tuple[bytes, str]:
     account = f"acct{i % ACCOUNTS}"
     rid = f"u-{i}"
     body = {
@@ -54,7 +54,8 @@ def _event(i: int) -> tuple[bytes, str]:
         "model": "gpt-4o-mini" if i % 7 else "gpt-4o",
         "input_tokens": 100 + i % 1000,
         "output_tokens": 10 + i % 300,
-        "occurred_at": (T0 + timedelta(seconds=(i * 2_591) % (30 * 86_400))).isoformat(),
+        # calls arrive in time order, spread over 30 days whatever the size
+        "occurred_at": (T0 + timedelta(seconds=i * 30 * 86_400 / total)).isoformat(),
     }
     return json.dumps(body).encode(), usage_msg_id(account, rid)
 
@@ -88,7 +89,7 @@ async def measure(m: int) -> dict[str, Any]:
             js = nc.jetstream(timeout=30)
             await ensure_jetstream(js, extra_buckets=USAGE_BUCKETS)
             t0 = time.perf_counter()
-            await publish_all(js, subjects.USAGE_RECORDED, (_event(i) for i in range(m)))
+            await publish_all(js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m)))
             fill_s = time.perf_counter() - t0
 
             first = Proc("byok_usage_tracker", server.url, data)
@@ -102,7 +103,9 @@ async def measure(m: int) -> dict[str, Any]:
             await asyncio.sleep(2.5)  # idle: the tracker checkpoints
             first_rss = first.rss_mb()
             first.stop()
-            await publish_all(js, subjects.USAGE_RECORDED, (_event(i) for i in range(m, m + AFTER)))
+            await publish_all(
+                js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m, m + AFTER))
+            )
 
             again = Proc("byok_usage_tracker", server.url, data)
             procs.append(again)
