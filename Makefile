@@ -29,6 +29,7 @@ bench: setup
 
 docs: setup
 	$(RUN) python -m byok_contracts.schema contracts
+	$(RUN) python -m byok_gateway.openapi contracts/openapi.json
 
 clean:
 	rm -rf .venv .byok .mypy_cache .ruff_cache
