@@ -41,10 +41,11 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from byok_client import ByokClient
 from byok_contracts import ByokError, Unavailable, subjects
-from byok_contracts.v1 import UsageRecorded
+from byok_contracts.v1 import UsageRecorded, usage_msg_id
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
 from byok_shared.natsserver import NatsServer
+from byok_shared.provision import provision_jetstream
 from byok_shared.testing.fake_providers import FakeProviders
 
 __all__ = [
@@ -217,6 +218,12 @@ class Cluster:
 
     async def start(self, timeout: float = 40.0) -> None:
         self.server.start()
+        # the operator's provisioning step, as make run does before any service starts
+        nc = await nats.connect(self.url)
+        try:
+            await provision_jetstream(nc.jetstream())
+        finally:
+            await nc.close()
         # Further key-vault replicas once the first created the keyring and sealing keys.
         for procs in self.procs.values():
             procs[0].start()
@@ -316,7 +323,7 @@ class World:
         for j in range(n):
             scope = f"workspace:w{j}"
             key = providers.add_key(anthropic_key(f"{tag}{j}"))
-            reply = await client.configure(scope, key)
+            reply = await client.configure(scope, key, account=world.account_of(scope))
             world.keys[scope], world.key_ids[scope] = key, reply.key_id
             account = world.account_of(scope)
             granted = await client.grant(account, GRANT, reason="monthly", idempotency_key="m1")
@@ -516,7 +523,7 @@ class Load:
         key = self.providers.add_key(anthropic_key(f"churn{self._churns}x{id(self) % 997}"))
         chain = [session, workspace]
         self.world.unsure.add(session)
-        configured = await self.client.configure(session, key)
+        configured = await self.client.configure(session, key, account=account)
         self.world.churned[session] = configured.key_id
         self.world.unsure.discard(session)
         # A new key reaches the caches asynchronously (only removals wait for every
@@ -530,7 +537,7 @@ class Load:
             assert time.monotonic() < deadline, f"{session}: new key never served"
             await asyncio.sleep(0.01)
         self.world.unsure.add(session)
-        await self.client.remove(session, "anthropic")
+        await self.client.remove(session, "anthropic", account=account)
         del self.world.churned[session]
         self.world.unsure.discard(session)
         after = time.monotonic()
@@ -547,7 +554,7 @@ async def publish_usage(
 ) -> None:
     """Publish like a runtime: retry (same ``Nats-Msg-Id``) until JetStream acks."""
     body = event.model_dump_json(exclude_none=True).encode()
-    headers = {"Nats-Msg-Id": msg_id or event.request_id}
+    headers = {"Nats-Msg-Id": msg_id or usage_msg_id(event.account, event.request_id)}
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -19,18 +19,23 @@ __all__ = ["main"]
 Command = Callable[[ByokClient, argparse.Namespace], Awaitable[object]]
 
 
-def _url() -> str:
-    return os.environ.get("BYOK_NATS_URL", "nats://127.0.0.1:4222")
-
-
 async def _health(client: ByokClient, args: argparse.Namespace) -> object:
     services = [args.service] if args.service else list(subjects.SERVICES)
     return {s: (await client.health(s)).model_dump(mode="json") for s in services}
 
 
+async def _audit(client: ByokClient, args: argparse.Namespace) -> object:
+    entries = await client.audit(scope=args.scope, key_id=args.key_id, account=args.account)
+    return [entry.model_dump(mode="json") for entry in entries]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="byok", description="byok control plane client")
-    parser.add_argument("--nats", default=None, help="NATS URL (default $BYOK_NATS_URL)")
+    parser.add_argument(
+        "--nats",
+        default=None,
+        help="NATS URL(s), comma-separated (default $BYOK_NATS_URL, else the local make run)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     health = sub.add_parser("health", help="ask services for their health")
     health.add_argument("service", nargs="?", choices=subjects.SERVICES)
@@ -38,17 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.register(sub)
     cli_ledger.register(sub)
     cli_tokens.register(sub)
+    audit = sub.add_parser("audit", help="who touched which key (operators)")
+    audit.add_argument("--scope", help="type:id")
+    audit.add_argument("--key", dest="key_id", help="a key_id")
+    audit.add_argument("--account")
+    audit.set_defaults(run=_audit)
     return parser
 
 
 async def _main(args: argparse.Namespace) -> int:
-    env = os.environ.get
+    # BYOK_NATS_* from the environment, else what `make run` keeps for the command's role.
     client = await ByokClient.connect(
-        args.nats or _url(),
-        user=env("BYOK_NATS_USER"),
-        password=env("BYOK_NATS_PASSWORD"),
-        creds=env("BYOK_NATS_CREDS"),
-        inbox_prefix=env("BYOK_NATS_INBOX_PREFIX"),
+        args.nats,
+        role=getattr(args, "role", "backend"),
+        account=os.environ.get("BYOK_ACCOUNT"),  # the default --account of writes
     )
     try:
         run: Command = args.run

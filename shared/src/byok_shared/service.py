@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
 from faststream import FastStream
+from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -24,9 +25,10 @@ from byok_contracts import subjects
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
-from .jetstream import Bucket, ensure_jetstream
+from .jetstream import Bucket
 from .logs import configure_logging, correlation_id
 from .metrics import Metrics, serve_metrics
+from .provision import NotProvisioned, verify_jetstream
 from .responder import respond
 from .settings import ByokSettings
 from .tracing import telemetry_middlewares
@@ -36,6 +38,11 @@ __all__ = ["Service", "run_service"]
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=BaseModel)
+
+
+async def keep_raw_body(msg: StreamMessage[Any]) -> Any:
+    """The broker's decoder: the raw body, never decoded by the framework."""
+    return msg.body
 
 
 def _version() -> str:
@@ -69,6 +76,10 @@ class Service:
             security=broker_security(settings),
             inbox_prefix=settings.nats_inbox_prefix,
             middlewares=telemetry_middlewares(name, settings),
+            # Bodies stay bytes: byok code parses them (strictly, with depth and size
+            # limits). faststream's own JSON decoding raised RecursionError on a deeply
+            # nested body before any handler ran, and the caller got no reply.
+            decoder=keep_raw_body,
         )
         self.app = FastStream(self.broker, logger=logging.getLogger(f"byok.{name}"))
         self._extra_buckets = extra_buckets
@@ -141,9 +152,12 @@ class Service:
 
     async def _on_startup(self) -> None:
         await self.broker.connect()
-        await ensure_jetstream(
-            self.js, replicas=self.settings.stream_replicas, extra_buckets=self._extra_buckets
-        )
+        # Streams and buckets are the operator's (byok_shared.provision): check, never create.
+        try:
+            await verify_jetstream(self.js, buckets=self._extra_buckets)
+        except NotProvisioned as exc:
+            log.critical("%s refuses to start: %s", self.name, exc)
+            raise
         for hook in self._started:
             await hook()
 
@@ -164,4 +178,7 @@ def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
     settings = ByokSettings()
     configure_logging(name, settings.log_level, settings.log_format)
     app: FastStream = create_app(settings)
-    asyncio.run(app.run())
+    try:
+        asyncio.run(app.run())
+    except NotProvisioned:
+        raise SystemExit(78) from None  # EX_CONFIG; the reason is logged above

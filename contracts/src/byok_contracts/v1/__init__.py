@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .audit import AuditEntry, AuditOperation
 from .common import (
     ID_PATTERN,
     Chain,
@@ -46,7 +47,7 @@ from .keys import (
     SetKeyEnabled,
 )
 from .ledger import Balance, BalanceRequest, Grant, Granted
-from .records import CreditState, KeyRecord
+from .records import CreditState, KeyRecord, key_slot, platform_key_slot
 from .resolve import Resolve, Resolved, Source
 from .settings import (
     AccountPolicy,
@@ -57,13 +58,15 @@ from .settings import (
     ScopeSettings,
     ScopeSettingsReply,
 )
-from .usage import ModelUsage, QueryUsage, UsageRecorded, UsageReport
+from .usage import ModelUsage, QueryUsage, UsageRecorded, UsageReport, usage_msg_id
 
 __all__ = [
     "ID_PATTERN",
     "AccountChanged",
     "AccountPolicy",
     "AccountPolicyReply",
+    "AuditEntry",
+    "AuditOperation",
     "Balance",
     "BalanceRequest",
     "Chain",
@@ -120,6 +123,9 @@ __all__ = [
     "ValidateKey",
     "ValidatorPublicKey",
     "ValidatorPublicKeyRequest",
+    "key_slot",
     "normalize_provider",
+    "platform_key_slot",
+    "usage_msg_id",
     "utcnow",
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -17,6 +19,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from byok_contracts.redaction import redact_secrets, refuse_keys
+
 __all__ = [
     "ID_PATTERN",
     "AccountId",
@@ -25,6 +29,7 @@ __all__ = [
     "Chain",
     "ErrorReply",
     "Event",
+    "FreeText",
     "KeyId",
     "KeyState",
     "ModelId",
@@ -53,10 +58,18 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _status_required(schema: dict[str, Any]) -> None:
+    """Every reply carries ``status``: say so in its JSON Schema (generated types need it)."""
+    if "status" in schema.get("properties", {}):
+        required = schema.setdefault("required", [])
+        if "status" not in required:
+            required.insert(0, "status")
+
+
 class Reply(BaseModel):
     """Base of success replies. Clients ignore unknown fields (v1 grows additively)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_status_required)
 
 
 class Event(BaseModel):
@@ -104,14 +117,23 @@ def normalize_provider(value: object) -> object:
 
 Provider = Annotated[Literal["anthropic", "openai", "gemini"], BeforeValidator(normalize_provider)]
 
-Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+_NO_KEY = AfterValidator(refuse_keys)
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN), _NO_KEY]
 AccountId = Identifier
 KeyId = Identifier
-RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
-Actor = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+RequestId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"), _NO_KEY
 ]
-ModelId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")]
+# Free text that is stored and published: a pasted key is masked, never kept.
+Actor = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    AfterValidator(redact_secrets),
+]
+FreeText = Annotated[str, Field(max_length=1024), AfterValidator(redact_secrets)]
+ModelId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"), _NO_KEY
+]
 Route = Annotated[
     str, StringConstraints(pattern=r"^(auto|metered|byok:(anthropic|openai|gemini))$")
 ]
@@ -129,8 +151,22 @@ def _check_b64(value: str, *, exact: int | None, limit: int) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _low_order(raw: bytes) -> bool:
+    """A point no Diffie-Hellman secret comes out of (all-zero shared secret), e.g. 32 zero
+    bytes. Cached: runtimes send the same recipient key with every request."""
+    try:
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(raw))
+    except ValueError:
+        return True
+    return False
+
+
 def _key32(value: str) -> str:
-    return _check_b64(value, exact=32, limit=64)
+    _check_b64(value, exact=32, limit=64)
+    if _low_order(base64.b64decode(value)):
+        raise ValueError("is not a usable X25519 public key (low order point)")
+    return value
 
 
 def _sealed(value: str) -> str:

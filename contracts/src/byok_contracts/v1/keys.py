@@ -11,6 +11,7 @@ from .common import (
     AccountId,
     Actor,
     Base64Key32,
+    FreeText,
     KeyId,
     KeyState,
     ModelId,
@@ -55,12 +56,13 @@ class ConfigureKey(Request):
 
     scope: Scope
     sealed_key: SealedBlob
-    kid: Annotated[str, Field(min_length=1, max_length=64)]
+    kid: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
     provider: Provider | None = None
     model: ModelId | None = None
     actor: Actor
     request_id: RequestId | None = None
-    # The account the scope belongs to: its policy decides whether a custom model is allowed.
+    # The account owning ``scope`` (required unless the scope is platform; 0.2): the first
+    # write fixes it, and its policy decides whether a custom model is allowed.
     account: AccountId | None = None
 
 
@@ -80,17 +82,22 @@ class RemoveKey(Request):
     scope: Scope
     provider: Provider
     actor: Actor
+    # The account owning ``scope`` (required unless the scope is platform; 0.2).
+    account: AccountId | None = None
 
 
 class KeyRemoved(Reply):
     status: Literal["removed"] = "removed"
     provider: Provider
+    key_id: KeyId | None = None
 
 
 class ListKeys(Request):
     """``byok.v1.keys.list``."""
 
     scope: Scope
+    # When given, a scope owned by another account is a 403.
+    account: AccountId | None = None
 
 
 class KeyInfo(Reply):
@@ -115,12 +122,15 @@ class SetKeyEnabled(Request):
     provider: Provider
     enabled: bool
     actor: Actor
+    # The account owning ``scope`` (required unless the scope is platform; 0.2).
+    account: AccountId | None = None
 
 
 class KeyStateChanged(Reply):
     status: Literal["ok"] = "ok"
     provider: Provider
     state: KeyState
+    key_id: KeyId | None = None
 
 
 class ReportKey(Request):
@@ -128,7 +138,7 @@ class ReportKey(Request):
 
     key_id: KeyId
     status_code: Annotated[int, Field(ge=100, le=599)]
-    reason: Annotated[str, Field(max_length=1024)] = ""
+    reason: FreeText = ""
 
 
 class KeyReportAccepted(Reply):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+
+from byok_contracts.redaction import redact_secrets
 
 from .common import AccountId, Event, Reply, Request, RequestId, utcnow
 from .settings import Mode
@@ -25,7 +27,7 @@ __all__ = [
 class Grant(Request):
     account: AccountId
     amount: Annotated[int, Field(gt=0, le=10**12)]
-    reason: Annotated[str, Field(min_length=1, max_length=256)]
+    reason: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(redact_secrets)]
     idempotency_key: RequestId
 
 
@@ -68,6 +70,10 @@ class LedgerEntry(Event):
     output_tokens: int | None = None
     estimated_cost_usd: str | None = None
     price_source: str | None = None
+    # What the ledger noticed, e.g. ``source_mismatch`` (the runtime claimed ``byok`` for a
+    # platform key) or ``unpriced_fallback`` (debited at ``BYOK_UNPRICED_USD_PER_MTOK``).
+    flags: list[str] = Field(default_factory=list)
+    claimed_source: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
     recorded_at: datetime = Field(default_factory=utcnow)
 

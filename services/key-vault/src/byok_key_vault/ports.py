@@ -10,10 +10,13 @@ from pydantic import BaseModel
 from byok_contracts.v1 import AccountPolicy, KeyRecord, ScopeSettings
 
 __all__ = [
+    "AuditLog",
     "Cipher",
     "EventBus",
     "FreshnessBarrier",
     "KeyStore",
+    "OwnerStore",
+    "RecipientRegistry",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -88,6 +91,30 @@ class SettingsStore(Protocol):
     async def get_account(self, account: str) -> Versioned[AccountPolicy] | None: ...
 
     async def put_account(self, policy: AccountPolicy, revision: int | None) -> int: ...
+
+
+class OwnerStore(Protocol):
+    """Which account owns a scope (``byok-owners``): set once, by the first write."""
+
+    async def get(self, scope_key: str) -> str | None: ...
+
+    async def claim(self, scope_key: str, account: str) -> str:
+        """Create the owner if none exists (compare-and-set); return whoever owns it now."""
+        ...
+
+
+class RecipientRegistry(Protocol):
+    """Public keys resolver and validator replicas registered (``byok-recipients``)."""
+
+    async def role_of(self, public_key: str) -> str | None:
+        """``resolver`` or ``validator`` for a registered key, else None."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def append(self, entry: BaseModel) -> None:
+        """Append one entry to the audit stream (never material)."""
+        ...
 
 
 class SealingStore(Protocol):

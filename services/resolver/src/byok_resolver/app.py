@@ -20,6 +20,7 @@ from nats.errors import NoRespondersError
 from byok_contracts import Catalog, Keypair, subjects
 from byok_shared import ByokSettings, Service
 from byok_shared.freshness import ReplicaPresence
+from byok_shared.recipients import register_recipient, unregister_recipient
 
 from .adapters.jetstream import CacheFeed
 from .adapters.keyvault import NatsKeySource
@@ -106,6 +107,7 @@ def create_app(
             state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
             await state.feed.start()
 
+        await register_recipient(js, "resolver", replica, keypair)  # key-vault seals only to it
         state.presence = ReplicaPresence(nc, js, replica, on_sync, on_reconnect=reload)
         await state.presence.start()  # before the warm load: no change can fall in between
         await state.feed.start()
@@ -115,6 +117,9 @@ def create_app(
         handle = state.subscriber.handle
         state.subs.append(await nc.subscribe(subjects.RESOLVE, queue=service.queue, cb=handle))
         state.subs.append(await nc.subscribe(replica_subject(replica), cb=handle))
+        scoped = state.subscriber.handle_for_account
+        per_account = subjects.resolve_for("*")
+        state.subs.append(await nc.subscribe(per_account, queue=service.queue, cb=scoped))
         state.fresh = True
         await _until_served(nc)
 
@@ -131,5 +136,6 @@ def create_app(
         if state.presence is not None:
             await state.presence.stop()
         secrets.clear()
+        await unregister_recipient(service.js, keypair)
 
     return service.app

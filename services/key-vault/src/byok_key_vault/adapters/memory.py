@@ -11,9 +11,12 @@ from ..errors import StoreConflict
 from ..ports import Versioned
 
 __all__ = [
+    "MemoryAudit",
     "MemoryBarrier",
     "MemoryEvents",
     "MemoryKeyStore",
+    "MemoryOwnerStore",
+    "MemoryRecipients",
     "MemorySealingStore",
     "MemorySettingsStore",
     "MemoryValidator",
@@ -44,6 +47,33 @@ class _Cas:
         if revision is not None and (current is None or current[1] != revision):
             raise StoreConflict(f"{key} changed meanwhile")
         self.data.pop(key, None)
+
+
+class MemoryOwnerStore:
+    def __init__(self) -> None:
+        self.owners: dict[str, str] = {}
+
+    async def get(self, scope_key: str) -> str | None:
+        return self.owners.get(scope_key)
+
+    async def claim(self, scope_key: str, account: str) -> str:
+        return self.owners.setdefault(scope_key, account)
+
+
+class MemoryAudit:
+    def __init__(self) -> None:
+        self.entries: list[BaseModel] = []
+
+    async def append(self, entry: BaseModel) -> None:
+        self.entries.append(entry)
+
+
+class MemoryRecipients:
+    def __init__(self) -> None:
+        self.roles: dict[str, str] = {}
+
+    async def role_of(self, public_key: str) -> str | None:
+        return self.roles.get(public_key)
 
 
 class MemoryKeyStore:
