@@ -82,9 +82,6 @@ class Stack:
             BYOK_LOG_LEVEL="DEBUG",
             BYOK_LOG_FORMAT="json",
             BYOK_METRICS_PORT=str(metrics_port),
-            # The tap subscribes to every subject, which no byok role may: this stack runs
-            # without authorization (the authorized stack is attacked in test_nats_auth.py).
-            BYOK_NATS_AUTH="0",
         )
         self.output = data.parent / "stack-output.log"
         self.out = self.output.open("wb")
