@@ -27,9 +27,14 @@ from playwright.async_api import (
     Request,
     Route,
     async_playwright,
+    expect,
 )
 
 __all__ = ["ARTIFACTS", "Traffic", "chromium_path", "launch", "open_settings", "shot"]
+
+# The machine may be shared and slow: waits are generous, failures still name what was awaited.
+TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "settings"
 CHROMIUM_ARGS = [
@@ -158,6 +163,7 @@ async def open_settings(
     context = await browser.new_context(viewport={"width": 900, "height": 1400})
     traffic = Traffic(origin=base_url)
     await context.route("**/*", traffic.on_route)
+    context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
     page.on("request", traffic.on_request)
     page.on("console", traffic.on_console)

@@ -23,7 +23,7 @@ from .browser import chromium_path, launch, open_settings, shot
 from .conftest import Gateway
 from .test_settings_page import ACCOUNT, WS, backend_get, end_user_token, row
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture

@@ -69,9 +69,9 @@ async function saveKey(event) {
     hideKey();
     $("custom-model").value = "";
     stopUpdate();
+    await refresh().catch(() => {});
     flash(`${providerName(reply.provider)} key ${updating ? "updated" : "saved"}: ${reply.hint}, ` +
       `model ${reply.model}.`);
-    await refresh();
   } catch (err) {
     // A rejected key changes nothing: the stored key (if any) stays in place.
     const kept = updating ? ` Your saved key ${updating.hint} is unchanged.` : "";
@@ -131,8 +131,8 @@ function confirmDelete(key) {
     try {
       await api("DELETE", `${scopePath(state.scope)}/keys/${key.provider}`);
       if (state.updating && state.updating.provider === key.provider) stopUpdate();
-      flash(`${providerName(key.provider)} key deleted.`);
       await refresh();
+      flash(`${providerName(key.provider)} key deleted.`);
     } catch (err) {
       flash(err.message, "error");
     }
@@ -145,8 +145,8 @@ function confirmDelete(key) {
 async function setKeyEnabled(key, enabled) {
   try {
     await api("PUT", `${scopePath(state.scope)}/keys/${key.provider}/enabled`, { enabled });
-    flash(`${providerName(key.provider)} key ${enabled ? "enabled" : "disabled"}.`);
     await refresh();
+    flash(`${providerName(key.provider)} key ${enabled ? "enabled" : "disabled"}.`);
     const again = document.querySelector(`#key-list li[data-provider="${key.provider}"] button`);
     if (again) again.focus();
   } catch (err) {
