@@ -30,6 +30,8 @@ from playwright.async_api import (
     expect,
 )
 
+from byok_gateway.settings_page import ASSETS
+
 __all__ = ["ARTIFACTS", "Traffic", "chromium_path", "launch", "open_settings", "shot"]
 
 # The machine may be shared and slow: waits are generous, failures still name what was awaited.
@@ -61,9 +63,17 @@ def chromium_path() -> str:
     return path
 
 
+def require_seal_bundle() -> None:
+    """seal.js is built by ``make setup`` (esbuild); without it the page cannot seal."""
+    bundle = ASSETS / "seal.js"
+    if not bundle.is_file():
+        pytest.fail(f"missing {bundle}: run `make setup` to build it", pytrace=False)
+
+
 @asynccontextmanager
 async def launch() -> AsyncIterator[Browser]:
     executable = chromium_path()
+    require_seal_bundle()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=executable, args=CHROMIUM_ARGS, headless=True

@@ -56,6 +56,18 @@ async def tab_to(page: Page, selector: str, *, limit: int = 40) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+async def unnamed_controls(page: Page) -> list[str]:
+    """Visible form controls without an accessible name (a label, aria-label or text)."""
+    found: list[str] = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button, [role=img]')]
+        .filter((e) => e.offsetParent !== null || e.tagName === 'svg')
+        .filter((e) => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+          || e.getAttribute('aria-labelledby') || (e.tagName === 'BUTTON' && e.textContent.trim())))
+        .map((e) => e.id || e.outerHTML.slice(0, 60))"""
+    )
+    return found
+
+
 async def test_a_revoked_key_is_shown_as_revoked_and_can_be_updated(
     gw: Gateway, browser: Browser
 ) -> None:
@@ -96,6 +108,7 @@ async def test_keyboard_only_use_of_the_main_controls(gw: Gateway, browser: Brow
     claude = gw.valid("anthropic", "Jd3Wq9k")
 
     async with open_settings(browser, gw.url, token) as (page, traffic, _):
+        assert await unnamed_controls(page) == []
         await tab_to(page, "#api-key")
         await page.keyboard.type(claude)
         await expect(page.locator("#detected")).to_have_text("Detected: Anthropic (Claude)")
