@@ -211,6 +211,8 @@ function drawChart(rows) {
   rows.sort((a, b) => tokens(b[1]) - tokens(a[1]));
   const max = Math.max(1, ...rows.map(([, m]) => tokens(m)));
   const shown = rows.slice(0, 5);
+  svg.toggleAttribute("hidden", shown.length === 0);
+  svg.setAttribute("height", String(Math.max(shown.length, 1) * 22 + 8));
   $("chart-caption").textContent = shown.length
     ? `Tokens by model: ${shown.map(([model, m]) => `${model} ${fmt(tokens(m))}`).join(", ")}`
     : "Tokens by model: no usage yet";
