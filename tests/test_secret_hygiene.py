@@ -75,6 +75,9 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "VAULT_"))}
         env.update(fake.env())
         env.update(
+            # The bus tap below subscribes to ">", which no role may: authorization off
+            # (tests/test_stack_auth.py covers the default, authorized stack).
+            BYOK_NATS_AUTH="0",
             BYOK_DATA_DIR=str(data),
             BYOK_LOG_LEVEL="DEBUG",
             BYOK_LOG_FORMAT="json",

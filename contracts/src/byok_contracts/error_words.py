@@ -255,12 +255,32 @@ _ALL: tuple[ErrorWord, ...] = (
         "Client side: the body is larger than the server's `max_payload`; it was not sent.",
         "Send a smaller body.",
     ),
+    _W(
+        "usage_stream_full",
+        503,
+        "Client side: `BYOK_USAGE` is at its byte limit and refused the event (it never "
+        "drops a stored one to make room); the event was not stored.",
+        "Keep the event and retry later with the same request_id; the operator raises "
+        "`BYOK_USAGE_MAX_BYTES` and re-provisions.",
+    ),
+    _W(
+        "usage_not_recorded",
+        503,
+        "Client side: JetStream did not store the usage event (no stream, or another refusal).",
+        "Retry with the same request_id.",
+    ),
 )
 
 ERROR_WORDS: Final[Mapping[str, ErrorWord]] = {w.word: w for w in _ALL}
 """Every registered word."""
 
-CLIENT_SIDE: Final = ("no_responders", "timeout", "payload_too_large")
+CLIENT_SIDE: Final = (
+    "no_responders",
+    "timeout",
+    "payload_too_large",
+    "usage_stream_full",
+    "usage_not_recorded",
+)
 """Words the client libraries raise themselves; no service sends them."""
 
 COMMON: Final = ("malformed_request", "internal", "unavailable", "starting")
