@@ -36,6 +36,8 @@ from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
 
+from ._http import RawHttp
+
 KEY = "sk-ant-api03-" + "G4t3wayB3nch" * 7
 ACCOUNT = "bench"
 IN_FLIGHT = 32
@@ -92,12 +94,13 @@ def _start_gateway(url: str, data: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-async def _wait_http(http: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
+async def _wait_http(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if (await http.get("/healthz")).status_code == 200:
-                return
+            async with httpx.AsyncClient() as http:
+                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
         except httpx.TransportError:
             pass
         await asyncio.sleep(0.1)
@@ -119,31 +122,26 @@ async def run(quick: bool) -> dict[str, Any]:
             async with running(validator_app(settings), key_vault_app(settings)):
                 client = await ByokClient.connect(server.url, account=ACCOUNT)
                 token, _ = await ApiTokenStore(client.nc.jetstream()).create(ACCOUNT)
-                limits = httpx.Limits(
-                    max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT
-                )
-                http = httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{port}",
-                    headers={"Authorization": f"Bearer {token}"},
-                    limits=limits,
-                    timeout=30,
-                )
+                await _wait_http(port, proc)
+                http = RawHttp("127.0.0.1", port, {"Authorization": f"Bearer {token}"}, IN_FLIGHT)
+                await http.start()
                 try:
-                    await _wait_http(http, proc)
 
                     async def nats_configure(i: int) -> None:
                         await client.configure(f"session:n{i}", KEY, account=ACCOUNT)
 
                     async def http_configure(i: int) -> None:
-                        r = await http.post(f"/v1/scopes/session/h{i}/keys", json={"api_key": KEY})
-                        assert r.status_code == 200, r.text
+                        code, body = await http.request(
+                            "POST", f"/v1/scopes/session/h{i}/keys", {"api_key": KEY}
+                        )
+                        assert code == 200, body
 
                     async def nats_list(_: int = 0) -> None:
                         await client.list_keys("session:n0", account=ACCOUNT)
 
                     async def http_list(_: int = 0) -> None:
-                        r = await http.get("/v1/scopes/session/h0/keys")
-                        assert r.status_code == 200, r.text
+                        code, body = await http.request("GET", "/v1/scopes/session/h0/keys")
+                        assert code == 200, body
 
                     for i in range(10):  # warm both paths (connections, caches, JIT-free Python)
                         await nats_configure(10_000 + i)
@@ -157,7 +155,7 @@ async def run(quick: bool) -> dict[str, Any]:
                     rps_nats = await _throughput(nats_list, total)
                     rps_http = await _throughput(http_list, total)
                 finally:
-                    await http.aclose()
+                    await http.close()
                     await client.close()
         finally:
             proc.terminate()
