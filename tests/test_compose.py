@@ -40,6 +40,8 @@ INTERPOLATED = {
     "BYOK_CREDITS_PER_USD",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "GRAFANA_ADMIN_PASSWORD",
+    "BYOK_USAGE_MAX_BYTES",
+    "BYOK_EVENTS_MAX_BYTES",
 }
 
 
@@ -227,11 +229,33 @@ def test_references_resolve(compose: dict[str, Any], services: dict[str, dict[st
             else:
                 assert source in declared_volumes, (name, source)
         assert "image" in spec or "build" in spec, name
-        if spec.get("restart") != "no":  # one-shot jobs (openbao-init, gateway-init)
+        if spec.get("restart") != "no" and name not in (
+            "openbao-init",
+            "provision",
+        ):  # one-shot jobs
             assert spec.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name in subjects.SERVICES:
         test = services[name]["healthcheck"]["test"]
         assert test == ["CMD", "python", "-m", "byok_shared.healthcheck", name]
+
+
+def test_a_provisioning_job_runs_as_the_operator_before_every_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    job = services["provision"]
+    assert job["command"] == ["python", "-m", "byok_shared.provision"]
+    assert job["restart"] == "no"
+    env = job["environment"]
+    assert env["BYOK_NATS_USER"] == "operator"
+    assert env["BYOK_NATS_INBOX_PREFIX"] == inbox_prefix("operator")
+    assert env["BYOK_NATS_PASSWORD"].startswith(f"${{{password_env('operator')}:?")
+    assert env["BYOK_STREAM_REPLICAS"] == "3"
+    for node in NATS_NODES:
+        assert job["depends_on"][node] == {"condition": "service_healthy"}
+    for name in subjects.SERVICES:
+        assert services[name]["depends_on"]["provision"] == {
+            "condition": "service_completed_successfully"
+        }
 
 
 def test_dockerfile_is_multi_stage_uv_based_and_non_root() -> None:

@@ -46,7 +46,7 @@ from .openbao import OpenBao, embedded_for
 from .provision import provision
 from .settings import ByokSettings, parse_server_urls
 
-__all__ = ["Stack", "auth_enabled", "main", "wait_healthy"]
+__all__ = ["ProvisioningFailed", "Stack", "auth_enabled", "main", "wait_healthy"]
 
 _COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -97,6 +97,10 @@ async def wait_healthy(
                 await asyncio.sleep(0.2)
     finally:
         await nc.close()
+
+
+class ProvisioningFailed(RuntimeError):
+    """``make run`` could not create or check the streams and buckets."""
 
 
 class Stack:
@@ -184,7 +188,14 @@ class Stack:
     def provision(self) -> list[str]:
         """Create or update streams and buckets as the operator, before any service."""
         settings = self.settings.model_copy(update={"nats_url": self.url})
-        return asyncio.run(provision(settings, **self.client_options("operator")))
+        try:
+            return asyncio.run(provision(settings, **self.client_options("operator")))
+        except Exception as exc:
+            raise ProvisioningFailed(
+                f"could not provision streams and buckets on {self.url} ({type(exc).__name__}); "
+                "the provisioning step connects as the operator (BYOK_NATS_USER=operator and "
+                "BYOK_NATS_PASSWORD, or BYOK_NATS_PASSWORD_<ROLE> for every role)"
+            ) from exc
 
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -263,7 +274,11 @@ def main() -> int:
             flush=True,
         )
     try:
-        stack.start()
+        try:
+            stack.start()
+        except ProvisioningFailed as exc:
+            print(f"byok: {exc}", file=sys.stderr, flush=True)
+            return 1
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
         if stack.openbao is not None:
             print(f"byok: OpenBao at {stack.openbao.url}, data in {stack.openbao.home}", flush=True)
