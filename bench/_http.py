@@ -33,6 +33,10 @@ class RawHttp:
             writer.close()
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        """One request on a pooled connection; a stuck one is an error after 60 s."""
+        return await asyncio.wait_for(self._request(method, path, body), 60)
+
+    async def _request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
         data = b"" if body is None else json.dumps(body).encode()
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.headers}"
@@ -42,6 +46,12 @@ class RawHttp:
         try:
             writer.write(head.encode() + data)
             status_line = await reader.readline()
+            if not status_line:  # the server closed an idle keep-alive connection: reopen
+                writer.close()
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                self._all.append(writer)
+                writer.write(head.encode() + data)
+                status_line = await reader.readline()
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")

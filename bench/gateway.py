@@ -108,8 +108,8 @@ async def _wait_http(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    n = 60 if quick else 300
-    total = 1000 if quick else 5000
+    n = 60 if quick else 150
+    total = 1000 if quick else 3000
     with tempfile.TemporaryDirectory() as tmp, FakeProviders() as fake:
         base = Path(tmp)
         server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start()
