@@ -47,6 +47,7 @@ KEYS = {
 @dataclass
 class Stack:
     server: NatsServer
+    bare: NatsServer
     backend: ByokClient
     runtime: ByokClient
 
@@ -72,6 +73,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         store_dir=tmp_path / "js", config_file=config, log_file=tmp_path / "nats.log"
     )
     server.start()
+    bare = NatsServer(store_dir=tmp_path / "bare").start()  # JetStream, but no byok streams
     try:
         with FakeProviders() as fake:
             for key in (PY_KEY, KEYS["ts_anthropic"], KEYS["ts_openai"], KEYS["ts_gemini"]):
@@ -93,12 +95,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 backend = await _client(server, "backend")
                 runtime = await _client(server, "runtime")
                 try:
-                    yield Stack(server, backend, runtime)
+                    yield Stack(server, bare, backend, runtime)
                 finally:
                     await backend.close()
                     await runtime.close()
     finally:
         server.stop()
+        bare.stop()
 
 
 async def _run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 240) -> str:
@@ -143,6 +146,7 @@ async def test_typescript_client_against_the_stack_and_python(stack: Stack) -> N
         "BYOK_TS_STACK": json.dumps(
             {
                 "url": stack.server.url,
+                "bare_url": stack.bare.url,
                 "roles": {"backend": stack.role("backend"), "runtime": stack.role("runtime")},
                 "keys": KEYS,
                 "tenancy": TENANCY,

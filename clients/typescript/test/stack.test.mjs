@@ -217,6 +217,17 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
     );
   });
 
+  test("usage published before the streams exist: 503 no_responders, nothing stored", async () => {
+    const bare = await ByokClient.connect({ servers: env.bare_url, timeout: 2_000 });
+    try {
+      const options = { inputTokens: 1, outputTokens: 1, source: "byok", provider: "openai", model: "gpt-4o-mini" };
+      await rejectsWith(bare.recordUsage(ACCOUNT, [SCOPE], options), 503, "no_responders");
+      await rejectsWith(bare.health("resolver"), 503, "no_responders");
+    } finally {
+      await bare.close();
+    }
+  });
+
   test("a runtime role may not configure keys (NATS permissions)", async () => {
     await assert.rejects(runtime.configure("workspace:ts-perm", env.keys.ts_openai, acct(ACCOUNT)));
   });
