@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
-PACKAGES := byok_contracts byok_shared byok_client byok_key_vault byok_validator byok_resolver byok_credit_ledger byok_usage_tracker
+PACKAGES := byok_contracts byok_shared byok_client byok_key_vault byok_validator byok_resolver byok_credit_ledger byok_usage_tracker byok_gateway
 
 .PHONY: setup run test lint bench docs clean
 

@@ -25,7 +25,8 @@ from pydantic import SecretStr
 from byok_client import ByokClient
 from byok_contracts import Keypair, open_sealed, subjects
 from byok_contracts.v1 import RemoveKey
-from byok_shared.natsauth import ROLES, inbox_prefix, render_config
+from byok_shared.natsauth import ROLES, inbox_prefix
+from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders

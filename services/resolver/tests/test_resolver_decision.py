@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from byok_contracts import Catalog, Keypair
+from byok_contracts import Catalog, Keypair, WrongAccount
 from byok_contracts.v1 import AccountPolicy, KeyState, Resolve, Scope, ScopeSettings
 from byok_resolver.cache import ResolverCache
 from byok_resolver.domain import Decision, KeyEntry, decide
-from byok_contracts import WrongAccount
 from byok_resolver.errors import (
     ByokNotAllowed,
     ModelNotAllowed,
@@ -406,7 +405,8 @@ def test_a_chain_with_another_tenants_key_is_403() -> None:
     world = World().key("workspace:globex", "anthropic", owner="globex").credits(100)
     with pytest.raises(WrongAccount) as caught:
         world.resolve("workspace:globex")
-    assert caught.value.code == 403 and caught.value.error == "wrong_account"
+    assert caught.value.code == 403
+    assert caught.value.error == "wrong_account"
 
 
 def test_an_account_that_does_not_exist_gets_no_tenants_key() -> None:

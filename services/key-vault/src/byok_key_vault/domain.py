@@ -156,6 +156,7 @@ def new_record(
     now: datetime,
     created_at: datetime | None,
     actor: str,
+    account: str | None = None,
 ) -> KeyRecord:
     return KeyRecord.model_validate(
         {
@@ -171,5 +172,6 @@ def new_record(
             "updated_at": now,
             "validated_at": now,
             "actor": actor,
+            "account": account,
         }
     )
