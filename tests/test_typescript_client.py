@@ -28,6 +28,7 @@ from byok_contracts.v1 import RemoveKey
 from byok_shared.natsauth import ROLES, inbox_prefix
 from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
+from byok_shared.provision import provision_blocking
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 
@@ -74,7 +75,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         store_dir=tmp_path / "js", config_file=config, log_file=tmp_path / "nats.log"
     )
     server.start()
-    bare = NatsServer(store_dir=tmp_path / "bare").start()  # JetStream, but no byok streams
+    # the operator's provisioning step, as under `make run` (services only verify)
+    provision_blocking(
+        server.url,
+        user="operator",
+        password=PASSWORDS["operator"],
+        inbox_prefix=inbox_prefix("operator"),
+    )
+    bare = NatsServer(store_dir=tmp_path / "bare").start()  # JetStream, not provisioned
     try:
         with FakeProviders() as fake:
             for key in (PY_KEY, KEYS["ts_anthropic"], KEYS["ts_openai"], KEYS["ts_gemini"]):

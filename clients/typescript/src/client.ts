@@ -71,6 +71,11 @@ export interface UsageQuery {
 
 const utf8 = new TextDecoder();
 
+/** The Nats-Msg-Id of a usage.recorded: dedupe is per (account, request_id). */
+export function usageMsgId(account: string, requestId: string): string {
+  return `${account}:${requestId}`;
+}
+
 function defined<T extends object>(body: T): T {
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as T;
 }
@@ -302,9 +307,10 @@ export class ByokClient {
   }
 
   /**
-   * Publish byok.v1.usage.recorded to JetStream with `Nats-Msg-Id: <request_id>`.
-   * Returns the request_id (reuse it when retrying). Throws ByokError 503 `no_responders`
-   * while the usage stream is not provisioned.
+   * Publish byok.v1.usage.recorded to JetStream with `Nats-Msg-Id: <account>:<request_id>`.
+   * Returns the request_id (reuse it when retrying). Throws ByokError 503
+   * `usage_not_recorded` when JetStream did not store it (e.g. the stream is not
+   * provisioned yet) or `usage_stream_full` when BYOK_USAGE is at its byte limit.
    */
   async recordUsage(account: string, chain: ScopeLike[], options: UsageOptions): Promise<string> {
     const route = options.route;
@@ -323,15 +329,24 @@ export class ByokClient {
     const data = this.transport.encode(S.USAGE_RECORDED, event);
     try {
       await jetstream(this.transport.nc).publish(S.USAGE_RECORDED, data, {
-        msgID: event.request_id,
+        msgID: usageMsgId(account, event.request_id),
         timeout: this.transport.timeout,
       });
     } catch (err) {
       const text = String(err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : err);
-      if (/no responders|503/i.test(text)) {
-        throw new ByokError(503, "no_responders", "No stream holds byok.v1.usage.recorded yet");
+      if (/maximum/i.test(text)) {
+        throw new ByokError(
+          503,
+          "usage_stream_full",
+          "Usage not recorded: the BYOK_USAGE stream is full; retry later with the same request_id",
+        );
       }
-      throw err;
+      throw new ByokError(
+        503,
+        "usage_not_recorded",
+        "Usage not recorded: JetStream did not store it (is BYOK_USAGE provisioned?); " +
+          "retry with the same request_id",
+      );
     }
     return event.request_id;
   }

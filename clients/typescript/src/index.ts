@@ -1,4 +1,4 @@
-export { ByokClient } from "./client.js";
+export { ByokClient, usageMsgId } from "./client.js";
 export type {
   ConfigureOptions,
   Provider,

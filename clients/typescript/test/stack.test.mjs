@@ -221,7 +221,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
     const bare = await ByokClient.connect({ servers: env.bare_url, timeout: 2_000 });
     try {
       const options = { inputTokens: 1, outputTokens: 1, source: "byok", provider: "openai", model: "gpt-4o-mini" };
-      await rejectsWith(bare.recordUsage(ACCOUNT, [SCOPE], options), 503, "no_responders");
+      await rejectsWith(bare.recordUsage(ACCOUNT, [SCOPE], options), 503, "usage_not_recorded");
       await rejectsWith(bare.health("resolver"), 503, "no_responders");
     } finally {
       await bare.close();

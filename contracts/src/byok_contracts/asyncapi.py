@@ -55,9 +55,10 @@ NATS_MSG_ID = {
     "properties": {
         "Nats-Msg-Id": {
             "type": "string",
-            "description": "The event's `request_id`: JetStream drops a duplicate publish "
-            "within the stream's duplicate window, consumers dedupe on (account, request_id) "
-            "beyond it.",
+            "description": "`<account>:<request_id>` of the event: JetStream drops a "
+            "duplicate publish within the stream's duplicate window (120 s), consumers dedupe "
+            "on (account, request_id) beyond it.",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}:[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
         }
     },
 }

@@ -20,6 +20,7 @@ __all__ = [
     "CLIENT_SIDE",
     "COMMON",
     "ERROR_WORDS",
+    "HTTP_ONLY",
     "SUBJECT_ERRORS",
     "ErrorWord",
     "words_for",
@@ -231,11 +232,61 @@ _ALL: tuple[ErrorWord, ...] = (
     _W(
         "no_responders",
         503,
-        "Client side: no service subscribes to the subject (not started, or for "
-        "`usage.recorded`, the stream is not provisioned yet).",
+        "Client side: no service subscribes to the subject (not started yet).",
         "Retry with backoff; check the deployment.",
     ),
     _W("timeout", 503, "Client side: no reply within the client's timeout.", "Retry."),
+    _W(
+        "usage_stream_full",
+        503,
+        "Client side: the BYOK_USAGE stream is at its byte limit and refuses new events (it "
+        "never drops stored ones); the event was not stored.",
+        "Keep the event; retry later with the same request_id.",
+    ),
+    _W(
+        "usage_not_recorded",
+        503,
+        "Client side: JetStream did not store a usage.recorded (no stream answered: not "
+        "provisioned yet, or another JetStream refusal).",
+        "Keep the event; retry with the same request_id.",
+    ),
+    # the HTTP gateway (issue 15): the same error body, HTTP status = code
+    _W(
+        "missing_token",
+        401,
+        "HTTP: no `Authorization: Bearer <token>` header.",
+        "Send a token.",
+    ),
+    _W("invalid_token", 401, "HTTP: the token is unknown or revoked.", "Get a new token."),
+    _W("token_expired", 401, "HTTP: the token has expired.", "Mint or request a new token."),
+    _W(
+        "token_role",
+        403,
+        "HTTP: the token's role may not do this (e.g. an end-user token granting credits, or "
+        "an all-accounts token minting end-user tokens).",
+        "Use a token of the right role.",
+    ),
+    _W("read_only_token", 403, "HTTP: the token is read-only and this is a write.", ""),
+    _W(
+        "scope_not_allowed",
+        403,
+        "HTTP: the token does not cover that scope (or is limited to scopes and the request "
+        "is account-wide).",
+        "",
+    ),
+    _W("platform_scope", 403, "HTTP: only operator tokens reach the platform scope.", ""),
+    _W(
+        "scope_required",
+        400,
+        "HTTP (Waypath routes): no `?scope=type:id` and no end-user token to take it from.",
+        "Name the scope.",
+    ),
+    _W(
+        "rate_limited",
+        429,
+        "HTTP: too many requests for this token (`Retry-After` says when to retry).",
+        "Wait `Retry-After` seconds.",
+    ),
     _W(
         "payload_too_large",
         400,
@@ -247,8 +298,27 @@ _ALL: tuple[ErrorWord, ...] = (
 ERROR_WORDS: Final[Mapping[str, ErrorWord]] = {w.word: w for w in _ALL}
 """Every registered word."""
 
-CLIENT_SIDE: Final = ("no_responders", "timeout", "payload_too_large")
+CLIENT_SIDE: Final = (
+    "no_responders",
+    "timeout",
+    "payload_too_large",
+    "usage_stream_full",
+    "usage_not_recorded",
+)
 """Words the client libraries raise themselves; no service sends them."""
+
+HTTP_ONLY: Final = (
+    "missing_token",
+    "invalid_token",
+    "token_expired",
+    "token_role",
+    "read_only_token",
+    "scope_not_allowed",
+    "platform_scope",
+    "scope_required",
+    "rate_limited",
+)
+"""Words only the HTTP gateway answers (on top of the words of the subject it calls)."""
 
 COMMON: Final = ("malformed_request", "internal", "unavailable", "starting")
 """Words every request subject may answer."""

@@ -21,7 +21,13 @@ from typing import Any
 
 from byok_contracts import sealing
 from byok_contracts import subjects as s
-from byok_contracts.error_words import CLIENT_SIDE, COMMON, ERROR_WORDS, SUBJECT_ERRORS
+from byok_contracts.error_words import (
+    CLIENT_SIDE,
+    COMMON,
+    ERROR_WORDS,
+    HTTP_ONLY,
+    SUBJECT_ERRORS,
+)
 from byok_contracts.schema import OPERATIONS, Operation
 from byok_contracts.v1.common import ID_PATTERN
 
@@ -161,7 +167,13 @@ def _errors() -> list[str]:
         "|---|---|---|---|",
     ]
     for word in sorted(ERROR_WORDS.values(), key=lambda w: (w.code, w.word)):
-        where = " (client side)" if word.word in CLIENT_SIDE else ""
+        where = (
+            " (client side)"
+            if word.word in CLIENT_SIDE
+            else " (HTTP)"
+            if word.word in HTTP_ONLY
+            else ""
+        )
         lines.append(f"| `{word.word}`{where} | {word.code} | {word.meaning} | {word.action} |")
     lines += ["", f"Common words (any request subject): {', '.join(f'`{w}`' for w in COMMON)}.", ""]
     lines += ["| subject | further words |", "|---|---|"]

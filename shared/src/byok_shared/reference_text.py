@@ -47,7 +47,9 @@ ERRORS: Final = (
     "Every `error` word is registered in `byok_contracts.error_words` with its code; a test",
     "scans the source and fails on a word that is not registered, so this list is complete.",
     "Generic words (`forbidden`, `not_found`, ...) are the fallback of each code. Words marked",
-    "client side are raised by the client libraries themselves and never sent by a service.",
+    "client side are raised by the client libraries themselves and never sent by a service;",
+    "words marked HTTP are answered only by the HTTP gateway (same error body, HTTP status =",
+    "`code`), on top of the words of the subject a route calls.",
 )
 
 SEALING: Final = (
@@ -110,8 +112,8 @@ EVENTS: Final = (
 SELF_CREATED: Final = (
     "Who creates them: every service creates (or updates) the streams and buckets at start;",
     "clients never create streams. A runtime that publishes `usage.recorded` before any",
-    "service has started gets **no responders** (the client raises 503 `no_responders`):",
-    "retry with backoff; the event was not stored.",
+    "service has started gets **no responders** from JetStream (the clients raise 503",
+    "`usage_not_recorded`): the event was not stored; retry with the same `request_id`.",
 )
 
 PROVISIONED: Final = (
@@ -119,22 +121,26 @@ PROVISIONED: Final = (
     "run by `make run` before the services and by compose's `provision` job), as the",
     "`operator` NATS user. Services only verify them at start (and refuse to start when one",
     "is missing); clients never create streams. A runtime that publishes `usage.recorded`",
-    "before provisioning gets **no responders** (the client raises 503 `no_responders`):",
-    "retry with backoff; the event was not stored.",
+    "before provisioning gets **no responders** from JetStream (the clients raise 503",
+    "`usage_not_recorded`): the event was not stored; retry with the same `request_id`.",
 )
 
 DELIVERY: Final = (
     "- `usage.recorded` is published by runtimes to the `BYOK_USAGE` stream with header",
-    "  `Nats-Msg-Id: <request_id>`. JetStream drops a duplicate publish within the stream's",
-    "  duplicate window (120 s). Beyond it, consumers dedupe themselves: the credit ledger",
-    "  debits at most once per (account, request_id), across redeliveries, replays and",
-    "  restarts; the usage-tracker counts each `request_id` once. Use a globally unique",
-    "  `request_id` per provider call (the clients make a UUID) and reuse it on retries.",
+    "  `Nats-Msg-Id: <account>:<request_id>` (so one tenant's `request_id` never drops",
+    "  another's event). JetStream drops a duplicate publish within the stream's duplicate",
+    "  window (120 s). Beyond it, consumers dedupe themselves on (account, request_id): the",
+    "  credit ledger debits at most once and the usage-tracker counts once, across",
+    "  redeliveries, replays and restarts. Use a unique `request_id` per provider call (the",
+    "  clients make a UUID) and reuse it on retries. When JetStream does not store the event",
+    "  the clients raise 503 `usage_not_recorded` (or `usage_stream_full` when BYOK_USAGE is",
+    "  at its byte limit): keep the event and retry with the same `request_id`.",
     "- `usage.query` and ledger balances are **eventually consistent** with",
     "  `usage.recorded`: the usage-tracker and the ledger read the stream through durable",
-    "  consumers, so a call shows up after the consumer has processed it, usually within a",
-    "  few hundred milliseconds on a healthy cluster, later when a consumer is down (it",
-    "  resumes where it stopped; nothing is lost). byok promises no upper bound: poll.",
+    "  consumers, so a call shows up once the consumer has processed it: about a second on a",
+    "  healthy deployment (0.9 s measured publish-to-query by tests/test_typescript_client.py",
+    "  on a 2-core machine), later while a consumer is down (it resumes where it stopped;",
+    "  nothing is lost). byok promises no upper bound: poll, do not read your own write.",
     "- `ledger.grant` is idempotent on `idempotency_key` for ever (the journal keeps it):",
     "  the same key and amount answers the same balance, another amount is 409",
     "  `idempotency_conflict`.",
