@@ -182,6 +182,10 @@ async def test_typescript_client_against_the_stack_and_python(stack: Stack) -> N
     route = await stack.runtime.resolve("acme-ts", ["workspace:ts-ws"], provider="anthropic")
     assert route.api_key == KEYS["ts_anthropic"]
     assert route.source == "byok"
+    tenant = await stack.runtime.resolve(
+        "acme-ts", ["workspace:ts-ws"], provider="anthropic", per_account_subject=True
+    )
+    assert tenant.api_key == KEYS["ts_anthropic"]
 
     # A configure seal made in TypeScript opens in Python to the exact envelope bytes.
     (sealed,) = re.findall(r"TS_SEALED=([A-Za-z0-9+/=]+)", output)

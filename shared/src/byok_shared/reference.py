@@ -33,7 +33,7 @@ from byok_contracts.v1.common import ID_PATTERN
 
 from . import reference_text as text
 from .jetstream import stream_configs
-from .natsauth import ROLES
+from .natsauth import ROLES, tenant_runtime
 from .responder import MAX_BODY
 
 __all__ = ["render"]
@@ -202,8 +202,17 @@ def _streams() -> list[str]:
 
 def _permissions() -> list[str]:
     lines: list[str] = []
-    for name in ("backend", "runtime"):
-        role = ROLES[name]
+    example = tenant_runtime("runtime-acme", ["acme", "globex"])
+    for name, role in (
+        ("backend", ROLES["backend"]),
+        ("runtime", ROLES["runtime"]),
+        ("tenant runtime", example),
+    ):
+        if role is example:
+            lines += [
+                *(x.format(name=role.name, accounts="`acme` and `globex`") for x in text.TENANT),
+                "",
+            ]
         lines += [
             f"**{name}** (user `{role.name}`, replies on `{role.inbox_prefix}.>`):",
             "",

@@ -167,17 +167,29 @@ LIMITS: Final = (
     "- A provider key: at most 512 characters, printable, no spaces; `sealed_key` at most",
     "  8192 base64 characters; `actor` 1 to 256 characters; `reason` of a report at most",
     "  1024; token counts 0 to 100 000 000; a grant 1 to 10^12 credits.",
-    "- Rates: byok sets no per-client rate limit in v1; size your NATS cluster (see",
-    "  `make bench` for the measured resolve throughput). Provider validation is rate-bound",
-    "  by the provider: a 429 there is a 503 `provider_unavailable`, never a rejection.",
+    "- Rates: the NATS contract sets no per-client rate limit in v1 (size the NATS cluster;",
+    "  `make bench` measures resolve throughput). The HTTP gateway limits each API token per",
+    "  replica with a token bucket: 50 requests/s sustained, bursts of 100",
+    "  (`BYOK_GATEWAY_RATE`, `BYOK_GATEWAY_BURST`), then 429 `rate_limited` with",
+    "  `Retry-After`; its request bodies are limited to 64 KiB too. Provider validation is",
+    "  bound by the provider: a 429 there is a 503 `provider_unavailable`, never a",
+    "  rejection.",
 )
 
 PERMISSIONS: Final = (
-    "With authorization on (the default), each client connects as its role's NATS user",
-    "(credentials under `BYOK_DATA_DIR/nats-auth/` for `make run`, from the operator",
-    "otherwise) and must receive replies on its role's inbox prefix (`inboxPrefix` /",
-    "`inbox_prefix`). Everything not listed is denied by the server. Generated from",
-    "`byok_shared.natsauth.ROLES`:",
+    "With authorization on (the default), each client connects as its role's NATS user and",
+    "must receive replies on its role's inbox prefix (`inboxPrefix` / `inbox_prefix`).",
+    "Under `make run`, `BYOK_DATA_DIR/nats-auth/<role>.json` (mode 0600) holds `user`,",
+    "`password`, `inbox_prefix` and `servers`; in a deployment the operator hands them out.",
+    "Everything not listed is denied by the server. Generated from `byok_shared.natsauth`:",
+)
+
+TENANT: Final = (
+    "A **tenant runtime** (a runtime that may resolve only for some accounts) is added by",
+    "the operator with `python -m byok_shared.natsauth tenant <name> <account>...`. It",
+    "publishes `byok.v1.resolve.<account>` for its accounts only (never the plain",
+    "`byok.v1.resolve`), so it asks with `perAccountSubject: true` (TypeScript) or",
+    "`per_account_subject=True` (Python). For example, `{name}` for {accounts}:",
 )
 
 BEHAVIOUR: Final = (
