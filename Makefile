@@ -8,7 +8,7 @@ PACKAGES := byok_contracts byok_shared byok_client byok_key_vault byok_validator
 
 TS_CLIENT := clients/typescript
 
-setup: .venv/.synced $(TS_CLIENT)/node_modules/.installed
+setup: .venv/.synced $(TS_CLIENT)/dist/.built
 
 .venv/.synced: pyproject.toml uv.lock contracts/pyproject.toml shared/pyproject.toml client/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -20,6 +20,12 @@ setup: .venv/.synced $(TS_CLIENT)/node_modules/.installed
 $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
 	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The built client: dist/ (ESM + types generated from contracts/schemas) and
+# dist/browser/seal.js (one self-contained ES module for pages that seal in the browser).
+$(TS_CLIENT)/dist/.built: $(TS_CLIENT)/node_modules/.installed $(TS_CLIENT)/tsconfig.json $(TS_CLIENT)/scripts/gen-types.mjs $(wildcard $(TS_CLIENT)/src/*.ts) $(wildcard contracts/schemas/*.json)
+	cd $(TS_CLIENT) && npm run --silent build
 	@touch $@
 
 run: setup

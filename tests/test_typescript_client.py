@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import http.server
 import importlib
 import json
 import os
 import re
+import shutil
+import subprocess
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,3 +256,74 @@ def test_the_readme_python_examples_parse() -> None:
     for block in blocks:
         indented = "".join(f"    {line}\n" for line in block.splitlines())
         compile(f"async def example():\n{indented}", "README.md", "exec")
+
+
+_PAGE = """<!doctype html>
+<meta charset="utf-8">
+<pre id="out">pending</pre>
+<script type="module">
+import { sealForConfigure } from "./seal.js";
+const vector = JSON.parse(document.getElementById("vector").textContent);
+const out = document.getElementById("out");
+sealForConfigure({ ...vector, publicKey: vector.public_key, requestId: vector.request_id })
+  .then((blob) => { out.textContent = "SEALED=" + blob; })
+  .catch((err) => { out.textContent = "ERROR=" + err; });
+</script>
+<script type="application/json" id="vector">VECTOR</script>
+"""
+
+
+def test_the_browser_bundle_seals_in_chromium(tmp_path: Path) -> None:
+    """dist/browser/seal.js (one ES module, WebCrypto only) seals in a real Chromium, and
+    key-vault's own check (open_configure) accepts what it sealed."""
+    from byok_contracts.sealing import open_configure
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("no chromium: install Debian's chromium package (make test does)")
+    subprocess.run(["npm", "run", "--silent", "build"], cwd=TS, check=True, timeout=240)
+    recipient = Keypair.generate()
+    vector = {
+        "key": "sk-ant-api03-browser-\u00e9",
+        "public_key": recipient.public_b64,
+        "account": "acme",
+        "scope": {"type": "workspace", "id": "from-the-browser"},
+        "request_id": "req-browser-1",
+        "iat": 1_700_000_000,
+    }
+    shutil.copy(TS / "dist" / "browser" / "seal.js", tmp_path / "seal.js")
+    (tmp_path / "index.html").write_text(_PAGE.replace("VECTOR", json.dumps(vector)))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            done = subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--virtual-time-budget=15000",
+                    "--dump-dom",
+                    f"http://127.0.0.1:{server.server_address[1]}/index.html",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            server.shutdown()
+    found = re.search(r"SEALED=([A-Za-z0-9+/=]+)", done.stdout)
+    assert found, f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    sealed = found.group(1)
+    assert open_sealed(sealed, recipient.private_key, subjects.KEYS_CONFIGURE) == _envelope(vector)
+    key = open_configure(
+        sealed,
+        recipient.private_key,
+        account="acme",
+        scope=vector["scope"],
+        request_id="req-browser-1",
+        now=1_700_000_010,
+    )
+    assert key == vector["key"]

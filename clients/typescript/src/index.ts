@@ -19,6 +19,7 @@ export {
   RecipientKeypair,
   RESOLVE_INFO,
   SUITE,
+  type SealRequest,
   seal,
   sealForConfigure,
 } from "./seal.js";
