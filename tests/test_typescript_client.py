@@ -118,6 +118,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         bare.stop()
 
 
+@pytest.fixture(scope="module")
+def built() -> None:
+    """The package built once for this module (types generated, tsc, browser bundle)."""
+    if not (TS / "node_modules" / "@nats-io" / "transport-node").exists():
+        pytest.fail("the TypeScript client's packages are not installed: run `make setup`")
+    subprocess.run(["npm", "run", "--silent", "build"], cwd=TS, check=True, timeout=240)
+
+
 async def _run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 240) -> str:
     proc = await asyncio.create_subprocess_exec(
         *cmd,
@@ -140,10 +148,7 @@ def _tap_count(output: str, name: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-async def test_typescript_client_against_the_stack_and_python(stack: Stack) -> None:
-    if not (TS / "node_modules" / "@nats-io" / "transport-node").exists():
-        pytest.fail("the TypeScript client's packages are not installed: run `make setup`")
-    await _run("npm", "run", "--silent", "build")
+async def test_typescript_client_against_the_stack_and_python(stack: Stack, built: None) -> None:
 
     account = {"account": "acme-py"}
     python_key = await stack.backend.configure("workspace:py-ws", PY_KEY, **account)
@@ -226,11 +231,8 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", readme, re.DOTALL)
 
 
-async def test_the_readme_typescript_examples_type_check(tmp_path: Path) -> None:
+async def test_the_readme_typescript_examples_type_check(built: None) -> None:
     """The README's TypeScript examples compile against the built @byok/client."""
-    if not (TS / "node_modules" / "typescript").exists():
-        pytest.fail("the TypeScript client's packages are not installed: run `make setup`")
-    await _run("npm", "run", "--silent", "build")
     blocks = _blocks("ts")
     assert len(blocks) == 2
     check = TS / ".readme-check"
@@ -273,7 +275,7 @@ sealForConfigure({ ...vector, publicKey: vector.public_key, requestId: vector.re
 """
 
 
-def test_the_browser_bundle_seals_in_chromium(tmp_path: Path) -> None:
+def test_the_browser_bundle_seals_in_chromium(tmp_path: Path, built: None) -> None:
     """dist/browser/seal.js (one ES module, WebCrypto only) seals in a real Chromium, and
     key-vault's own check (open_configure) accepts what it sealed."""
     from byok_contracts.sealing import open_configure
@@ -281,7 +283,6 @@ def test_the_browser_bundle_seals_in_chromium(tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.fail("no chromium: install Debian's chromium package (make test does)")
-    subprocess.run(["npm", "run", "--silent", "build"], cwd=TS, check=True, timeout=240)
     recipient = Keypair.generate()
     vector = {
         "key": "sk-ant-api03-browser-\u00e9",
