@@ -13,13 +13,14 @@ reply schema requires ``status``.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import BaseModel
 
 from . import subjects as s
 from .error_words import words_for
-from .v1.common import ID_PATTERN
+from .v1.audit import AuditOperation
+from .v1.common import ID_PATTERN, ScopeType
 
 if TYPE_CHECKING:
     from .schema import Operation
@@ -38,6 +39,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "description": f"An account id (matches `{ID_PATTERN}`); must equal the body's `account`."
     },
     "replica": {"description": "A validator replica id (internal)."},
+    "scope_type": {"description": "The scope's type.", "enum": [t.value for t in ScopeType]},
+    "scope_id": {"description": f"The scope's id (matches `{ID_PATTERN}`)."},
+    "operation": {
+        "description": "What was done to the key.",
+        "enum": list(get_args(AuditOperation)),
+    },
 }
 _CHANGES = {
     f"{s.EVENTS_PREFIX}.keys.{{change}}": [

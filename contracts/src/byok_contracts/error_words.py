@@ -128,6 +128,13 @@ _ALL: tuple[ErrorWord, ...] = (
         "from the body's.",
         "Never retry: it is a tenancy violation.",
     ),
+    _W(
+        "unregistered_recipient",
+        403,
+        "Internal: `internal.keys.unseal` for a recipient key no resolver or validator replica "
+        "registered; key-vault seals stored keys to nobody else.",
+        "",
+    ),
     # 404
     _W("not_found", 404, "Generic 404 (no more specific word applies).", ""),
     _W(
@@ -173,6 +180,13 @@ _ALL: tuple[ErrorWord, ...] = (
         409,
         "`keys.set-enabled` with `enabled: true` on a key the provider revoked.",
         "Configure a new key.",
+    ),
+    _W(
+        "key_disabled",
+        409,
+        "Internal: `internal.keys.unseal` of a disabled key by a resolver (only the validator "
+        "may re-validate a disabled key).",
+        "",
     ),
     _W(
         "idempotency_conflict",
@@ -364,7 +378,13 @@ SUBJECT_ERRORS: Final[Mapping[str, tuple[str, ...]]] = {
     s.LEDGER_VERIFY: ("journal_unavailable",),
     f"{s.PREFIX}.health.{{service}}": (),
     # internal hops
-    s.INTERNAL_KEYS_UNSEAL: ("key_not_found", "cipher_unavailable", "stale_kid"),
+    s.INTERNAL_KEYS_UNSEAL: (
+        "unregistered_recipient",
+        "key_not_found",
+        "key_revoked",
+        "key_disabled",
+        "cipher_unavailable",
+    ),
     s.INTERNAL_KEYS_REVOKE: ("key_not_found", "concurrent_change"),
     s.INTERNAL_KEYS_ROTATE: ("cipher_unavailable",),
     s.INTERNAL_VALIDATOR_PUBLIC_KEY: (),

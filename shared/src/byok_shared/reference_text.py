@@ -39,8 +39,10 @@ PARAMETERS: Final = (
     "Subject parameters: `{{service}}` is one of {services}; `{{change}}` of",
     "`events.keys.{{change}}` is one of `configured`, `removed`, `revoked`, `disabled`,",
     "`enabled` (`rejected` has its own message), of `events.credits.{{change}}` one of",
-    "`exhausted`, `restored`; `{{account}}` is an account id. The AsyncAPI document lists the",
-    "same values as channel parameters.",
+    "`exhausted`, `restored`; `{{account}}` is an account id; in the audit subject",
+    "`{{scope_type}}` is a scope type, `{{scope_id}}` a scope id and `{{operation}}` one of",
+    "`configure`, `remove`, `disable`, `enable`, `revoke`, `rotate`, `unseal`. The AsyncAPI",
+    "document lists the same values as channel parameters.",
 )
 
 ERRORS: Final = (
@@ -54,7 +56,8 @@ ERRORS: Final = (
 
 SEALING: Final = (
     "A provider key never crosses NATS in clear. Every message that carries one carries it",
-    "sealed with HPKE (RFC 9180), **base mode**:",
+    "sealed with HPKE (RFC 9180), **base mode** (step by step, with test vectors:",
+    "[SEALING.md](SEALING.md)):",
     "",
     "- suite string (the `suite` field of `{public_key}`): `{suite}`, i.e. KEM 0x0020",
     "  DHKEM(X25519, HKDF-SHA256), KDF 0x0001 HKDF-SHA256, AEAD 0x0002 AES-256-GCM;",
