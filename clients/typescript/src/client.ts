@@ -120,9 +120,10 @@ export class ByokClient {
   ): Promise<C.ConfigureKey> {
     const target = toScope(scope);
     const vault = await this.publicKey(refresh);
-    const account = options.account ?? null;
+    // The seal is bound to exactly what the body says: account (null for the platform),
+    // scope and request_id (COORDINATION "bound seal"; contracts/SEALING.md).
     const sealed = await sealForConfigure(key, vault.public_key, {
-      account: target.type === "platform" ? (options.account ?? null) : account,
+      account: options.account ?? null,
       scope: target,
       requestId: options.requestId ?? null,
     });
