@@ -220,3 +220,16 @@ def test_the_scan_catches_an_unregistered_word(source: str) -> None:
     uses = list(scan(source, "example.py"))
     assert [u.word for u in uses] == ["made_up_word"]
     assert "made_up_word" not in ERROR_WORDS
+
+
+_TS_ERROR = re.compile(r'new ByokError\(\s*(\d{3}),\s*"([a-z_]+)"')
+
+
+def test_the_typescript_client_raises_only_registered_words() -> None:
+    sources = sorted((ROOT / "clients" / "typescript" / "src").glob("*.ts"))
+    found = [m.groups() for path in sources for m in _TS_ERROR.finditer(path.read_text())]
+    assert {word for _, word in found} >= {"no_responders", "payload_too_large"}
+    for code, word in found:
+        assert word in ERROR_WORDS, f"register {word} (clients/typescript)"
+        assert ERROR_WORDS[word].code == int(code), word
+        assert word in CLIENT_SIDE, f"{word}: the client raises it, so it is client side"
