@@ -183,6 +183,7 @@ async def test_typescript_client_against_the_stack_and_python(stack: Stack, buil
     assert _tap_count(output, "fail") == 0
     assert _tap_count(output, "skipped") == (0 if TENANCY else 2), output[-3000:]
     assert _tap_count(output, "pass") >= 20
+    print(f"node --test: {_tap_count(output, 'pass')} passed, {_tap_count(output, 'fail')} failed")
 
     lag = re.search(r"USAGE_LAG_MS=(\d+)", output)
     assert lag is not None
