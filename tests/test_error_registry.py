@@ -202,6 +202,7 @@ def test_every_registered_word_is_meant_for_something() -> None:
 def test_every_request_subject_has_its_words() -> None:
     requests = {op.subject for op in OPERATIONS if op.kind == "request"}
     assert requests <= set(SUBJECT_ERRORS), sorted(requests - set(SUBJECT_ERRORS))
+    assert set(SUBJECT_ERRORS) <= requests, sorted(set(SUBJECT_ERRORS) - requests)
     for subject in SUBJECT_ERRORS:
         assert set(words_for(subject)) <= set(ERROR_WORDS), subject
 

@@ -194,7 +194,7 @@ async def test_typescript_client_against_the_stack_and_python(stack: Stack, buil
     assert route.api_key == KEYS["ts_anthropic"]
     assert route.source == "byok"
     tenant = await stack.runtime.resolve(
-        "acme-ts", ["workspace:ts-ws"], provider="anthropic", per_account_subject=True
+        "acme-ts", ["workspace:ts-ws"], provider="anthropic", per_account=True
     )
     assert tenant.api_key == KEYS["ts_anthropic"]
 

@@ -33,7 +33,7 @@ export interface ResolveOptions {
   model?: string;
   source?: "auto" | "byok" | "credits";
   /** Ask on `byok.v1.resolve.<account>` (runtimes whose permissions name their tenants). */
-  perAccountSubject?: boolean;
+  perAccount?: boolean;
 }
 
 /** The answer to one resolve. `apiKey` is not enumerable: logging a Route does not leak it. */
@@ -291,7 +291,7 @@ export class ByokClient {
       source: options.source,
       recipient_key: keypair.publicKey,
     });
-    const subject = options.perAccountSubject ? S.resolveFor(account) : S.RESOLVE;
+    const subject = options.perAccount ? S.resolveFor(account) : S.RESOLVE;
     const reply = await this.request<C.Resolved>(subject, body);
     const apiKey = utf8.decode(await keypair.open(reply.sealed_key, RESOLVE_INFO));
     const route = {

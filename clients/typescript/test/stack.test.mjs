@@ -185,7 +185,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
   });
 
   test("tenancy: resolve.<account> serves its account and refuses another", { skip: !env?.tenancy }, async () => {
-    const route = await runtime.resolve(ACCOUNT, [SCOPE], { provider: "anthropic", perAccountSubject: true });
+    const route = await runtime.resolve(ACCOUNT, [SCOPE], { provider: "anthropic", perAccount: true });
     assert.equal(route.apiKey, env.keys.ts_anthropic);
     const keypair = await runtime.runtimeKeypair();
     const body = { account: ACCOUNT, chain: [{ type: "workspace", id: "ts-ws" }], recipient_key: keypair.publicKey };

@@ -39,8 +39,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "description": f"An account id (matches `{ID_PATTERN}`); must equal the body's `account`."
     },
     "replica": {"description": "A validator replica id (internal)."},
-    "scope_type": {"description": "The scope's type.", "enum": [t.value for t in ScopeType]},
-    "scope_id": {"description": f"The scope's id (matches `{ID_PATTERN}`)."},
+    "owner": {"description": "The account owning the scope, `_` for none (platform, rotate)."},
+    "scope_type": {
+        "description": "The scope's type, `_` for none.",
+        "enum": [*(t.value for t in ScopeType), "_"],
+    },
+    "scope_id": {"description": f"The scope's id (matches `{ID_PATTERN}`), `_` for none."},
     "operation": {
         "description": "What was done to the key.",
         "enum": list(get_args(AuditOperation)),

@@ -133,7 +133,7 @@ _ALL: tuple[ErrorWord, ...] = (
         403,
         "Internal: `internal.keys.unseal` for a recipient key no resolver or validator replica "
         "registered; key-vault seals stored keys to nobody else.",
-        "",
+        "Never retry: only registered replicas get stored keys.",
     ),
     # 404
     _W("not_found", 404, "Generic 404 (no more specific word applies).", ""),
@@ -178,7 +178,8 @@ _ALL: tuple[ErrorWord, ...] = (
     _W(
         "key_revoked",
         409,
-        "`keys.set-enabled` with `enabled: true` on a key the provider revoked.",
+        "`keys.set-enabled` with `enabled: true` on a key the provider revoked, or an "
+        "internal unseal of a revoked key.",
         "Configure a new key.",
     ),
     _W(
@@ -186,7 +187,7 @@ _ALL: tuple[ErrorWord, ...] = (
         409,
         "Internal: `internal.keys.unseal` of a disabled key by a resolver (only the validator "
         "may re-validate a disabled key).",
-        "",
+        "Resolve again: the key is no longer a candidate.",
     ),
     _W(
         "idempotency_conflict",
@@ -255,7 +256,8 @@ _ALL: tuple[ErrorWord, ...] = (
         503,
         "Client side: the BYOK_USAGE stream is at its byte limit and refuses new events (it "
         "never drops stored ones); the event was not stored.",
-        "Keep the event; retry later with the same request_id.",
+        "Keep the event and retry later with the same request_id; the operator raises "
+        "`BYOK_USAGE_MAX_BYTES` and re-provisions.",
     ),
     _W(
         "usage_not_recorded",

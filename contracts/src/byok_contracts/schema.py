@@ -92,6 +92,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         s.RESOLVE, "request", v1.Resolve, v1.Resolved, "which key and model for this request"
     ),
+    Operation(
+        f"{s.RESOLVE}.{{account}}",
+        "request",
+        v1.Resolve,
+        v1.Resolved,
+        "resolve for one account (the subject's account must be the body's)",
+    ),
     Operation(s.USAGE_QUERY, "request", v1.QueryUsage, v1.UsageReport, "usage and estimated cost"),
     Operation(s.LEDGER_GRANT, "request", v1.Grant, v1.Granted, "add credits (idempotent)"),
     Operation(s.LEDGER_BALANCE, "request", v1.BalanceRequest, v1.Balance, "an account's balance"),
@@ -147,18 +154,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "credits exhausted/restored",
     ),
     Operation(
-        f"{s.AUDIT_PREFIX}.{{account}}.{{scope_type}}.{{scope_id}}.{{operation}}",
+        f"{s.AUDIT_PREFIX}.{{owner}}.{{scope_type}}.{{scope_id}}.{{operation}}",
         "event",
         v1.AuditEntry,
         None,
         "audit trail: who touched which key (BYOK_AUDIT; operators read it)",
-    ),
-    Operation(
-        f"{s.RESOLVE}.{{account}}",
-        "request",
-        v1.Resolve,
-        v1.Resolved,
-        "resolve for one account (the subject's account must be the body's)",
     ),
     # Internal hops between services (NATS permissions keep product clients off them).
     Operation(

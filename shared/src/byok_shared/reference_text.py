@@ -126,6 +126,11 @@ PROVISIONED: Final = (
     "is missing); clients never create streams. A runtime that publishes `usage.recorded`",
     "before provisioning gets **no responders** from JetStream (the clients raise 503",
     "`usage_not_recorded`): the event was not stored; retry with the same `request_id`.",
+    "",
+    "`BYOK_USAGE` and `BYOK_EVENTS` are bounded in bytes (set by the provisioning step) with",
+    "discard **new**: a full stream refuses the publish and never drops a stored event,",
+    "processed or not. The clients then raise 503 `usage_stream_full`: keep the event and",
+    "retry later with the same `request_id`.",
 )
 
 DELIVERY: Final = (
@@ -192,8 +197,8 @@ TENANT: Final = (
     "A **tenant runtime** (a runtime that may resolve only for some accounts) is added by",
     "the operator with `python -m byok_shared.natsauth tenant <name> <account>...`. It",
     "publishes `byok.v1.resolve.<account>` for its accounts only (never the plain",
-    "`byok.v1.resolve`), so it asks with `perAccountSubject: true` (TypeScript) or",
-    "`per_account_subject=True` (Python). For example, `{name}` for {accounts}:",
+    "`byok.v1.resolve`), so it asks with `perAccount: true` (TypeScript) or",
+    "`per_account=True` (Python). For example, `{name}` for {accounts}:",
 )
 
 BEHAVIOUR: Final = (
