@@ -37,7 +37,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
 
   before(async () => {
     backend = await ByokClient.connect({ servers: env.url, ...env.roles.backend, timeout: 10_000 });
-    runtime = await ByokClient.connect({ servers: env.url, ...env.roles.runtime, timeout: 3_000 });
+    runtime = await ByokClient.connect({ servers: env.url, ...env.roles.runtime, timeout: 5_000 });
   });
   after(async () => {
     await backend?.close();
