@@ -24,7 +24,7 @@ $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/pac
 
 # The built client: dist/ (ESM + types generated from contracts/schemas) and
 # dist/browser/seal.js (one self-contained ES module for pages that seal in the browser).
-$(TS_CLIENT)/dist/.built: $(TS_CLIENT)/node_modules/.installed $(TS_CLIENT)/tsconfig.json $(TS_CLIENT)/scripts/gen-types.mjs $(wildcard $(TS_CLIENT)/src/*.ts) $(wildcard contracts/schemas/*.json)
+$(TS_CLIENT)/dist/.built: $(TS_CLIENT)/node_modules/.installed $(TS_CLIENT)/tsconfig.json $(TS_CLIENT)/scripts/gen-types.mjs $(wildcard $(TS_CLIENT)/src/*.ts) $(wildcard contracts/schemas/*.json) contracts/error-words.json
 	cd $(TS_CLIENT) && npm run --silent build
 	@touch $@
 
