@@ -9,6 +9,7 @@ import pytest
 
 from byok_contracts import Catalog, Keypair
 from byok_contracts.v1 import AccountPolicy, KeyState, Resolve, Scope, ScopeSettings
+from byok_resolver.adapters.memory import InMemoryStateLoader
 from byok_resolver.cache import ResolverCache
 from byok_resolver.domain import Decision, KeyEntry, decide
 from byok_resolver.errors import (
@@ -35,6 +36,9 @@ class World:
     cache: ResolverCache = field(default_factory=ResolverCache)
     revision: int = 0
 
+    def __post_init__(self) -> None:
+        self.loader = InMemoryStateLoader(self.cache)
+
     def key(
         self, scope: str, provider: str, *, state: KeyState = KeyState.ACTIVE, model: str = ""
     ) -> World:
@@ -42,26 +46,31 @@ class World:
         where = sc(scope)
         key_id = f"k-{where.type.value}-{where.id}-{provider}"
         entry = KeyEntry(key_id, where, provider, model, state, self.revision)
+        self.loader.present(where)
         self.cache.apply_key(where, provider, self.revision, entry)
         return self
 
     def drop(self, scope: str, provider: str) -> World:
         self.revision += 1
+        self.loader.present(sc(scope))
         self.cache.apply_key(sc(scope), provider, self.revision, None)
         return self
 
     def scope(self, scope: str, **values: Any) -> World:
         self.revision += 1
         settings = ScopeSettings(scope=sc(scope), **values)
+        self.loader.present(sc(scope))
         self.cache.apply_settings(settings, self.revision, sc(scope))
         return self
 
     def account(self, account: str = "acme", **values: Any) -> World:
         self.revision += 1
+        self.loader.present_account(account)
         self.cache.apply_policy(AccountPolicy(account=account, **values), self.revision, account)
         return self
 
     def credits(self, balance: int, account: str = "acme") -> World:
+        self.loader.present_account(account)
         self.cache.apply_balance(account, balance, float(self.revision))
         return self
 
