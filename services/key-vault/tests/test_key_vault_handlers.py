@@ -25,6 +25,7 @@ from byok_contracts.v1 import (
     RemoveKey,
     RevokeKey,
     RotateKeys,
+    Scope,
     SetKeyEnabled,
 )
 from byok_key_vault import domain, handlers
@@ -37,6 +38,7 @@ from byok_key_vault.adapters.memory import (
     MemorySettingsStore,
     MemoryValidator,
 )
+from byok_key_vault.bulk import write_records
 from byok_key_vault.errors import KeyRevokedError, ReadOnlyScope, SealedKeyUnreadable, StaleKid
 from byok_key_vault.keyring import SealingKeys
 
@@ -228,3 +230,17 @@ async def test_rotate_rewraps_records_and_sealing_material(deps: handlers.Deps) 
     assert stored is not None
     assert stored.value.ciphertext.startswith("local:v2:")
     assert await deps.cipher.decrypt(stored.value.ciphertext, "workspace.acme") == KEY.encode()
+
+
+async def test_rotate_rewraps_every_page_of_records(deps: handlers.Deps) -> None:
+    store = deps.keys
+    assert isinstance(store, MemoryKeyStore)
+    store.page_size = 7  # the paging logic, with pages small enough to count
+    scopes = [Scope.parse(f"session:s{n:03d}") for n in range(30)]
+    assert await write_records(store, deps.cipher, scopes, window=8) == 30
+    result = await handlers.rotate(RotateKeys.model_validate({}), deps)
+    assert result.rewrapped >= 30
+    for scope in scopes:
+        stored = await store.get(f"{scope.key}.anthropic")
+        assert stored is not None
+        assert stored.value.ciphertext.startswith("local:v2:")

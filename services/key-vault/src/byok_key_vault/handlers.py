@@ -40,6 +40,7 @@ from . import domain
 from .errors import KeyNotConfigured, ReadOnlyScope, StoreConflict
 from .keyring import SealingKeys
 from .ports import Cipher, EventBus, FreshnessBarrier, KeyStore, SettingsStore, Validator, Versioned
+from .rotation import rewrap_records
 
 __all__ = [
     "Deps",
@@ -285,31 +286,13 @@ async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyR
 
 
 async def rotate(cmd: RotateKeys, deps: Deps) -> KeysRotated:
-    """Rotate the cipher key and rewrap every ciphertext in place, while serving.
-
-    Each record is rewritten with compare-and-set, so a configure or remove that
-    races the rewrap wins and the rewrap simply re-reads (or skips) that slot.
-    """
+    """Rotate the cipher key and rewrap every ciphertext in place, while serving
+    (:mod:`byok_key_vault.rotation`)."""
     rewrapped = unchanged = 0
     if cmd.cipher:
         await deps.cipher.rotate()
-        for slot in await deps.keys.slots():
-            for _ in range(_RETRIES):
-                entry = await deps.keys.get(slot)
-                if entry is None:
-                    break
-                fresh = await deps.cipher.rewrap(entry.value.ciphertext, entry.value.scope.key)
-                if fresh == entry.value.ciphertext:
-                    unchanged += 1
-                    break
-                try:
-                    await deps.keys.update(
-                        slot, entry.value.model_copy(update={"ciphertext": fresh}), entry.revision
-                    )
-                except StoreConflict:
-                    continue
-                rewrapped += 1
-                break
+        counts = await rewrap_records(deps.keys, deps.cipher)
+        rewrapped, unchanged = counts["rewrapped"], counts["unchanged"]
         rewrapped += await deps.sealing.rewrap()
     pair = await deps.sealing.rotate() if cmd.sealing else await deps.sealing.current()
     log.info(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -14,6 +16,7 @@ from byok_shared.jetstream import (
     BUCKET_SCOPES,
     BUCKET_SEALING,
     Bucket,
+    bucket_key_pages,
     bucket_keys,
 )
 
@@ -106,6 +109,10 @@ class KvKeyStore:
 
     async def slots(self) -> list[str]:
         return await self._records.keys()
+
+    async def slot_pages(self) -> AsyncIterator[list[str]]:
+        async for page in bucket_key_pages(self._records.js, BUCKET_KEYS):
+            yield page
 
     async def slot_of(self, key_id: str) -> str | None:
         entry = await self._index.get(key_id)
