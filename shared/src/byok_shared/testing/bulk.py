@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterable
 
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 __all__ = ["put_many"]
 
@@ -19,7 +20,7 @@ async def put_many(
 ) -> int:
     """Put every ``(key, value)`` into ``bucket``; returns how many were written."""
     stream = f"KV_{bucket}"
-    pending: list[asyncio.Future[object]] = []
+    pending: list[asyncio.Future[PubAck]] = []
     written = 0
     for key, value in items:
         pending.append(await js.publish_async(f"$KV.{bucket}.{key}", value, stream=stream))
