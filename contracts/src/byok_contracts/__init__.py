@@ -15,6 +15,7 @@ from .errors import (
     NotFound,
     Unavailable,
     Unprocessable,
+    WrongAccount,
     error_for_code,
 )
 from .providers import PROVIDERS, check_provider, detect_provider
@@ -37,6 +38,7 @@ __all__ = [
     "SealingError",
     "Unavailable",
     "Unprocessable",
+    "WrongAccount",
     "check_provider",
     "detect_provider",
     "error_for_code",

@@ -23,7 +23,7 @@ ACME = Scope.parse("account:acme")
 
 
 def entry(key_id: str, revision: int, scope: Scope = S1) -> KeyEntry:
-    return KeyEntry(key_id, scope, "anthropic", "", KeyState.ACTIVE, revision)
+    return KeyEntry(key_id, scope, "anthropic", "", KeyState.ACTIVE, revision, "acme")
 
 
 class Flag:

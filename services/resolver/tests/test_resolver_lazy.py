@@ -10,7 +10,7 @@ S1 = Scope.parse("session:s1")
 
 
 def entry(key_id: str, revision: int, scope: Scope = S1) -> KeyEntry:
-    return KeyEntry(key_id, scope, "anthropic", "", KeyState.ACTIVE, revision)
+    return KeyEntry(key_id, scope, "anthropic", "", KeyState.ACTIVE, revision, "acme")
 
 
 def load(cache: ResolverCache, scope: Scope, *keys: tuple[int, KeyEntry | None]) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "BUCKET_ACCOUNTS",
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
+    "BUCKET_OWNERS",
     "BUCKET_RESOLVERS",
     "BUCKET_SCOPES",
     "BUCKET_SEALING",
@@ -58,6 +59,7 @@ BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
 BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
 BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
+BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
 
@@ -109,6 +111,7 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_SCOPES, history=5),
     Bucket(BUCKET_ACCOUNTS, history=5),
     Bucket(BUCKET_CREDITS),
+    Bucket(BUCKET_OWNERS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
 )

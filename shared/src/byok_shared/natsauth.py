@@ -40,6 +40,7 @@ from .jetstream import (
     BUCKET_ACCOUNTS,
     BUCKET_CREDITS,
     BUCKET_KEYS,
+    BUCKET_OWNERS,
     BUCKET_RESOLVERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
@@ -247,6 +248,7 @@ def _table() -> dict[str, Role]:
                 *_kv_write(BUCKET_SCOPES),
                 *_kv_write(BUCKET_ACCOUNTS),
                 *_kv_write(BUCKET_SEALING),
+                *_kv_write(BUCKET_OWNERS),
                 # the freshness barrier lists replicas by direct gets, never a consumer
                 *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
                 *_own_buckets("key-vault"),
@@ -268,7 +270,7 @@ def _table() -> dict[str, Role]:
         ),
         _service(
             "resolver",
-            serves=(subjects.RESOLVE, RESOLVER_REPLICA_RESOLVE),
+            serves=(subjects.RESOLVE, subjects.resolve_for("*"), RESOLVER_REPLICA_RESOLVE),
             # Events arrive as core messages too (sooner than the KV watches).
             listens=(subjects.INTERNAL_RESOLVER_SYNC, f"{subjects.EVENTS_PREFIX}.>"),
             # RESOLVE: at start a replica asks until its queue subscription is served.
@@ -278,6 +280,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_CREDITS),
+                *_kv_read(BUCKET_OWNERS),
                 *_kv_write(BUCKET_RESOLVERS),
                 *_consume(STREAM_EVENTS),
             ),
@@ -307,7 +310,12 @@ def _table() -> dict[str, Role]:
         ),
         _client(
             "runtime",
-            requests=(subjects.RESOLVE, subjects.KEYS_REPORT, subjects.USAGE_RECORDED),
+            requests=(
+                subjects.RESOLVE,
+                subjects.resolve_for("*"),
+                subjects.KEYS_REPORT,
+                subjects.USAGE_RECORDED,
+            ),
         ),
         _client(
             "backend",

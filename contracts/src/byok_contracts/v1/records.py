@@ -32,6 +32,8 @@ class KeyRecord(BaseModel):
     updated_at: datetime
     validated_at: datetime | None = None
     actor: str | None = None
+    # The account owning ``scope`` (None for platform keys): resolvers serve it to no other.
+    account: str | None = None
 
 
 class CreditState(BaseModel):

@@ -61,6 +61,7 @@ class ScopeLoad:
     loaded: bool = False
     settings: ScopeSettings | None = None
     settings_rev: int = 0
+    owner: str | None = None
     keys: dict[str, KeyEntry] = field(default_factory=dict)
     slots: dict[str, _Slot] = field(default_factory=dict)
 
@@ -115,6 +116,10 @@ class ResolverCache:
         state = self._accounts.get(account)
         return state.balance if state is not None else None
 
+    def owner(self, scope: Scope) -> str | None:
+        state = self._scopes.get(scope.key)
+        return state.owner if state is not None else None
+
     # --- presence ----------------------------------------------------------------
 
     def covers(self, request: Resolve) -> bool:
@@ -157,10 +162,17 @@ class ResolverCache:
         token: ScopeLoad,
         settings: tuple[int, ScopeSettings | None],
         keys: Iterable[tuple[str, int, KeyEntry | None]],
+        owner: str | None = None,
     ) -> None:
-        """Apply what the loader read; ignored when the scope was dropped meanwhile."""
+        """Apply what the loader read; ignored when the scope was dropped meanwhile.
+
+        The owner is fixed by a scope's first write, so the one read is kept
+        unless the feed already told one.
+        """
         if self._scopes.get(token.scope.key) is not token:
             return
+        if token.owner is None:
+            token.owner = owner
         self.apply_settings(settings[1], settings[0], token.scope)
         for provider, revision, entry in keys:
             self.apply_key(token.scope, provider, revision, entry)
@@ -319,6 +331,14 @@ class ResolverCache:
         if revision:
             state.settings_rev = revision
         state.settings = settings
+        self.generation += 1
+
+    def apply_owner(self, scope_key: str, account: str | None) -> None:
+        """Owner of a present scope from ``byok-owners`` (fixed by the first write)."""
+        state = self._scopes.get(scope_key)
+        if state is None:
+            return
+        state.owner = account
         self.generation += 1
 
     def apply_policy(self, policy: AccountPolicy | None, revision: int, account: str) -> None:

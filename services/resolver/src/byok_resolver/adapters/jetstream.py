@@ -49,7 +49,13 @@ from byok_contracts.v1 import (
 from byok_resolver.adapters.kvload import entry_of, read_kv
 from byok_resolver.cache import ResolverCache, slot_key
 from byok_resolver.domain import KeyEntry
-from byok_shared.jetstream import BUCKET_ACCOUNTS, BUCKET_CREDITS, BUCKET_KEYS, BUCKET_SCOPES
+from byok_shared.jetstream import (
+    BUCKET_ACCOUNTS,
+    BUCKET_CREDITS,
+    BUCKET_KEYS,
+    BUCKET_OWNERS,
+    BUCKET_SCOPES,
+)
 from byok_shared.metrics import Metrics
 
 __all__ = ["CacheFeed", "KvUpdates"]
@@ -145,6 +151,7 @@ class CacheFeed:
             (BUCKET_SCOPES, self._apply_scope_entry),
             (BUCKET_ACCOUNTS, self._apply_account_entry),
             (BUCKET_CREDITS, self._apply_credit_entry),
+            (BUCKET_OWNERS, self._apply_owner_entry),
         ]
         for bucket, apply in appliers:
             watcher = KvUpdates(self.js, bucket)
@@ -224,6 +231,10 @@ class CacheFeed:
         state = CreditState.model_validate_json(entry.value)
         self.cache.apply_balance(entry.key, state.balance, state.updated_at.timestamp())
 
+    def _apply_owner_entry(self, entry: KeyValue.Entry) -> None:
+        value = None if entry.operation in _DELETES else entry.value
+        self.cache.apply_owner(entry.key, value.decode() if value else None)
+
     # --- events and syncs ----------------------------------------------------------
 
     async def _on_event(self, msg: Msg) -> None:
@@ -274,6 +285,7 @@ class CacheFeed:
                 event.model or "",
                 event.state or KeyState.ACTIVE,
                 event.revision,
+                event.account,
             )
         pending = self.cache.apply_key_event(
             event.scope, event.provider, event.key_id, event.event, entry

@@ -1,7 +1,7 @@
 """Loading a scope's or an account's state on first use: a few O(1) KV reads.
 
-A scope is its settings (``byok-scopes``) and one key record per provider
-(``byok-keys``); an account is its policy (``byok-accounts``) and its credit
+A scope is its owner (``byok-owners``), its settings (``byok-scopes``) and one
+key record per provider (``byok-keys``); an account is its policy (``byok-accounts``) and its credit
 state (``byok-credits``). Reads go to the stream leader (not a direct get,
 which a lagging follower may answer), so a load that starts after a change
 was written sees it. Concurrent requests for the same cold scope share one
@@ -24,7 +24,13 @@ from pydantic import BaseModel, ValidationError
 from byok_contracts.v1 import AccountPolicy, CreditState, KeyRecord, Resolve, Scope, ScopeSettings
 from byok_resolver.cache import AccountLoad, ResolverCache, ScopeLoad, slot_key
 from byok_resolver.domain import PROVIDER_ORDER, KeyEntry
-from byok_shared.jetstream import BUCKET_ACCOUNTS, BUCKET_CREDITS, BUCKET_KEYS, BUCKET_SCOPES
+from byok_shared.jetstream import (
+    BUCKET_ACCOUNTS,
+    BUCKET_CREDITS,
+    BUCKET_KEYS,
+    BUCKET_OWNERS,
+    BUCKET_SCOPES,
+)
 
 __all__ = ["KvStateLoader", "entry_of", "read_kv"]
 
@@ -38,7 +44,13 @@ _OP = "KV-Operation"
 
 def entry_of(record: KeyRecord, revision: int) -> KeyEntry:
     return KeyEntry(
-        record.key_id, record.scope, record.provider, record.model, record.state, revision
+        record.key_id,
+        record.scope,
+        record.provider,
+        record.model,
+        record.state,
+        revision,
+        record.account,
     )
 
 
@@ -91,19 +103,21 @@ class KvStateLoader:
         self.loads += 1
         try:
             reads = await asyncio.gather(
+                read_kv(self.js, BUCKET_OWNERS, scope.key),
                 read_kv(self.js, BUCKET_SCOPES, scope.key),
                 *(read_kv(self.js, BUCKET_KEYS, slot_key(scope, p)) for p in PROVIDER_ORDER),
             )
         except BaseException:
             self.cache.abort_scope(token)
             raise
-        (settings_rev, settings_raw), *slots = reads
+        (_, owner_raw), (settings_rev, settings_raw), *slots = reads
         settings = _parsed(ScopeSettings, settings_raw, BUCKET_SCOPES)
         keys: list[tuple[str, int, KeyEntry | None]] = []
         for provider, (revision, raw) in zip(PROVIDER_ORDER, slots, strict=True):
             record = _parsed(KeyRecord, raw, BUCKET_KEYS)
             keys.append((provider, revision, entry_of(record, revision) if record else None))
-        self.cache.finish_scope(token, (settings_rev, settings), keys)
+        owner = owner_raw.decode() if owner_raw else None
+        self.cache.finish_scope(token, (settings_rev, settings), keys, owner)
 
     async def _account(self, account: str) -> None:
         token: AccountLoad | None = self.cache.begin_account(account)
