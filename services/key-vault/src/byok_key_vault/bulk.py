@@ -2,7 +2,8 @@
 
 For tests and the growth bench, which need 100,000s of stored keys: the
 contract path (seal, validate live, barrier) costs milliseconds per key, this
-costs one encryption and one pipelined KV write per key. The records are what
+costs one encryption and two pipelined KV writes per key (the record and its
+key-id index entry). The records are what
 ``keys.configure`` stores: real ciphertexts, in the slot layout of ``byok-keys``.
 """
 
@@ -19,7 +20,12 @@ __all__ = ["record_for", "write_records"]
 
 
 async def record_for(
-    cipher: Cipher, scope: Scope, provider: str, secret: bytes, key_id: str
+    cipher: Cipher,
+    scope: Scope,
+    provider: str,
+    secret: bytes,
+    key_id: str,
+    account: str | None = None,
 ) -> KeyRecord:
     now = utcnow()
     return KeyRecord(
@@ -34,6 +40,7 @@ async def record_for(
         created_at=now,
         updated_at=now,
         validated_at=now,
+        account=account,
     )
 
 
@@ -43,15 +50,19 @@ async def write_records(
     scopes: Iterable[Scope],
     *,
     provider: str = "anthropic",
+    account: str | None = None,
     window: int = 256,
 ) -> int:
-    """One record per scope (``<scope>.<provider>``), ``window`` writes in flight."""
+    """One record per scope (``<scope>.<provider>``, owned by ``account``), ``window``
+    writes in flight."""
 
     async def one(scope: Scope) -> None:
         key_id = f"bulk-{scope.type.value}-{scope.id}-{provider}"
         secret = f"sk-ant-api03-bulk-{scope.id}".encode()
-        record = await record_for(cipher, scope, provider, secret, key_id)
-        await store.create(f"{scope.key}.{provider}", record)
+        record = await record_for(cipher, scope, provider, secret, key_id, account)
+        slot = f"{scope.key}.{provider}"
+        await store.create(slot, record)
+        await store.index(key_id, slot)
 
     written = 0
     batch: list[Scope] = []
