@@ -19,7 +19,17 @@ from .errors import (
     error_for_code,
 )
 from .providers import PROVIDERS, check_provider, detect_provider
-from .sealing import SUITE, Keypair, SealingError, load_public_key, open_sealed, seal
+from .sealing import (
+    SUITE,
+    Keypair,
+    SealBindingError,
+    SealingError,
+    load_public_key,
+    open_configure,
+    open_sealed,
+    seal,
+    seal_configure,
+)
 
 __all__ = [
     "PROVIDERS",
@@ -35,6 +45,7 @@ __all__ = [
     "MalformedRequest",
     "ModelPrice",
     "NotFound",
+    "SealBindingError",
     "SealingError",
     "Unavailable",
     "Unprocessable",
@@ -43,7 +54,9 @@ __all__ = [
     "detect_provider",
     "error_for_code",
     "load_public_key",
+    "open_configure",
     "open_sealed",
     "seal",
+    "seal_configure",
     "subjects",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from byok_contracts import Keypair
 from byok_contracts.v1 import KeyState, Resolve, Scope, ScopeSettings
 from byok_resolver.cache import ResolverCache
 from byok_resolver.domain import KeyEntry
@@ -108,4 +109,4 @@ def test_eviction_bumps_the_generation() -> None:
     assert cache.generation > before
 
 
-_R = "A" * 43 + "="
+_R = Keypair.generate().public_b64

@@ -32,13 +32,15 @@ async def test_another_tenants_workspace_is_403(
 
     # The owner resolves its own key ...
     own = await runtime.resolve("workspace:globex-ws", account="globex")
-    assert own["status"] == "resolved" and own["secret"] == "sk-ant-globex"
+    assert own["status"] == "resolved"
+    assert own["secret"] == "sk-ant-globex"
     # ... another tenant, or an account nobody created, gets a 403 and no key.
     for account in ("acme", "no-such-account"):
         got = await runtime.resolve("session:s1", "workspace:globex-ws", account=account)
         assert (got["code"], got["error"]) == (403, "wrong_account"), got
         assert "sealed_key" not in got
-        assert "globex" not in got["message"] and account not in got["message"]
+        assert "globex" not in got["message"]
+        assert account not in got["message"]
 
 
 async def test_a_key_event_without_its_owner_in_kv_is_still_bound(

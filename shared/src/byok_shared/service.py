@@ -24,9 +24,10 @@ from byok_contracts import subjects
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
-from .jetstream import Bucket, ensure_jetstream
+from .jetstream import Bucket
 from .logs import configure_logging, correlation_id
 from .metrics import Metrics, serve_metrics
+from .provision import NotProvisioned, verify_jetstream
 from .responder import respond
 from .settings import ByokSettings
 from .tracing import telemetry_middlewares
@@ -141,9 +142,12 @@ class Service:
 
     async def _on_startup(self) -> None:
         await self.broker.connect()
-        await ensure_jetstream(
-            self.js, replicas=self.settings.stream_replicas, extra_buckets=self._extra_buckets
-        )
+        # Streams and buckets are the operator's (byok_shared.provision): check, never create.
+        try:
+            await verify_jetstream(self.js, buckets=self._extra_buckets)
+        except NotProvisioned as exc:
+            log.critical("%s refuses to start: %s", self.name, exc)
+            raise
         for hook in self._started:
             await hook()
 
@@ -164,4 +168,7 @@ def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
     settings = ByokSettings()
     configure_logging(name, settings.log_level, settings.log_format)
     app: FastStream = create_app(settings)
-    asyncio.run(app.run())
+    try:
+        asyncio.run(app.run())
+    except NotProvisioned:
+        raise SystemExit(78) from None  # EX_CONFIG; the reason is logged above

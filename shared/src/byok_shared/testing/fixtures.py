@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 
 from ..logs import install_redaction
 from ..natsserver import NatsServer
+from ..provision import provision_blocking
 from ..settings import ByokSettings
 from .apps import settings_for
 from .fake_providers import FakeProviders
@@ -25,17 +26,20 @@ def _redacted_logs() -> None:
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A fresh server per test on a free port, with its own JetStream store."""
+    """A fresh server per test on a free port, with its own JetStream store, provisioned
+    (streams and buckets exist, as after ``make run``'s provisioning step)."""
     server = NatsServer(store_dir=tmp_path / "jetstream", log_file=tmp_path / "nats.log").start()
+    provision_blocking(server.url)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """One server for a whole session, for suites that isolate by their own ids."""
+    """One server for a whole session, for suites that isolate by their own ids (provisioned)."""
     base = tmp_path_factory.mktemp("nats")
     server = NatsServer(store_dir=base / "jetstream", log_file=base / "nats.log").start()
+    provision_blocking(server.url)
     yield server
     server.stop()
 
