@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from nats.js import JetStreamContext
@@ -156,25 +157,45 @@ class KvSettingsStore:
 
 class KvOwnerStore:
     """``byok-owners``: ``create`` fails when the key exists, so two racing claims
-    cannot both win; the loser reads the winner."""
+    cannot both win; the loser reads the winner.
 
-    def __init__(self, js: JetStreamContext) -> None:
+    An owner never changes once written, so known owners are kept in memory
+    (bounded): a write to a scope seen before costs no round trip for its owner,
+    and a first write costs one (the create, tried before any read).
+    """
+
+    def __init__(self, js: JetStreamContext, *, remember: int = 100_000) -> None:
         self._kv = _Kv(js, BUCKET_OWNERS)
+        self._known: OrderedDict[str, str] = OrderedDict()
+        self._remember = remember
+
+    def _keep(self, scope_key: str, account: str) -> str:
+        self._known[scope_key] = account
+        self._known.move_to_end(scope_key)
+        if len(self._known) > self._remember:
+            self._known.popitem(last=False)
+        return account
 
     async def get(self, scope_key: str) -> str | None:
+        known = self._known.get(scope_key)
+        if known is not None:
+            return known
         entry = await self._kv.get(scope_key)
-        return entry.value.decode() if entry is not None else None
+        return self._keep(scope_key, entry.value.decode()) if entry is not None else None
 
     async def claim(self, scope_key: str, account: str) -> str:
+        known = self._known.get(scope_key)
+        if known is not None:
+            return known
         for _ in range(3):
-            owner = await self.get(scope_key)
-            if owner is not None:
-                return owner
             try:
                 await self._kv.put(scope_key, account.encode(), None)
             except StoreConflict:
+                owner = await self.get(scope_key)
+                if owner is not None:
+                    return owner
                 continue
-            return account
+            return self._keep(scope_key, account)
         raise StoreConflict("The owner of this scope kept changing; try again")
 
 
