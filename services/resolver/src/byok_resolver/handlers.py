@@ -133,7 +133,7 @@ class Resolver:
             if isinstance(result, bytes):
                 return result
             miss = result
-        raise KeySourceUnavailable("Key material kept changing; retry")
+        raise KeySourceUnavailable("The keys of this request kept changing; retry")
 
     async def resolve(self, request: Resolve) -> bytes:
         """The whole path for one request (tests, callers without a fast path)."""
