@@ -110,9 +110,9 @@ async def test_vault_cipher_with_one_command_persists_across_restarts(
             assert len(told) == 1
             assert "byok_key_vault" in told[0]
             assert all(token.encode() not in env_ for _, env_ in processes.values())
-            async with await ByokClient.connect(nats_server.url) as client:
+            async with await ByokClient.connect(nats_server.url, account="acme") as client:
                 configured = await client.configure("workspace:embedded", KEY)
-                route = await client.resolve("a", ["workspace:embedded"], provider="anthropic")
+                route = await client.resolve("acme", ["workspace:embedded"], provider="anthropic")
                 assert (route.key_id, route.api_key) == (configured.key_id, KEY)
         await asyncio.sleep(0.5)
         assert our_processes(str(data)) == {}, "processes left running after Ctrl-C"
@@ -120,8 +120,8 @@ async def test_vault_cipher_with_one_command_persists_across_restarts(
         with make_run(env):  # second start: unseal with the stored key, same token
             assert json.loads((home / "init.json").read_text()) == material
             assert (home / "key-vault.token").read_text().strip() == token
-            async with await ByokClient.connect(nats_server.url) as client:
-                route = await client.resolve("a", ["workspace:embedded"], provider="anthropic")
+            async with await ByokClient.connect(nats_server.url, account="acme") as client:
+                route = await client.resolve("acme", ["workspace:embedded"], provider="anthropic")
                 assert (route.key_id, route.api_key) == (configured.key_id, KEY)
         await asyncio.sleep(0.5)
         assert our_processes(str(data)) == {}

@@ -30,6 +30,7 @@ from byok_key_vault.config import KeyVaultSettings
 from byok_resolver.app import create_app as resolver_app
 from byok_shared.natsserver import NatsServer
 from byok_shared.openbao import OpenBao
+from byok_shared.recipients import register_recipient
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
@@ -64,7 +65,7 @@ async def stack(
             key_vault_app(settings, KeyVaultSettings(validate_timeout=3.0)),
             resolver_app(settings),
         ),
-        await ByokClient.connect(nats_server.url, timeout=5.0) as client,
+        await ByokClient.connect(nats_server.url, timeout=5.0, account="acme") as client,
     ):
         yield client
 
@@ -82,6 +83,8 @@ class Unseals:
 
     async def run(self) -> None:
         recipient = Keypair.generate()
+        # As a resolver replica does: key-vault seals only to registered recipients.
+        await register_recipient(self.client.nc.jetstream(), "resolver", "vault-faults", recipient)
         while not self.stop.is_set():
             for key_id, plaintext in list(self.keys.items()):
                 body = json.dumps({"key_id": key_id, "recipient_key": recipient.public_b64})
@@ -160,7 +163,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         assert await client.list_keys("workspace:down") == []
         scopes = {f"workspace:k{i}" for i in range(6)} | {"workspace:after"}
         for scope in scopes:  # the resolver never held these: each is a decrypt now
-            route = await client.resolve("a", [scope], provider="anthropic")
+            route = await client.resolve("acme", [scope], provider="anthropic")
             assert stored[route.key_id] == route.api_key
         opened_after = {k for s, _, k, o in unseals.replies if s > recovered and o == "ok"}
         assert opened_after == set(stored)
@@ -209,7 +212,7 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
                 scope, plaintext = f"session:n{n}", fake_providers.add_key(anthropic_key(f"n{n}"))
                 try:
                     key_id = (await client.configure(scope, plaintext)).key_id
-                    route = await client.resolve("a", [scope], provider="anthropic")
+                    route = await client.resolve("acme", [scope], provider="anthropic")
                 except Exception as exc:
                     errors[f"{type(exc).__name__}: {exc}"] += 1
                     continue
@@ -242,6 +245,9 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
             versions[record["ciphertext"].split(":")[1]] += 1
         assert set(versions) == {"v5"}, versions  # 1 + 3 rotations under load + 1
         assert last.rewrapped >= len(stored)
+        await register_recipient(
+            client.nc.jetstream(), "resolver", "vault-check", client.runtime_keypair
+        )
         for key_id, plaintext in list(stored.items())[::7]:
             body = json.dumps(
                 {"key_id": key_id, "recipient_key": client.runtime_keypair.public_b64}

@@ -22,6 +22,7 @@ from nats.errors import NoRespondersError
 from byok_contracts import Catalog, Keypair, subjects
 from byok_shared import ByokSettings, Service
 from byok_shared.freshness import ReplicaPresence
+from byok_shared.recipients import register_recipient, unregister_recipient
 
 from .adapters.jetstream import CacheFeed
 from .adapters.keyvault import NatsKeySource
@@ -120,6 +121,7 @@ def create_app(
             cache.clear()
             secrets.clear()
 
+        await register_recipient(js, "resolver", replica, keypair)  # key-vault seals only to it
         state.presence = ReplicaPresence(nc, js, replica, on_sync, on_reconnect=reload)
         await state.presence.start()  # before the feed: no change can fall in between
         await state.feed.start()
@@ -156,5 +158,6 @@ def create_app(
         if state.presence is not None:
             await state.presence.stop()
         secrets.clear()
+        await unregister_recipient(service.js, keypair)
 
     return service.app

@@ -21,6 +21,7 @@ from byok_shared.jetstream import (
     bucket_key_pages,
     bucket_keys,
 )
+from byok_shared.recipients import lookup_recipient
 
 from ..errors import StoreConflict
 from ..ports import Versioned
@@ -31,6 +32,7 @@ __all__ = [
     "JetStreamEvents",
     "KvKeyStore",
     "KvOwnerStore",
+    "KvRecipients",
     "KvSealingStore",
     "KvSettingsStore",
 ]
@@ -197,6 +199,25 @@ class KvOwnerStore:
                 continue
             return self._keep(scope_key, account)
         raise StoreConflict("The owner of this scope kept changing; try again")
+
+
+class KvRecipients:
+    """Registered recipients, positive answers cached (a kid's key never changes)."""
+
+    def __init__(self, js: JetStreamContext, *, cache_max: int = 1024) -> None:
+        self.js = js
+        self.cache_max = cache_max
+        self._known: dict[str, str] = {}
+
+    async def role_of(self, public_key: str) -> str | None:
+        role = self._known.get(public_key)
+        if role is None:
+            role = await lookup_recipient(self.js, public_key)
+            if role is not None:
+                if len(self._known) >= self.cache_max:
+                    self._known.clear()
+                self._known[public_key] = role
+        return role
 
 
 class KvSealingStore:
