@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,11 +43,18 @@ from byok_key_vault import handlers as vault_handlers
 from byok_key_vault.adapters.jetstream import (
     EXTRA_BUCKETS,
     KvKeyStore,
+    KvOwnerStore,
     KvSealingStore,
     KvSettingsStore,
 )
 from byok_key_vault.adapters.local_cipher import LocalCipher
-from byok_key_vault.adapters.memory import MemoryBarrier, MemoryEvents, MemoryValidator
+from byok_key_vault.adapters.memory import (
+    MemoryAudit,
+    MemoryBarrier,
+    MemoryEvents,
+    MemoryRecipients,
+    MemoryValidator,
+)
 from byok_key_vault.bulk import write_records
 from byok_key_vault.keyring import SealingKeys
 from byok_resolver.app import replica_subject
@@ -78,6 +86,7 @@ async def _server(tag: str) -> AsyncIterator[tuple[NatsServer, NatsClient, Path]
     finally:
         await nc.close()
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def _fill(nc: NatsClient, work: Path, n: int) -> tuple[KvKeyStore, LocalCipher, float]:
@@ -153,7 +162,7 @@ async def resolver_at(n: int) -> dict[str, Any]:
             hot = [_body(runtime, (i * 7919) % n) for i in range(min(HOT_SET, n))]
             for chunk in range(0, len(hot), 64):
                 await asyncio.gather(*(_resolved(nc, subject, b) for b in hot[chunk : chunk + 64]))
-            return {
+            measured = {
                 "stored_keys": n,
                 "fill_s": round(fill_s, 1),
                 "ready_s": round(ready_s, 3),
@@ -162,6 +171,8 @@ async def resolver_at(n: int) -> dict[str, Any]:
                 "rss_after_hot_set_mb": _rss_mb(resolver.pid),
                 "hot_set": len(hot),
             }
+            print(f"resolver with {n:,} stored keys: {measured}", flush=True)
+            return measured
         finally:
             for proc in procs:
                 proc.terminate()
@@ -200,6 +211,9 @@ async def listing_at(n: int) -> dict[str, Any]:
             events=MemoryEvents(),
             barrier=MemoryBarrier(),
             catalog=Catalog.load(),
+            owners=KvOwnerStore(js),
+            recipients=MemoryRecipients(),
+            audit=MemoryAudit(),
         )
         started = time.perf_counter()
         rotated = await vault_handlers.rotate(RotateKeys.model_validate({}), deps)
@@ -228,7 +242,7 @@ async def listing_at(n: int) -> dict[str, Any]:
         started = time.perf_counter()
         counts = await validator_handlers.sweep(sweep_deps, interval=3600, rate=0)
         sweep_s = time.perf_counter() - started
-        return {
+        measured = {
             "stored_keys": n,
             "rotate_s": round(rotate_s, 2),
             "rewrapped": rotated.rewrapped,
@@ -236,3 +250,5 @@ async def listing_at(n: int) -> dict[str, Any]:
             "sweep_s": round(sweep_s, 2),
             "sweep_found_the_last_key": sum(counts.values()) == 1,
         }
+        print(f"listing over {n:,} stored keys: {measured}", flush=True)
+        return measured

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from byok_contracts.v1 import KeyRecord, KeyState, Scope, utcnow
 
+from .adapters.jetstream import KvKeyStore
 from .ports import Cipher, KeyStore
 
 __all__ = ["record_for", "write_records"]
@@ -56,21 +57,47 @@ async def write_records(
     """One record per scope (``<scope>.<provider>``, owned by ``account``), ``window``
     writes in flight."""
 
+    def key_id(scope: Scope) -> str:
+        return f"bulk-{scope.type.value}-{scope.id}-{provider}"
+
+    def secret(scope: Scope) -> bytes:
+        return f"sk-ant-api03-bulk-{scope.id}".encode()
+
+    if isinstance(store, KvKeyStore):  # pipelined: what a million keys need
+
+        async def records() -> list[tuple[str, KeyRecord]]:
+            return [
+                (
+                    f"{scope.key}.{provider}",
+                    await record_for(
+                        cipher, scope, provider, secret(scope), key_id(scope), account
+                    ),
+                )
+                for scope in batch
+            ]
+
+        written = 0
+        batch: list[Scope] = []
+        for scope in scopes:
+            batch.append(scope)
+            if len(batch) >= 4 * window:
+                written += await store.create_many(await records(), window)
+                batch.clear()
+        return written + await store.create_many(await records(), window)
+
     async def one(scope: Scope) -> None:
-        key_id = f"bulk-{scope.type.value}-{scope.id}-{provider}"
-        secret = f"sk-ant-api03-bulk-{scope.id}".encode()
-        record = await record_for(cipher, scope, provider, secret, key_id, account)
+        record = await record_for(cipher, scope, provider, secret(scope), key_id(scope), account)
         slot = f"{scope.key}.{provider}"
         await store.create(slot, record)
-        await store.index(key_id, slot)
+        await store.index(record.key_id, slot)
 
-    written = 0
-    batch: list[Scope] = []
+    count = 0
+    chunk: list[Scope] = []
     for scope in scopes:
-        batch.append(scope)
-        if len(batch) >= window:
-            await asyncio.gather(*(one(s) for s in batch))
-            written += len(batch)
-            batch.clear()
-    await asyncio.gather(*(one(s) for s in batch))
-    return written + len(batch)
+        chunk.append(scope)
+        if len(chunk) >= window:
+            await asyncio.gather(*(one(s) for s in chunk))
+            count += len(chunk)
+            chunk.clear()
+    await asyncio.gather(*(one(s) for s in chunk))
+    return count + len(chunk)

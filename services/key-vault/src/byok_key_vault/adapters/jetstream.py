@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
@@ -106,6 +108,29 @@ class KvKeyStore:
 
     async def create(self, slot: str, record: KeyRecord) -> int:
         return await self._records.put(slot, record.model_dump_json().encode(), None)
+
+    async def create_many(self, records: Iterable[tuple[str, KeyRecord]], window: int) -> int:
+        """Create many slots and their index entries, ``window`` writes in flight (bulk
+        loads: the same messages as :meth:`create` and :meth:`index`, acks awaited in
+        batches instead of one by one)."""
+        js = self._records.js
+        create = {"Nats-Expected-Last-Subject-Sequence": "0"}  # what KeyValue.create sends
+        pending: list[asyncio.Future[PubAck]] = []
+        written = 0
+        for slot, record in records:
+            body = record.model_dump_json().encode()
+            pending.append(
+                await js.publish_async(f"$KV.{BUCKET_KEYS}.{slot}", body, headers=create)
+            )
+            pending.append(
+                await js.publish_async(f"$KV.{BUCKET_KEY_INDEX}.{record.key_id}", slot.encode())
+            )
+            written += 1
+            if len(pending) >= 2 * window:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        return written
 
     async def update(self, slot: str, record: KeyRecord, revision: int) -> int:
         return await self._records.put(slot, record.model_dump_json().encode(), revision)
