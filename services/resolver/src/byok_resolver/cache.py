@@ -94,7 +94,7 @@ class ResolverCache:
         self.max_scopes = max_scopes
         self.max_accounts = max_accounts
         self.generation = 0
-        """Bumped on every change to present state (evictions too): memoised replies check it."""
+        """Bumped on every change to present state (loads too): memoised replies check it."""
         self._scopes: OrderedDict[str, ScopeLoad] = OrderedDict()
         self._accounts: OrderedDict[str, AccountLoad] = OrderedDict()
 
@@ -123,14 +123,17 @@ class ResolverCache:
     # --- presence ----------------------------------------------------------------
 
     def covers(self, request: Resolve) -> bool:
-        """Is everything ``request`` reads loaded? Marks it recently used (hot path)."""
+        """Is everything ``request`` reads loaded? Marks it recently used."""
+        return self.covers_keys(request.account, tuple(scope.key for scope in request.chain))
+
+    def covers_keys(self, account: str, scope_keys: tuple[str, ...]) -> bool:
+        """:meth:`covers` by the chain's scope keys (the hot path computes them once)."""
         scopes, accounts = self._scopes, self._accounts
-        account = accounts.get(request.account)
-        if account is None or not account.loaded:
+        held = accounts.get(account)
+        if held is None or not held.loaded:
             return False
-        accounts.move_to_end(request.account)
-        for scope in request.chain:
-            key = scope.key
+        accounts.move_to_end(account)
+        for key in scope_keys:
             state = scopes.get(key)
             if state is None or not state.loaded:
                 return False
@@ -206,7 +209,6 @@ class ResolverCache:
             if not oldest.loaded:
                 break
             del self._accounts[oldest.account]
-            self.generation += 1
 
     def abort_account(self, token: AccountLoad) -> None:
         if self._accounts.get(token.account) is token:
@@ -223,8 +225,9 @@ class ResolverCache:
             self._drop_scope(oldest)
 
     def _drop_scope(self, state: ScopeLoad) -> None:
+        # No generation bump: a memoised reply is only reused while its scopes are
+        # present (covers), and loading a scope again bumps it.
         del self._scopes[state.scope.key]
-        self.generation += 1
         if self._on_key_change is not None:
             for entry in state.keys.values():
                 self._on_key_change(entry.key_id)

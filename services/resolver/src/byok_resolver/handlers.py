@@ -13,9 +13,10 @@ hop) and then calls :meth:`Resolver.reply` once more, so a miss decides once
 more after the await (and again only if the state changed meanwhile).
 
 Identical requests (same account, chain, provider, model, source and
-recipient) reuse the encoded reply while the cache's ``generation`` is
-unchanged (any change to present state bumps it) and its sealed blob has not
-expired, so a memoised reply always equals what a fresh decision would answer.
+recipient) reuse the encoded reply while its scopes are present, the cache's
+``generation`` is unchanged (any change to present state, and any load, bumps
+it) and its sealed blob has not expired, so a memoised reply always equals
+what a fresh decision would answer.
 """
 
 from __future__ import annotations
@@ -94,21 +95,21 @@ class Resolver:
     def reply(self, request: Resolve) -> bytes | Miss:
         """Encoded reply from caches alone (memoised per identical request), or the miss."""
         self.check_fresh()
+        scope_keys = tuple(scope.key for scope in request.chain)
         memo = (
             request.account,
-            tuple((scope.type, scope.id) for scope in request.chain),
+            scope_keys,
             request.provider,
             request.model,
             request.source,
             request.recipient_key,
         )
         cache = self.cache
+        if not cache.covers_keys(request.account, scope_keys):  # also keeps them recent
+            return NOT_LOADED
         hit = self._replies.get(memo)
         if hit is not None and hit[0] == cache.generation and hit[1] > time.monotonic():
-            cache.covers(request)  # keeps its scopes recently used
             return hit[2]
-        if not cache.covers(request):
-            return NOT_LOADED
         generation = cache.generation
         decision = decide(request, cache, self.catalog)
         answer = self._answer(decision, request.recipient_key)
