@@ -35,8 +35,10 @@ from byok_shared.jetstream import (
     STREAM_USAGE,
     all_buckets,
     stream_configs,
+    usage_consumer,
 )
 from byok_shared.natsauth import (
+    LEDGER_USAGE_DURABLE,
     ROLES,
     Role,
     allows_publish,
@@ -427,3 +429,39 @@ async def _tenant_scenario(server: NatsServer, tmp_path: Path, fake: FakeProvide
             assert wrong.value.error == "wrong_account"
             with pytest.raises(Forbidden):
                 await tenant.resolve("acme", ["workspace:globex-ws"], per_account=True)
+
+
+def test_the_denied_durable_is_the_ledgers() -> None:
+    from byok_credit_ledger.config import LedgerConfig
+
+    assert LedgerConfig.model_fields["durable"].default == LEDGER_USAGE_DURABLE
+    tracker = ROLES["usage-tracker"]
+    assert not allows_publish(tracker, f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_USAGE}.credit-ledger")
+    assert allows_publish(tracker, f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_USAGE}.usage-tracker-main")
+
+
+async def test_usage_tracker_cannot_drain_or_delete_the_ledgers_consumer(
+    provisioned: NatsServer,
+) -> None:
+    """Pulling and acking from the ledger's durable would make usage skip its debit."""
+    async with (
+        login(provisioned, "credit-ledger") as ledger,
+        login(provisioned, "usage-tracker") as tracker,
+        login(provisioned, "runtime") as runtime,
+    ):
+        pull = await usage_consumer(
+            ledger.nc.jetstream(), LEDGER_USAGE_DURABLE, ack_wait=30, max_ack_pending=100
+        )
+        await runtime.nc.jetstream().publish(
+            subjects.USAGE_RECORDED, b'{"n": 1}', headers={"Nats-Msg-Id": "drain-1"}
+        )
+        js = tracker.nc.jetstream(timeout=0.5)
+        with pytest.raises(NatsTimeout):
+            await js.delete_consumer(STREAM_USAGE, LEDGER_USAGE_DURABLE)
+        await tracker.wait_denied(f"$JS.API.CONSUMER.DELETE.{STREAM_USAGE}.{LEDGER_USAGE_DURABLE}")
+        next_msg = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_USAGE}.{LEDGER_USAGE_DURABLE}"
+        with pytest.raises(NatsTimeout):
+            await tracker.nc.request(next_msg, b'{"batch": 10, "expires": 300000000}', timeout=0.5)
+        await tracker.wait_denied(next_msg)
+        msgs = await pull.fetch(10, timeout=2)
+        assert [m.data for m in msgs if m.data == b'{"n": 1}'] == [b'{"n": 1}']
