@@ -229,7 +229,10 @@ def test_references_resolve(compose: dict[str, Any], services: dict[str, dict[st
             else:
                 assert source in declared_volumes, (name, source)
         assert "image" in spec or "build" in spec, name
-        if name not in ("openbao-init", "provision"):  # one-shot init jobs
+        if spec.get("restart") != "no" and name not in (
+            "openbao-init",
+            "provision",
+        ):  # one-shot jobs
             assert spec.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name in subjects.SERVICES:
         test = services[name]["healthcheck"]["test"]
@@ -379,3 +382,31 @@ def test_json_logs_carry_correlation_and_trace_ids() -> None:
         correlation_id.reset(token)
     assert entry["correlation_id"] == "cid-123"
     assert entry["trace_id"] == trace_id
+
+
+def test_gateway_serves_tls_as_its_own_user_from_an_init_generated_certificate(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    gateway, init = services["gateway"], services["gateway-init"]
+    assert gateway["build"]["args"]["SERVICE"] == init["build"]["args"]["SERVICE"] == "gateway"
+    env = gateway["environment"]
+    assert env["BYOK_NATS_USER"] == "gateway"
+    assert env["BYOK_NATS_INBOX_PREFIX"] == inbox_prefix("gateway")
+    assert env["BYOK_NATS_PASSWORD"].startswith(f"${{{password_env('gateway')}:?")
+    assert env["BYOK_HTTP_TLS_CERT"].startswith("/data/tls/")
+    assert env["BYOK_HTTP_TLS_KEY"].startswith("/data/tls/")
+    assert gateway["ports"] == [f"127.0.0.1:{env['BYOK_HTTP_PORT']}:{env['BYOK_HTTP_PORT']}"]
+    assert gateway["depends_on"]["gateway-init"] == {"condition": "service_completed_successfully"}
+    assert "gateway-data:/data:ro" in gateway["volumes"]
+    assert init["restart"] == "no"
+    assert init["command"][:4] == ["python", "-m", "byok_gateway.deploy", "init"]
+    assert "gateway-data:/data" in init["volumes"]
+    assert gateway["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "byok_gateway.deploy",
+        "health",
+    ]
+    assert "gateway-data" in compose["volumes"]
+    assert (ROOT / "services" / "gateway" / "pyproject.toml").is_file()

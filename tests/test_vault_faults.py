@@ -37,6 +37,7 @@ from byok_validator.app import create_app as validator_app
 from byok_validator.config import ValidatorSettings
 
 pytestmark = pytest.mark.vault
+ACCOUNT = "acme"
 
 
 def anthropic_key(tag: str) -> str:
@@ -65,7 +66,7 @@ async def stack(
             key_vault_app(settings, KeyVaultSettings(validate_timeout=3.0)),
             resolver_app(settings),
         ),
-        await ByokClient.connect(nats_server.url, timeout=5.0, account="acme") as client,
+        await ByokClient.connect(nats_server.url, timeout=5.0, account=ACCOUNT) as client,
     ):
         yield client
 
@@ -116,7 +117,10 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         stored: dict[str, str] = {}
         for i in range(6):
             plaintext = fake_providers.add_key(anthropic_key(f"kill{i}"))
-            stored[(await client.configure(f"workspace:k{i}", plaintext)).key_id] = plaintext
+            stored[
+                (await client.configure(f"workspace:k{i}", plaintext, account=ACCOUNT)).key_id
+            ] = plaintext
+        warm = await client.resolve(ACCOUNT, ["workspace:k0"], provider="anthropic")
         unseals = Unseals(client, stored)
         task = asyncio.create_task(unseals.run())
         await asyncio.sleep(0.3)
@@ -128,21 +132,34 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         took: dict[str, float] = {}
         started = time.monotonic()
         with pytest.raises(Unavailable) as configure:
-            await client.configure("workspace:down", fake_providers.add_key(anthropic_key("dn")))
+            await client.configure(
+                "workspace:down", fake_providers.add_key(anthropic_key("dn")), account=ACCOUNT
+            )
         took["configure_while_down"] = time.monotonic() - started
         assert (configure.value.code, configure.value.error) == (503, "cipher_unavailable")
+        started = time.monotonic()
+        with pytest.raises(Unavailable):  # material never fetched by the resolver: needs bao
+            await client.resolve(ACCOUNT, ["workspace:k5"], provider="anthropic")
+        took["cold_resolve_while_down"] = time.monotonic() - started
+        # What needs no Vault keeps working: listing, and key material already in memory.
+        assert len(await client.list_keys("workspace:k1")) == 1
+        cached = await client.resolve(ACCOUNT, ["workspace:k0"], provider="anthropic")
+        assert (cached.key_id, cached.api_key) == (warm.key_id, warm.api_key)
 
         openbao.start(unseal=False)  # back on the same address, still sealed
         assert openbao.url == address
         await asyncio.sleep(0.5)
         started = time.monotonic()
         with pytest.raises(Unavailable) as sealed:
-            await client.configure("workspace:down", fake_providers.add_key(anthropic_key("sl")))
+            await client.configure(
+                "workspace:down", fake_providers.add_key(anthropic_key("sl")), account=ACCOUNT
+            )
         took["configure_while_sealed"] = time.monotonic() - started
         assert sealed.value.code == 503
 
         unsealed = time.monotonic()
         openbao.unseal()  # with the unseal key stored at first start
+        active = time.monotonic()
         assert openbao.key_vault_token == token  # same token: key-vault keeps its own
         recovered = unseals.ok_after(unsealed)
         deadline = time.monotonic() + 10
@@ -151,7 +168,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
             await asyncio.sleep(0.02)
             recovered = unseals.ok_after(unsealed)
         fresh = fake_providers.add_key(anthropic_key("after"))
-        after = await client.configure("workspace:after", fresh)
+        after = await client.configure("workspace:after", fresh, account=ACCOUNT)
         stored[after.key_id] = fresh
         await asyncio.sleep(0.3)
         unseals.stop.set()
@@ -163,7 +180,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         assert await client.list_keys("workspace:down") == []
         scopes = {f"workspace:k{i}" for i in range(6)} | {"workspace:after"}
         for scope in scopes:  # the resolver never held these: each is a decrypt now
-            route = await client.resolve("acme", [scope], provider="anthropic")
+            route = await client.resolve(ACCOUNT, [scope], provider="anthropic")
             assert stored[route.key_id] == route.api_key
         opened_after = {k for s, _, k, o in unseals.replies if s > recovered and o == "ok"}
         assert opened_after == set(stored)
@@ -171,15 +188,16 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         refused = [(s, t) for s, t, _, o in unseals.replies if o != "ok"]
         assert unseals.wrong == []
         assert refused, "no request saw the outage"
-        assert all(killed - 0.1 <= s <= unsealed + 0.5 for s, _ in refused), "503 outside outage"
-        assert max(t for _, t in refused) < 2.0  # a reply, never a client timeout
-        assert max(took.values()) < 2.0, took
+        assert all(killed - 0.1 <= s <= active + 0.3 for s, _ in refused), "503 outside outage"
+        assert max(t for _, t in refused) < 3.0  # a reply, well before the 5 s client timeout
+        assert max(took.values()) < 3.0, took
         failed_after = [s for s, _, _, o in unseals.replies if s > recovered and o != "ok"]
         assert failed_after == []  # once recovered, every unseal succeeded
         figures = {
             "outage_s": round(unsealed - killed, 3),
             "refused_503": len(refused),
             "max_503_reply_s": round(max(t for _, t in refused), 3),
+            "unseal_call_s": round(active - unsealed, 3),
             "recovered_after_unseal_s": round(recovered - unsealed, 3),
             "unseals_ok": outcomes["ok"],
             "wrong_or_other_errors": len(unseals.wrong),
@@ -200,7 +218,9 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
         stored: dict[str, str] = {}
         for i in range(12):
             plaintext = fake_providers.add_key(anthropic_key(f"rot{i}"))
-            stored[(await client.configure(f"session:r{i}", plaintext)).key_id] = plaintext
+            stored[(await client.configure(f"session:r{i}", plaintext, account=ACCOUNT)).key_id] = (
+                plaintext
+            )
         unseals = Unseals(client, stored)
         errors: Counter[str] = Counter()
         done: Counter[str] = Counter()
@@ -211,8 +231,8 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
                 n += 1
                 scope, plaintext = f"session:n{n}", fake_providers.add_key(anthropic_key(f"n{n}"))
                 try:
-                    key_id = (await client.configure(scope, plaintext)).key_id
-                    route = await client.resolve("acme", [scope], provider="anthropic")
+                    key_id = (await client.configure(scope, plaintext, account=ACCOUNT)).key_id
+                    route = await client.resolve(ACCOUNT, [scope], provider="anthropic")
                 except Exception as exc:
                     errors[f"{type(exc).__name__}: {exc}"] += 1
                     continue

@@ -313,6 +313,7 @@ def _table() -> dict[str, Role]:
                 subjects.LEDGER_VERIFY,
                 RESOLVER_REPLICA_RESOLVE,
                 *_provision(),
+                *_consume(STREAM_AUDIT),  # byok audit
                 *_api_tokens(write=True),  # byok tokens create|list|revoke
                 *_consume(STREAM_AUDIT),  # byok audit
             ),

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,23 @@ class Stack:
         for index, service in enumerate(self.services):
             self.start_service(service, index)
 
+    def start_gateway(self, timeout: float = 30.0) -> str:
+        """The HTTP gateway on 127.0.0.1:``BYOK_HTTP_PORT`` (8080, or a free port if taken)."""
+        wanted = int(os.environ.get("BYOK_HTTP_PORT", "8080"))
+        port = wanted if not _port_open(wanted) else free_port()
+        os.environ["BYOK_HTTP_PORT"] = str(port)
+        self.start_service("gateway", len(self.services))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.dead():
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as reply:  # noqa: S310
+                    if reply.status == 200:
+                        return url
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("the HTTP gateway did not start")
+
     def dead(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
 
@@ -283,9 +301,14 @@ def main() -> int:
         except TimeoutError as exc:
             print(f"byok: {exc}", flush=True)
             return 1
+        try:
+            http = stack.start_gateway()
+        except TimeoutError as exc:
+            print(f"byok: {exc}", flush=True)
+            return 1
         print(
             f"byok: all {len(stack.services)} services healthy "
-            f"({', '.join(stack.services)}); Ctrl-C to stop",
+            f"({', '.join(stack.services)}); HTTP gateway at {http}; Ctrl-C to stop",
             flush=True,
         )
         while not stopping.wait(0.5):
