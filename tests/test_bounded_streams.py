@@ -8,8 +8,6 @@ its consumers.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import APIError
@@ -75,7 +73,7 @@ async def test_a_full_usage_stream_refuses_new_events_and_keeps_unprocessed_ones
     seen: list[str] = []
     while len(seen) < len(accepted):
         for msg in await ledger.fetch(100, timeout=2):
-            seen.append(json.loads(msg.data)["request_id"])
+            seen.append(msg.headers["Nats-Msg-Id"] if msg.headers else "")
             await msg.ack()
     assert seen == [usage_msg_id("acme", request_id) for request_id in accepted]
 
