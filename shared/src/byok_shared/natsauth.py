@@ -342,7 +342,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # scope and account ids 
 
 def resolve_subject_for(account: str) -> str:
     """``byok.v1.resolve.<account>``: resolve for one account (same body as ``resolve``)."""
-    return f"{subjects.RESOLVE}.{account}"
+    return subjects.resolve_for(account)
 
 
 def tenant_runtime(name: str, accounts: Sequence[str]) -> Role:
