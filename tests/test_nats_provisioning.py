@@ -19,6 +19,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import StreamConfig
 from pydantic import SecretStr
@@ -88,6 +89,16 @@ class Login:
             while not self.denied(subject):
                 self._reported.clear()
                 await self._reported.wait()
+
+
+async def _ask(conn: Login, subject: str) -> nats.aio.msg.Msg:
+    """nats-server may answer "no responders" right after another connection's SUB."""
+    for _ in range(20):
+        try:
+            return await conn.nc.request(subject, b"{}", timeout=2)
+        except NoRespondersError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nobody answers {subject}")
 
 
 @asynccontextmanager
@@ -330,7 +341,7 @@ async def test_a_tenant_runtime_resolves_only_for_its_accounts(provisioned: Nats
 
         await resolver.nc.subscribe(f"{subjects.RESOLVE}.*", queue="byok-resolver", cb=answer)
         await resolver.nc.flush()
-        reply = await tenant.nc.request(resolve_subject_for("acme"), b"{}", timeout=2)
+        reply = await _ask(tenant, resolve_subject_for("acme"))
         assert reply.data == b'{"status": "resolved"}'
         assert reply.subject.startswith(f"_INBOX_{TENANT.name}.")
         for forbidden in (resolve_subject_for("globex"), subjects.RESOLVE, f"{subjects.RESOLVE}.*"):
