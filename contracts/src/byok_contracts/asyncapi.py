@@ -55,9 +55,10 @@ NATS_MSG_ID = {
     "properties": {
         "Nats-Msg-Id": {
             "type": "string",
-            "description": "The event's `request_id`: JetStream drops a duplicate publish "
-            "within the stream's duplicate window, consumers dedupe on (account, request_id) "
-            "beyond it.",
+            "description": "`<account>:<request_id>` (byok_contracts.v1.usage_msg_id): "
+            "JetStream drops a duplicate publish within the stream's duplicate window, "
+            "consumers dedupe on (account, request_id) beyond it. Naming the account keeps "
+            "one tenant's request_id from suppressing another's.",
         }
     },
 }
