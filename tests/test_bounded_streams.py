@@ -8,6 +8,8 @@ its consumers.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import APIError
@@ -72,7 +74,7 @@ async def test_a_full_usage_stream_refuses_new_events_and_keeps_unprocessed_ones
     seen: list[str] = []
     while len(seen) < len(accepted):
         for msg in await ledger.fetch(100, timeout=2):
-            seen.append(msg.headers["Nats-Msg-Id"] if msg.headers else "")
+            seen.append(json.loads(msg.data)["request_id"])
             await msg.ack()
     assert seen == accepted
 

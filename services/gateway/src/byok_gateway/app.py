@@ -8,6 +8,7 @@ the ``byok-api-tokens`` bucket, end-user tokens are verified by signature.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from byok_shared.apitokens import ApiTokenStore
 from byok_shared.connect import connect_options
 from byok_shared.settings import ByokSettings
 
-from . import routes_accounts, routes_auth, routes_keys, routes_waypath
+from . import routes_accounts, routes_auth, routes_keys, routes_waypath, settings_page
 from .config import GatewaySettings, load_secret
 from .endusers import EndUserTokens
 from .middleware import GatewayMiddleware
@@ -49,10 +50,11 @@ def create_app(
 ) -> FastAPI:
     settings = settings or ByokSettings()
     gateway = gateway or GatewaySettings()
-    secret = load_secret(gateway, settings.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # byok.gateway.access replaces uvicorn's access log (which prints raw queries).
+        logging.getLogger("uvicorn.access").disabled = True
         nc = await nats.connect(
             settings.server_urls,
             name="byok-gateway",
@@ -61,7 +63,7 @@ def create_app(
             **connect_options(settings),
         )
         store = ApiTokenStore(nc.jetstream())
-        end_users = EndUserTokens(secret)
+        end_users = EndUserTokens(load_secret(gateway, settings.data_dir))
         verifier = TokenVerifier(store, end_users, ttl=gateway.gateway_token_ttl)
         await verifier.start()
         app.state.gateway = GatewayState(
@@ -79,6 +81,7 @@ def create_app(
             await nc.drain()
 
     app = FastAPI(
+        servers=[{"url": "/"}],
         title="byok gateway",
         version=VERSION,
         description=_DESCRIPTION,
@@ -88,7 +91,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (routes_auth, routes_keys, routes_accounts, routes_waypath):
+    for module in (routes_auth, routes_keys, routes_accounts, routes_waypath, settings_page):
         app.include_router(module.router)
     app.add_middleware(GatewayMiddleware, max_body=gateway.gateway_max_body)
     return app
