@@ -1,7 +1,10 @@
 """Streams and KV buckets byok keeps its state in, created idempotently at start.
 
 Every service calls :func:`ensure_jetstream` at start; creating what exists is a
-no-op, and a stream whose config drifted is updated in place.
+no-op, and a stream whose config drifted is updated in place. On a cluster each
+call is retried while JetStream is not ready (:mod:`byok_shared.retry`), and the
+function returns only once every stream and bucket has a leader, so the first
+write of a service does not meet a Raft group still electing one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from byok_contracts import subjects
 
+from .retry import with_backoff
+
 __all__ = [
     "BUCKETS",
     "BUCKET_ACCOUNTS",
@@ -40,6 +45,7 @@ __all__ = [
     "bucket_keys",
     "ensure_jetstream",
     "stream_configs",
+    "stream_ready",
     "usage_consumer",
 ]
 
@@ -115,39 +121,73 @@ async def ensure_jetstream(
     *,
     replicas: int = 1,
     extra_buckets: tuple[Bucket, ...] = (),
+    timeout: float = 60.0,
 ) -> None:
-    """Create (or bring up to date) every stream and bucket byok uses."""
+    """Create (or bring up to date) every stream and bucket byok uses; wait for their leaders."""
+    names: list[str] = []
     for config in stream_configs(replicas):
         assert config.name is not None
-        try:
-            info = await js.stream_info(config.name)
-        except NotFoundError:
-            try:
-                await js.add_stream(config)
-                log.info("created stream %s", config.name)
-            except BadRequestError:  # another service created it first
-                pass
-            continue
-        if set(info.config.subjects or []) != set(config.subjects or []):
-            await js.update_stream(config)
-            log.info("updated stream %s", config.name)
+        names.append(config.name)
+        await with_backoff(
+            lambda c=config: _ensure_stream(js, c),  # type: ignore[misc]
+            what=f"stream {config.name}",
+            timeout=timeout,
+        )
     for bucket in BUCKETS + extra_buckets:
+        names.append(f"KV_{bucket.name}")
+        await with_backoff(
+            lambda b=bucket: _ensure_bucket(js, b, replicas),  # type: ignore[misc]
+            what=f"bucket {bucket.name}",
+            timeout=timeout,
+        )
+    for name in names:
+        await stream_ready(js, name, timeout=timeout)
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name is not None
+    try:
+        info = await js.stream_info(config.name)
+    except NotFoundError:
         try:
-            await js.key_value(bucket.name)
-        except (NotFoundError, BadRequestError):
-            try:
-                await js.create_key_value(
-                    KeyValueConfig(
-                        bucket=bucket.name,
-                        history=bucket.history,
-                        ttl=bucket.ttl,
-                        storage=StorageType.FILE,
-                        replicas=replicas,
-                    )
+            await js.add_stream(config)
+            log.info("created stream %s", config.name)
+        except BadRequestError:  # another service created it first
+            pass
+        return
+    if set(info.config.subjects or []) != set(config.subjects or []):
+        await js.update_stream(config)
+        log.info("updated stream %s", config.name)
+
+
+async def _ensure_bucket(js: JetStreamContext, bucket: Bucket, replicas: int) -> None:
+    try:
+        await js.key_value(bucket.name)
+    except (NotFoundError, BadRequestError):
+        try:
+            await js.create_key_value(
+                KeyValueConfig(
+                    bucket=bucket.name,
+                    history=bucket.history,
+                    ttl=bucket.ttl,
+                    storage=StorageType.FILE,
+                    replicas=replicas,
                 )
-                log.info("created bucket %s", bucket.name)
-            except BadRequestError:  # another service created it first
-                pass
+            )
+            log.info("created bucket %s", bucket.name)
+        except BadRequestError:  # another service created it first
+            pass
+
+
+async def stream_ready(js: JetStreamContext, name: str, *, timeout: float = 60.0) -> None:
+    """Return once ``name`` answers stream info with a leader (at once on one server)."""
+
+    async def led() -> None:
+        info = await js.stream_info(name)
+        if info.cluster is not None and not info.cluster.leader:
+            raise TimeoutError(f"stream {name} has no leader yet")
+
+    await with_backoff(led, what=f"leader of {name}", timeout=timeout)
 
 
 async def bucket_keys(js: JetStreamContext, bucket: str) -> list[str]:

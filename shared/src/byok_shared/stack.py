@@ -24,7 +24,7 @@ import nats
 from byok_contracts import subjects
 
 from .natsauth import inbox_prefix, load_passwords, service_env, write_server_config
-from .natsserver import NatsServer, _port_open, free_port
+from .natsserver import NatsCluster, NatsServer, _port_open, free_port, local_cluster
 from .settings import ByokSettings
 
 __all__ = ["Stack", "main", "wait_healthy"]
@@ -50,7 +50,10 @@ async def wait_healthy(
     """
     deadline = time.monotonic() + timeout
     pending = list(services)
-    nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=2, **(connect or {}))
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    nc = await nats.connect(
+        servers, max_reconnect_attempts=-1, connect_timeout=2, **(connect or {})
+    )
     try:
         while pending:
             if time.monotonic() > deadline:
@@ -77,6 +80,8 @@ class Stack:
         self.settings = settings
         self.services = list(services)
         self.server: NatsServer | None = None
+        self.cluster: NatsCluster | None = None  # BYOK_NATS_NODES=3
+        self.nodes = int(os.environ.get("BYOK_NATS_NODES") or 1)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.url = settings.nats_url or ""
         # BYOK_NATS_AUTH=1: the server gets the generated authorization (byok_shared.natsauth)
@@ -92,6 +97,10 @@ class Stack:
         config = os.environ.get("BYOK_NATS_CONFIG")
         if self.auth:
             config = str(write_server_config(data)[0])
+        if self.nodes > 1:
+            self.cluster = local_cluster(data, self.nodes, Path(config) if config else None)
+            self.url = self.cluster.url
+            return
         self.server = NatsServer(
             store_dir=data / "nats",
             port=port,
@@ -115,6 +124,8 @@ class Stack:
         if self.auth and service is not None:
             env.update(service_env(service, self.passwords))
         env["BYOK_NATS_URL"] = self.url
+        if self.cluster is not None:  # R3 (or the cluster's size) unless chosen otherwise
+            env.setdefault("BYOK_STREAM_REPLICAS", str(min(self.nodes, 3)))
         env.setdefault("BYOK_LOG_FORMAT", "text")
         env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
         if self.settings.metrics_port is not None and service in self.services:
@@ -163,6 +174,8 @@ class Stack:
                 proc.wait()
         if self.server is not None:
             self.server.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
 
 
 def _pump(proc: subprocess.Popen[bytes], tag: str) -> None:
