@@ -124,6 +124,9 @@ async def ensure_jetstream(
     timeout: float = 60.0,
 ) -> None:
     """Create (or bring up to date) every stream and bucket byok uses; wait for their leaders."""
+    # A request to a group that is electing gets no answer at all: ask again soon rather
+    # than after the context's full timeout.
+    js = JetStreamContext(js._nc, prefix=js._prefix, timeout=min(js._timeout, 2.0))
     names: list[str] = []
     for config in stream_configs(replicas):
         assert config.name is not None
@@ -179,12 +182,23 @@ async def _ensure_bucket(js: JetStreamContext, bucket: Bucket, replicas: int) ->
             pass
 
 
-async def stream_ready(js: JetStreamContext, name: str, *, timeout: float = 60.0) -> None:
-    """Return once ``name`` answers stream info with a leader (at once on one server)."""
+async def stream_ready(
+    js: JetStreamContext, name: str, *, timeout: float = 60.0, probe: float = 1.0
+) -> None:
+    """Return once ``name`` answers stream info with a leader (at once on one server).
+
+    Each probe waits ``probe`` seconds, not the context's request timeout: a stream
+    whose group is electing does not answer at all, and an election takes ~1-2 s.
+    """
+    subject = f"{js._prefix}.STREAM.INFO.{name}"  # the API prefix (domains)
 
     async def led() -> None:
-        info = await js.stream_info(name)
-        if info.cluster is not None and not info.cluster.leader:
+        try:
+            info = await js._api_request(subject, b"", timeout=probe)
+        except NotFoundError:  # created by another service, not applied by the meta group yet
+            raise TimeoutError(f"stream {name} not there yet") from None
+        cluster = info.get("cluster") or {}
+        if cluster.get("name") and not cluster.get("leader"):
             raise TimeoutError(f"stream {name} has no leader yet")
 
     await with_backoff(led, what=f"leader of {name}", timeout=timeout)

@@ -205,7 +205,11 @@ class NatsCluster:
             for other, port in enumerate(self.route_ports)
             if other != index
         )
-        include = f"include {_q(str(sec.accounts))}\n" if sec.accounts is not None else ""
+        include = ""
+        if sec.accounts is not None:  # nats-server resolves includes from the config's folder
+            assert node.config_file is not None
+            relative = os.path.relpath(sec.accounts, node.config_file.parent)
+            include = f"include {_q(relative)}\n"
         return (
             f"server_name: {_q(node.name)}\n"
             f"http: {_q(f'127.0.0.1:{self.monitor_ports[index]}')}\n"

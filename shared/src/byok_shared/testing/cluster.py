@@ -1,0 +1,77 @@
+"""A real 3-node JetStream cluster for tests and benchmarks, shaped like ``compose.yaml``.
+
+Routes with authorization and TLS (certificates from :mod:`byok_shared.natscerts`),
+and, with ``users=True``, every byok role as its own NATS user whose password
+the servers know only as a bcrypt hash. Clients get every node's URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..natsauth import ROLES, inbox_prefix, render_config
+from ..natsserver import NatsCluster, secure_routes
+
+__all__ = [
+    "ClusterUsers",
+    "cluster_leaders",
+    "cluster_users",
+    "connect_as",
+    "running_cluster",
+    "start_cluster",
+]
+
+ClusterUsers = dict[str, str]
+"""role -> password"""
+
+
+def cluster_users(base: Path) -> tuple[ClusterUsers, Path]:
+    """A password per byok role and the accounts block with their bcrypt hashes
+    (hashing is slow on purpose: make it once and share it across clusters)."""
+    base.mkdir(parents=True, exist_ok=True)
+    passwords = {name: f"pw-{name}-{base.name}" for name in ROLES}
+    accounts = base / "accounts.conf"
+    accounts.write_text(render_config(passwords, bcrypt_hashes=True))
+    return passwords, accounts
+
+
+def start_cluster(
+    base: Path,
+    *,
+    size: int = 3,
+    users: tuple[ClusterUsers, Path] | None = None,
+) -> NatsCluster:
+    """Start a fresh cluster under ``base``; ``users`` from :func:`cluster_users`."""
+    base.mkdir(parents=True, exist_ok=True)
+    names = [f"n{i + 1}" for i in range(size)]
+    accounts = users[1] if users is not None else None
+    security = secure_routes(base / "routes", names, accounts)
+    return NatsCluster(base, size=size, security=security).start()
+
+
+@contextmanager
+def running_cluster(
+    base: Path, *, size: int = 3, users: tuple[ClusterUsers, Path] | None = None
+) -> Iterator[NatsCluster]:
+    cluster = start_cluster(base, size=size, users=users)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def connect_as(role: str, passwords: ClusterUsers) -> dict[str, Any]:
+    """``nats.connect`` options (and ``ByokSettings`` fields) for ``role``."""
+    return {"user": role, "password": passwords[role], "inbox_prefix": inbox_prefix(role)}
+
+
+async def cluster_leaders(js: Any, streams: list[str]) -> dict[str, str | None]:
+    """Which node leads each stream (``stream info``'s ``cluster.leader``)."""
+    out: dict[str, str | None] = {}
+    for stream in streams:
+        info = await js.stream_info(stream)
+        out[stream] = info.cluster.leader if info.cluster is not None else None
+    return out
