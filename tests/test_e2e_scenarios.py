@@ -29,8 +29,9 @@ from byok_contracts.v1 import utcnow
 from byok_credit_ledger.app import create_app as credit_ledger
 from byok_key_vault.app import create_app as key_vault
 from byok_resolver.app import create_app as resolver
-from byok_shared.natsserver import NatsServer
+from byok_shared.natsserver import NatsCluster, NatsServer
 from byok_shared.testing import running, settings_for
+from byok_shared.testing.cluster import delete_all_streams
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_usage_tracker.app import create_app as usage_tracker
 from byok_validator.app import create_app as validator
@@ -78,13 +79,31 @@ async def until(
         await asyncio.sleep(0.05)
 
 
+@pytest.fixture(params=["server", "cluster-r3"])
+async def nats_for_system(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, int]]:
+    """Every scenario on one server, and on a 3-node cluster with R3 streams (issue 11):
+    one cluster for the module, emptied after each scenario."""
+    if request.param == "server":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        yield server.url, 1
+        return
+    cluster: NatsCluster = request.getfixturevalue("shared_nats_cluster")
+    try:
+        yield cluster.url, 3
+    finally:
+        await delete_all_streams(cluster.urls)
+
+
 @pytest.fixture
-async def system(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[System]:
+async def system(nats_for_system: tuple[str, int], tmp_path: Path) -> AsyncIterator[System]:
+    url, replicas = nats_for_system
     with FakeProviders() as fake:
-        config = settings_for(nats_server.url, tmp_path / "data", **fake.settings_overrides())
+        config = settings_for(
+            url, tmp_path / "data", stream_replicas=replicas, **fake.settings_overrides()
+        )
         apps = [f(config) for f in (key_vault, validator, resolver, credit_ledger, usage_tracker)]
         async with running(*apps):
-            client = await ByokClient.connect(nats_server.url)
+            client = await ByokClient.connect(url)
             try:
                 yield System(client, fake)
             finally:

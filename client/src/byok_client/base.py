@@ -47,7 +47,8 @@ class BaseClient:
             options.update(user=user, password=password)
         if inbox_prefix is not None:
             options["inbox_prefix"] = inbox_prefix
-        nc = await nats.connect(url, max_reconnect_attempts=-1, **options)
+        servers = [part.strip() for part in url.split(",") if part.strip()]  # a cluster
+        nc = await nats.connect(servers, max_reconnect_attempts=-1, **options)
         client = cls(nc, timeout=timeout)
         client._owns_connection = True
         return client

@@ -223,12 +223,33 @@ class NatsCluster:
             f"{include}"
         )
 
-    def start(self, timeout: float = 30.0) -> NatsCluster:
-        """Start every node; return once each listens and the meta group has a leader."""
+    def start(self, timeout: float = 60.0) -> NatsCluster:
+        """Start every node; return once the meta group has a leader and every node is
+        healthy (``/healthz``: JetStream current with that leader)."""
         for node in self.nodes:
             node.start()
         self.wait_meta_leader(timeout)
+        self.wait_healthy(timeout)
         return self
+
+    def healthy(self, index: int) -> bool:
+        url = f"http://127.0.0.1:{self.monitor_ports[index]}/healthz"
+        try:
+            with urlopen(url, timeout=2) as reply:
+                return bool(json.loads(reply.read()).get("status") == "ok")
+        except (OSError, ValueError):
+            return False
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Wait until every running node reports healthy."""
+        deadline = time.monotonic() + timeout
+        for index, node in enumerate(self.nodes):
+            if node.process is None or node.process.poll() is not None:
+                continue
+            while not self.healthy(index):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nats node {node.name} not healthy")
+                time.sleep(0.05)
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -11,9 +11,10 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from ..logs import install_redaction
-from ..natsserver import NatsServer
+from ..natsserver import NatsCluster, NatsServer
 from ..settings import ByokSettings
 from .apps import settings_for
+from .cluster import start_cluster
 from .fake_providers import FakeProviders
 
 
@@ -38,6 +39,26 @@ def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nat
     server = NatsServer(store_dir=base / "jetstream", log_file=base / "nats.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A fresh 3-node JetStream cluster (routes with TLS and authorization) on free ports.
+
+    Connect with ``nats_cluster.urls`` (or ``.url``, comma-separated); create streams
+    at R3 with ``stream_replicas=3``.
+    """
+    cluster = start_cluster(tmp_path / "nats-cluster")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """One 3-node cluster for a whole session; tests empty it with :func:`emptied`."""
+    cluster = start_cluster(tmp_path_factory.mktemp("nats-cluster"))
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
