@@ -1,3 +1,3 @@
-"""Root conftest: every test in the repository gets the real-NATS fixtures."""
+"""Root conftest: every test in the repository gets the real-NATS and real-OpenBao fixtures."""
 
-pytest_plugins = ["byok_shared.testing.fixtures"]
+pytest_plugins = ["byok_shared.testing.fixtures", "byok_shared.testing.openbao"]

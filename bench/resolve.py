@@ -93,6 +93,7 @@ class Seeder:
             ciphertext="bench",
             created_at=now,
             updated_at=now,
+            account=None if scope.type.value == "platform" else "bench",
         )
         kv = await self.js.key_value(BUCKET_KEYS)
         revision = await kv.put(f"{scope.key}.anthropic", record.model_dump_json().encode())
@@ -103,6 +104,7 @@ class Seeder:
             provider="anthropic",
             state="active",  # type: ignore[arg-type]
             revision=revision,
+            account=record.account,
         )
         await self.js.publish(subjects.EVENTS_KEYS_CONFIGURED, event.model_dump_json().encode())
         return record

@@ -41,10 +41,11 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from byok_client import ByokClient
 from byok_contracts import ByokError, Unavailable, subjects
-from byok_contracts.v1 import UsageRecorded
+from byok_contracts.v1 import UsageRecorded, usage_msg_id
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
 from byok_shared.natsserver import NatsServer
+from byok_shared.provision import provision_jetstream
 from byok_shared.testing.fake_providers import FakeProviders
 
 __all__ = [
@@ -217,6 +218,12 @@ class Cluster:
 
     async def start(self, timeout: float = 40.0) -> None:
         self.server.start()
+        # the operator's provisioning step, as make run does before any service starts
+        nc = await nats.connect(self.url)
+        try:
+            await provision_jetstream(nc.jetstream())
+        finally:
+            await nc.close()
         # Further key-vault replicas once the first created the keyring and sealing keys.
         for procs in self.procs.values():
             procs[0].start()
@@ -547,7 +554,7 @@ async def publish_usage(
 ) -> None:
     """Publish like a runtime: retry (same ``Nats-Msg-Id``) until JetStream acks."""
     body = event.model_dump_json(exclude_none=True).encode()
-    headers = {"Nats-Msg-Id": msg_id or event.request_id}
+    headers = {"Nats-Msg-Id": msg_id or usage_msg_id(event.account, event.request_id)}
     deadline = time.monotonic() + timeout
     while True:
         try:

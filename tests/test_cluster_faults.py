@@ -32,6 +32,7 @@ from nats.aio.client import Client as NatsClient
 from byok_client import ByokClient
 from byok_shared.jetstream import BUCKET_KEYS, STREAM_LEDGER
 from byok_shared.natsserver import NatsCluster
+from byok_shared.provision import provision_jetstream
 from byok_shared.testing.cluster import start_cluster
 from byok_shared.testing.fake_providers import FakeProviders
 
@@ -66,6 +67,8 @@ class ClusterRun(Cluster):
 
     async def start(self, timeout: float = 60.0) -> None:
         self.nats = await asyncio.to_thread(start_cluster, self.base / "nats")
+        nc = await self.nc()  # the operator's provisioning step, at R3
+        await provision_jetstream(nc.jetstream(), replicas=3)
         for procs in self.procs.values():
             for proc in procs:
                 proc.url = self.nats.url

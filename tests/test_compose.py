@@ -22,7 +22,8 @@ import yaml
 from byok_contracts import subjects
 from byok_shared.healthcheck import check
 from byok_shared.metrics import Metrics
-from byok_shared.natsauth import ROLES, inbox_prefix, password_env, render_config
+from byok_shared.natsauth import ROLES, inbox_prefix, password_env
+from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.service import Service
 from byok_shared.settings import ByokSettings
@@ -33,7 +34,6 @@ DEPLOY = ROOT / "deploy"
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
 # ${VAR} names compose.yaml may interpolate, besides the NATS passwords.
 INTERPOLATED = {
-    "VAULT_TOKEN",
     "BYOK_LOG_LEVEL",
     "BYOK_OTEL_ENABLED",
     "BYOK_OTEL_BUILD",
@@ -97,7 +97,8 @@ def test_byok_services_use_vault_r3_their_own_nats_user_and_known_env(
         assert all(k.startswith(("BYOK_", "VAULT_", "OTEL_")) for k in env), name
         assert env["BYOK_CIPHER"] == "vault"
         assert env["BYOK_STREAM_REPLICAS"] == "3"
-        assert env["VAULT_ADDR"] == "http://vault:8200"
+        assert "VAULT_TOKEN" not in env, name  # key-vault reads its token from a file
+        assert ("VAULT_ADDR" in env) == (name == "key-vault"), name
         assert env["BYOK_NATS_USER"] == name
         assert env["BYOK_NATS_INBOX_PREFIX"] == inbox_prefix(name)
         assert env["BYOK_NATS_PASSWORD"].startswith(f"${{{password_env(name)}:?")
@@ -162,19 +163,56 @@ def test_interpolated_variables_are_known_and_documented(compose: dict[str, Any]
     )
 
 
-def test_vault_runs_in_dev_mode_and_an_init_step_creates_the_derived_key(
-    services: dict[str, dict[str, Any]],
+def test_openbao_is_persistent_and_only_key_vault_gets_a_token(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
-    vault = services["vault"]
-    assert "-dev" in vault["command"]
-    init = services["vault-init"]
-    script = "\n".join(init["command"])
-    assert "vault secrets enable transit" in script
-    assert "vault write -f transit/keys/byok derived=true" in script
-    assert init["depends_on"]["vault"]["condition"] == "service_healthy"
-    assert services["key-vault"]["depends_on"]["vault-init"] == {
+    bao = services["openbao"]
+    assert "-dev" not in " ".join(bao["command"])
+    assert "ports" not in bao  # reachable on the compose network only
+    assert "openbao-data:/openbao/file" in bao["volumes"]
+    assert "./deploy/openbao:/openbao/config:ro" in bao["volumes"]
+    config = (DEPLOY / "openbao" / "openbao.hcl").read_text()
+    assert re.search(r'storage "raft" \{\s*path\s*=\s*"/openbao/file"', config)
+    assert "inmem" not in config
+    # The init job and the unsealer run the tested code (tests/test_openbao_init.py).
+    init, unsealer = services["openbao-init"], services["openbao-unsealer"]
+    assert init["command"][:4] == ["python", "-m", "byok_shared.openbao_init", "provision"]
+    assert unsealer["command"][:4] == ["python", "-m", "byok_shared.openbao_init", "watch"]
+    assert init["restart"] == "no"
+    assert init["depends_on"]["openbao"]["condition"] == "service_started"
+    token_file = init["command"][init["command"].index("--token-file") + 1]
+    state = init["command"][init["command"].index("--state") + 1]
+    assert "openbao-init:" + state in init["volumes"]
+    assert "openbao-init:" + state + ":ro" in unsealer["volumes"]
+    key_vault = services["key-vault"]
+    assert key_vault["environment"]["BYOK_VAULT_TOKEN_FILE"] == token_file
+    assert key_vault["environment"]["VAULT_ADDR"] == "http://openbao:8200"
+    assert key_vault["depends_on"]["openbao-init"] == {
         "condition": "service_completed_successfully"
     }
+    token_dir = str(Path(token_file).parent)
+    assert f"key-vault-token:{token_dir}:ro" in key_vault["volumes"]
+    # Who mounts what: the token volume only init (writes) and key-vault (reads); the
+    # unseal material only init and the unsealer; no service carries a token in its env.
+    for volume, allowed in (
+        ("key-vault-token", {"openbao-init", "key-vault"}),
+        ("openbao-init", {"openbao-init", "openbao-unsealer"}),
+        ("openbao-data", {"openbao"}),
+    ):
+        mounting = {
+            name
+            for name, spec in services.items()
+            if any(v.split(":")[0] == volume for v in spec.get("volumes") or [])
+        }
+        assert mounting == allowed, (volume, mounting)
+    for name, spec in services.items():
+        env = spec.get("environment") or {}
+        assert not any("TOKEN" in k and "FILE" not in k for k in env), name
+    assert not re.search(r"(?<!BYOK_)VAULT_TOKEN", (ROOT / "compose.yaml").read_text())
+    assert {"openbao-data", "openbao-init", "key-vault-token"} <= set(compose["volumes"])
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    for path in (state, token_dir):  # created owned by the byok user, so volumes inherit it
+        assert re.search(rf"install -d -o byok -g byok -m 0700 .*{re.escape(path)}", dockerfile)
 
 
 def test_references_resolve(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
@@ -189,7 +227,7 @@ def test_references_resolve(compose: dict[str, Any], services: dict[str, dict[st
             else:
                 assert source in declared_volumes, (name, source)
         assert "image" in spec or "build" in spec, name
-        if name != "vault-init":
+        if name != "openbao-init":  # a one-shot job
             assert spec.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name in subjects.SERVICES:
         test = services[name]["healthcheck"]["test"]

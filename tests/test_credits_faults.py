@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -30,7 +31,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from byok_contracts import Catalog, subjects
 from byok_contracts.pricing import Pricing, credits_for
-from byok_contracts.v1 import UsageRecorded
+from byok_contracts.v1 import UsageRecorded, usage_msg_id
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_credit_ledger.app import create_app as create_ledger
 from byok_credit_ledger.config import LedgerConfig
@@ -48,7 +49,8 @@ MODELS = [
 ]
 GRANT = 1_000_000
 START = datetime(2025, 6, 1, tzinfo=UTC)
-PRICING = Pricing(Catalog.load())
+CATALOG = Catalog.load()
+PRICING = Pricing(CATALOG)
 
 
 @dataclass
@@ -89,7 +91,14 @@ class Workload:
                 cost = PRICING.estimate(
                     e.provider, e.model, e.input_tokens, e.output_tokens, e.occurred_at
                 )
-                out[e.account] += credits_for(cost.usd, 1000) if cost.usd is not None else 0
+                # an unpriced model: the provider's most expensive catalog rate, never 0
+                rate = Decimal(str(CATALOG.highest_rate(e.provider)))
+                usd = (
+                    cost.usd
+                    if cost.usd is not None
+                    else rate * (e.input_tokens + e.output_tokens) / 10**6
+                )
+                out[e.account] += credits_for(usd, 1000)
         return dict(out)
 
     def platform_requests(self) -> set[str]:
@@ -103,7 +112,7 @@ class Workload:
 async def publish(js: JetStreamContext, event: UsageRecorded, msg_id: str | None = None) -> None:
     """Publish like a runtime: retry until JetStream acks (same Nats-Msg-Id on each try)."""
     body = event.model_dump_json().encode()
-    headers = {"Nats-Msg-Id": msg_id or event.request_id}
+    headers = {"Nats-Msg-Id": msg_id or usage_msg_id(event.account, event.request_id)}
     for _ in range(200):
         try:
             await js.publish(subjects.USAGE_RECORDED, body, headers=headers, timeout=1.0)

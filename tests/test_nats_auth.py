@@ -35,8 +35,8 @@ from byok_shared.jetstream import (
     BUCKET_SEALING,
     STREAM_EVENTS,
     STREAM_USAGE,
-    ensure_jetstream,
 )
+from byok_shared.jetstream import SERVICE_BUCKETS as _SERVICE_BUCKETS
 from byok_shared.natsauth import (
     CLIENT_ROLES,
     ROLES,
@@ -45,12 +45,11 @@ from byok_shared.natsauth import (
     allows_subscribe,
     inbox_prefix,
     password_env,
-    render_config,
-    service_env,
     subject_matches,
-    write_server_config,
 )
+from byok_shared.natsconfig import render_config, service_env, write_server_config
 from byok_shared.natsserver import NatsServer, nats_server_binary
+from byok_shared.provision import provision_blocking, provision_jetstream, verify_jetstream
 from byok_shared.testing.apps import running, settings_for
 
 PASSWORDS = {name: f"pw-{name}" for name in ROLES}
@@ -180,6 +179,12 @@ def test_clients_never_touch_internal_subjects_or_jetstream() -> None:
         role = ROLES[name]
         assert not role.allow_responses
         for pattern in (*role.publish, *role.subscribe):
+            if name == "operator" and pattern.startswith("$JS.API.STREAM."):
+                # provisioning: create, inspect, update; never delete, purge or read messages
+                assert pattern.split(".")[3] in ("INFO", "CREATE", "UPDATE"), pattern
+                continue
+            if name == "operator" and pattern == "$JS.API.INFO":
+                continue
             assert not pattern.startswith(("$JS", "$KV")), (name, pattern)
             if name != "operator":  # the operator rotates keys and probes resolver replicas
                 assert ".internal." not in pattern, (name, pattern)
@@ -215,10 +220,17 @@ def test_generated_passwords_are_private_and_stable(
     assert len(first["backend"]) >= 24
     assert path.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "nats-auth" / "passwords.json").stat().st_mode & 0o777 == 0o600
-    assert json.dumps(first["resolver"]) in path.read_text()
+    # the server config holds bcrypt hashes, never a clear password
+    config = path.read_text()
+    assert first["resolver"] not in config
+    assert config.count('password: "$2b$11$') == len(ROLES)
 
 
 # --- a real server ------------------------------------------------------------
+
+
+def _login(role: str) -> dict[str, str]:
+    return {"user": role, "password": PASSWORDS[role], "inbox_prefix": inbox_prefix(role)}
 
 
 def _start(base: Path) -> NatsServer:
@@ -238,8 +250,9 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 
 @pytest.fixture
 def fresh_auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A server of its own, for tests that run the real services on it."""
+    """A server of its own, provisioned by the operator, for tests that run the services."""
     server = _start(tmp_path)
+    provision_blocking(server.url, **_login("operator"))
     yield server
     server.stop()
 
@@ -302,9 +315,10 @@ async def connected(server: NatsServer, role: str) -> AsyncIterator[Conn]:
 
 @pytest.fixture
 async def bootstrapped(auth_server: NatsServer) -> NatsServer:
-    """Streams and buckets exist (created by key-vault, as at a first start)."""
-    async with connected(auth_server, "key-vault") as vault:
-        await ensure_jetstream(vault.nc.jetstream())
+    """Streams and buckets exist (provisioned by the operator, as make run does)."""
+    async with connected(auth_server, "operator") as operator:
+        await provision_jetstream(operator.nc.jetstream())
+    assert operator.errors == []
     return auth_server
 
 
@@ -401,7 +415,8 @@ async def test_every_service_bootstraps_and_uses_its_jetstream(bootstrapped: Nat
         connected(bootstrapped, "runtime") as runtime,
     ):
         for conn in (vault, resolver, validator, ledger, tracker):
-            await ensure_jetstream(conn.nc.jetstream())
+            own = _SERVICE_BUCKETS.get(conn.role, ())
+            await verify_jetstream(conn.nc.jetstream(), buckets=own)
         vault_js = vault.nc.jetstream()
         keys = await vault_js.key_value(BUCKET_KEYS)
         await keys.put("workspace.acme.anthropic", b'{"state": "active"}')
@@ -578,7 +593,6 @@ async def test_the_freshness_barrier_works_under_least_privilege(
         connected(fresh_auth_server, "resolver") as resolver,
         connected(fresh_auth_server, "key-vault") as vault,
     ):
-        await ensure_jetstream(vault.nc.jetstream())
         presence = ReplicaPresence(
             resolver.nc, resolver.nc.jetstream(), "r1", lambda s, _d: applied.append(s)
         )

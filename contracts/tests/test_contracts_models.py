@@ -7,7 +7,14 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from byok_contracts import Catalog, KeyRejected, Unprocessable, check_provider, detect_provider
+from byok_contracts import (
+    Catalog,
+    Keypair,
+    KeyRejected,
+    Unprocessable,
+    check_provider,
+    detect_provider,
+)
 from byok_contracts.v1 import (
     ConfigureKey,
     ErrorReply,
@@ -19,14 +26,15 @@ from byok_contracts.v1 import (
     UsageRecorded,
 )
 
-KEY32 = "A" * 43 + "="
+KEY32 = Keypair.generate().public_b64
+LOW_ORDER = "A" * 43 + "="  # 32 zero bytes
 
 
 def configure_body(**overrides: object) -> dict[str, object]:
     body: dict[str, object] = {
         "scope": {"type": "workspace", "id": "acme"},
         "sealed_key": "c2VhbGVk",
-        "kid": "k1",
+        "kid": "0123456789abcdef",
         "actor": "user:42",
     }
     body.update(overrides)
@@ -96,6 +104,8 @@ def test_scope_forms() -> None:
 def test_recipient_key_must_be_32_bytes_of_base64() -> None:
     body = {"account": "a1", "chain": [{"type": "session", "id": "s1"}]}
     Resolve.model_validate_json(json.dumps({**body, "recipient_key": KEY32}))
+    with pytest.raises(ValidationError):  # issue 10: a low-order point is a 400, not a 500
+        Resolve.model_validate_json(json.dumps({**body, "recipient_key": LOW_ORDER}))
     for bad in ["not base64!", "QUJD", "A" * 200]:
         with pytest.raises(ValidationError):
             Resolve.model_validate_json(json.dumps({**body, "recipient_key": bad}))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from byok_contracts.schema import asyncapi, breaking_changes, export, schemas
+from byok_contracts.schema import asyncapi, breaking_changes, export, outbound, schemas
 
 COMMITTED = Path(__file__).resolve().parents[1] / "schemas"
 
@@ -32,7 +32,7 @@ def test_no_committed_message_was_dropped() -> None:
 def test_schema_is_backward_compatible(name: str) -> None:
     current = schemas().get(name)
     assert current is not None
-    problems = breaking_changes(committed()[name], current)
+    problems = breaking_changes(committed()[name], current, sent_by_byok=name in outbound())
     assert not problems, f"{name} breaks v1 clients: {problems} (breaking changes go to byok.v2)"
 
 
@@ -77,6 +77,32 @@ def test_checker_flags_a_narrowed_enum() -> None:
     new = copy.deepcopy(old)
     new["$defs"]["ScopeType"]["enum"].remove("chatbot")
     assert any("chain[].type: type narrowed" in p for p in breaking_changes(old, new))
+
+
+def test_a_reply_may_gain_a_required_field_but_not_lose_one() -> None:
+    old = committed()["Resolved"]
+    gained = copy.deepcopy(old)
+    gained["properties"]["region"] = {"type": "string"}
+    gained["required"].append("region")
+    assert breaking_changes(old, gained, sent_by_byok=True) == []
+    lost = copy.deepcopy(old)
+    lost["required"].remove("status")
+    assert "status: no longer required" in breaking_changes(old, lost, sent_by_byok=True)
+
+
+def test_every_reply_requires_status() -> None:
+    for name in outbound():
+        schema = schemas()[name]
+        if "status" in schema["properties"]:
+            assert "status" in schema["required"], name
+    assert "status" in schemas()["Resolved"]["required"]
+
+
+def test_committed_documents_are_up_to_date(tmp_path: Path) -> None:
+    export(tmp_path)
+    for name in ("asyncapi.json", "asyncapi-internal.json"):
+        committed_doc = (COMMITTED.parent / name).read_text()
+        assert committed_doc == (tmp_path / name).read_text(), f"run `make docs`: {name} is stale"
 
 
 def test_export_writes_schemas_and_asyncapi(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ async def test_concurrent_bootstraps_do_not_fail(js: JetStreamContext) -> None:
 
 
 async def test_bootstrap_repairs_a_stream_whose_subjects_drifted(js: JetStreamContext) -> None:
-    await js.add_stream(StreamConfig(name=STREAM_EVENTS, subjects=["byok.v1.events.keys.>"]))
+    await ensure_jetstream(js)
+    await js.update_stream(StreamConfig(name=STREAM_EVENTS, subjects=["byok.v1.events.keys.>"]))
     await ensure_jetstream(js)
     info = await js.stream_info(STREAM_EVENTS)
     assert info.config.subjects == ["byok.v1.events.>"]

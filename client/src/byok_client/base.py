@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
 import nats
@@ -11,8 +12,10 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
-from byok_contracts import Unavailable, error_for_code, subjects
+from byok_contracts import MalformedRequest, Unavailable, error_for_code, subjects
 from byok_contracts.v1 import Health
+from byok_shared.connect import connect_options, server_urls
+from byok_shared.settings import ByokSettings, parse_server_urls
 
 __all__ = ["BaseClient"]
 
@@ -22,34 +25,57 @@ R = TypeVar("R", bound=BaseModel)
 class BaseClient:
     """A NATS connection plus typed request/reply with the error contract."""
 
-    def __init__(self, nc: NatsClient, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, nc: NatsClient, *, timeout: float = 10.0, account: str | None = None
+    ) -> None:
         self.nc = nc
         self.timeout = timeout
+        # The account writes act for when a call names none (tenancy, 0.2).
+        self.account = account
         self._owns_connection = False
 
     @classmethod
     async def connect(
         cls,
-        url: str,
+        url: str | Sequence[str] | None = None,
         *,
         timeout: float = 10.0,
         user: str | None = None,
         password: str | None = None,
         creds: str | None = None,
         inbox_prefix: str | None = None,
+        account: str | None = None,
+        role: str = "backend",
     ) -> Self:
-        """Connect to ``url``; with NATS authorization on, as ``user`` (or with a ``creds``
-        file), receiving replies under the role's ``inbox_prefix`` (e.g. ``_INBOX_runtime``)."""
+        """Connect to ``url`` (one URL, a comma-separated list or a list of servers).
+
+        Without ``url``: ``BYOK_NATS_URL``, else the server ``make run`` started on
+        this machine. Without ``user`` or ``creds``: ``BYOK_NATS_USER``/``_PASSWORD``/
+        ``_CREDS``/``_INBOX_PREFIX``, else the credentials ``make run`` keeps for
+        ``role`` (``backend``, ``runtime``, ``operator`` or a tenant runtime) under
+        ``BYOK_DATA_DIR``, used only with that same server. Replies arrive under the
+        role's ``inbox_prefix`` (e.g. ``_INBOX_runtime``), the only one it may read.
+        """
+        settings = ByokSettings()
+        local = server_urls(settings, role)
+        servers = (
+            local
+            if url is None
+            else (parse_server_urls(url) if isinstance(url, str) else list(url))
+        )
         options: dict[str, Any] = {}
         if creds is not None:
             options["user_credentials"] = creds
         elif user is not None:
             options.update(user=user, password=password)
+        elif settings.nats_user is not None or settings.nats_creds is not None:
+            options = connect_options(settings)
+        elif servers == local:  # never send make run's password to another server
+            options = connect_options(settings, role)
         if inbox_prefix is not None:
             options["inbox_prefix"] = inbox_prefix
-        servers = [part.strip() for part in url.split(",") if part.strip()]  # a cluster
         nc = await nats.connect(servers, max_reconnect_attempts=-1, **options)
-        client = cls(nc, timeout=timeout)
+        client = cls(nc, timeout=timeout, account=account)
         client._owns_connection = True
         return client
 
@@ -70,6 +96,12 @@ class BaseClient:
             if isinstance(body, BaseModel)
             else json.dumps(body).encode()
         )
+        limit = self.nc.max_payload
+        if limit and len(payload) > limit:
+            raise MalformedRequest(
+                f"The body for {subject} is {len(payload)} bytes; the server accepts {limit}",
+                error="payload_too_large",
+            )
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except NoRespondersError:

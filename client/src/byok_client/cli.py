@@ -11,16 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from byok_contracts import ByokError, subjects
 
-from . import cli_keys, cli_ledger
+from . import cli_keys, cli_ledger, cli_tokens
 from .client import ByokClient
 
 __all__ = ["main"]
 
 Command = Callable[[ByokClient, argparse.Namespace], Awaitable[object]]
-
-
-def _url() -> str:
-    return os.environ.get("BYOK_NATS_URL", "nats://127.0.0.1:4222")
 
 
 async def _health(client: ByokClient, args: argparse.Namespace) -> object:
@@ -30,24 +26,27 @@ async def _health(client: ByokClient, args: argparse.Namespace) -> object:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="byok", description="byok control plane client")
-    parser.add_argument("--nats", default=None, help="NATS URL (default $BYOK_NATS_URL)")
+    parser.add_argument(
+        "--nats",
+        default=None,
+        help="NATS URL(s), comma-separated (default $BYOK_NATS_URL, else the local make run)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     health = sub.add_parser("health", help="ask services for their health")
     health.add_argument("service", nargs="?", choices=subjects.SERVICES)
     health.set_defaults(run=_health)
     cli_keys.register(sub)
     cli_ledger.register(sub)
+    cli_tokens.register(sub)
     return parser
 
 
 async def _main(args: argparse.Namespace) -> int:
-    env = os.environ.get
+    # BYOK_NATS_* from the environment, else what `make run` keeps for the command's role.
     client = await ByokClient.connect(
-        args.nats or _url(),
-        user=env("BYOK_NATS_USER"),
-        password=env("BYOK_NATS_PASSWORD"),
-        creds=env("BYOK_NATS_CREDS"),
-        inbox_prefix=env("BYOK_NATS_INBOX_PREFIX"),
+        args.nats,
+        role=getattr(args, "role", "backend"),
+        account=os.environ.get("BYOK_ACCOUNT"),  # the default --account of writes
     )
     try:
         run: Command = args.run

@@ -30,6 +30,9 @@ def read_key(args: argparse.Namespace) -> str:
     return sys.stdin.readline().strip()
 
 
+_ACCOUNT_HELP = "the account owning the scope (required unless platform or account:<id>)"
+
+
 def _bool(text: str) -> bool:
     lowered = text.lower()
     if lowered in ("true", "yes", "on", "1"):
@@ -52,17 +55,19 @@ async def _configure(client: ByokClient, args: argparse.Namespace) -> Any:
 
 
 async def _remove(client: ByokClient, args: argparse.Namespace) -> Any:
-    return (await client.remove(args.scope, args.provider, actor=args.actor)).model_dump(
-        mode="json"
-    )
+    reply = await client.remove(args.scope, args.provider, actor=args.actor, account=args.account)
+    return reply.model_dump(mode="json")
 
 
 async def _list(client: ByokClient, args: argparse.Namespace) -> Any:
-    return [info.model_dump(mode="json") for info in await client.list_keys(args.scope)]
+    keys = await client.list_keys(args.scope, account=args.account)
+    return [info.model_dump(mode="json") for info in keys]
 
 
 async def _enable(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.set_enabled(args.scope, args.provider, args.enabled, actor=args.actor)
+    reply = await client.set_enabled(
+        args.scope, args.provider, args.enabled, actor=args.actor, account=args.account
+    )
     return reply.model_dump(mode="json")
 
 
@@ -84,6 +89,7 @@ async def _scope(client: ByokClient, args: argparse.Namespace) -> Any:
         read_only=args.read_only,
         route=args.route,
         actor=args.actor,
+        account=args.account,
     )
     return reply.model_dump(mode="json")
 
@@ -110,6 +116,7 @@ def register(sub: Any) -> None:
         parser: argparse.ArgumentParser = ksub.add_parser(name, help=help_text)
         parser.add_argument("--scope", required=True, help="type:id, e.g. workspace:acme")
         parser.add_argument("--actor", default=getpass.getuser())
+        parser.add_argument("--account", help=_ACCOUNT_HELP)
         return parser
 
     configure = scoped("configure", "validate and store a key (read from prompt or stdin)")
@@ -117,7 +124,6 @@ def register(sub: Any) -> None:
     configure.add_argument("--key-from-argv", action="store_true", help="allow KEY in argv")
     configure.add_argument("--provider", choices=["anthropic", "claude", "openai", "gemini"])
     configure.add_argument("--model", help="override from the curated catalog")
-    configure.add_argument("--account", help="account whose policy applies (custom models)")
     configure.set_defaults(run=_configure)
 
     remove = scoped("remove", "remove a scope's key for a provider")
@@ -126,6 +132,7 @@ def register(sub: Any) -> None:
 
     listing = ksub.add_parser("list", help="a scope's keys (hints only)")
     listing.add_argument("--scope", required=True)
+    listing.add_argument("--account", help=_ACCOUNT_HELP)
     listing.set_defaults(run=_list)
 
     for name, enabled in (("enable", True), ("disable", False)):
@@ -137,14 +144,14 @@ def register(sub: Any) -> None:
     report.add_argument("key_id")
     report.add_argument("status_code", type=int)
     report.add_argument("--reason", default="")
-    report.set_defaults(run=_report)
+    report.set_defaults(run=_report, role="runtime")
 
     rotate = ksub.add_parser(
         "rotate", help="rotate the cipher key and rewrap every stored key, while serving"
     )
     rotate.add_argument("--sealing", action="store_true", help="also rotate the sealing keypair")
     rotate.add_argument("--sealing-only", action="store_true", help="rotate only the sealing key")
-    rotate.set_defaults(run=_rotate)
+    rotate.set_defaults(run=_rotate, role="operator")
 
     scopes = sub.add_parser("scopes", help="scope settings")
     ssub = scopes.add_subparsers(dest="scopes_command", required=True)
@@ -154,6 +161,7 @@ def register(sub: Any) -> None:
     scope.add_argument("--active-provider")
     scope.add_argument("--read-only", type=_bool)
     scope.add_argument("--route", help="auto, metered or byok:<provider>")
+    scope.add_argument("--account", help=_ACCOUNT_HELP)
     scope.add_argument("--actor", default=getpass.getuser())
     scope.set_defaults(run=_scope)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from byok_contracts import Conflict, seal, subjects
+from byok_contracts import Conflict, seal_configure, subjects
 from byok_contracts.v1 import (
     AccountPolicyReply,
     KeyConfigured,
@@ -63,9 +63,14 @@ class KeysMixin(BaseClient):
         refresh: bool = False,
     ) -> dict[str, Any]:
         vault = await self.public_key(refresh=refresh)
+        where = _scope(scope)
+        account = self._account_for(where, account)
+        sealed = seal_configure(
+            key, vault.public_key, account=account, scope=where, request_id=request_id
+        )
         body: dict[str, Any] = {
-            "scope": _scope(scope),
-            "sealed_key": seal(key.encode(), vault.public_key, subjects.KEYS_CONFIGURE),
+            "scope": where,
+            "sealed_key": sealed,
             "kid": vault.kid,
             "actor": actor,
         }
@@ -131,26 +136,58 @@ class KeysMixin(BaseClient):
         )
         await self.nc.publish(subjects.KEYS_CONFIGURE, _json(body))
 
+    def _account_for(self, scope: dict[str, str], account: str | None) -> str | None:
+        """Explicit, else the scope's own id for an ``account`` scope, else the client's
+        default; never an account for a platform scope."""
+        if scope.get("type") == "platform":
+            return None
+        if account is not None:
+            return account
+        if scope.get("type") == "account":
+            return scope.get("id")
+        return self.account
+
+    def _scoped(self, scope: ScopeLike, account: str | None, **fields: Any) -> dict[str, Any]:
+        where = _scope(scope)
+        body: dict[str, Any] = {"scope": where, **fields}
+        chosen = self._account_for(where, account)
+        if chosen is not None:
+            body["account"] = chosen
+        return body
+
     async def remove(
-        self, scope: ScopeLike, provider: str, *, actor: str = "byok-client"
+        self,
+        scope: ScopeLike,
+        provider: str,
+        *,
+        actor: str = "byok-client",
+        account: str | None = None,
     ) -> KeyRemoved:
-        body: dict[str, object] = {"scope": _scope(scope), "provider": provider, "actor": actor}
+        body = self._scoped(scope, account, provider=provider, actor=actor)
         return await self.request(subjects.KEYS_REMOVE, body, KeyRemoved)
 
-    async def list_keys(self, scope: ScopeLike) -> list[KeyInfo]:
+    async def list_keys(self, scope: ScopeLike, *, account: str | None = None) -> list[KeyInfo]:
         """The scope's keys: hints, models and states, never the keys."""
-        reply = await self.request(subjects.KEYS_LIST, {"scope": _scope(scope)}, KeyList)
-        return reply.keys
+        body = self._scoped(scope, account)
+        return (await self.request(subjects.KEYS_LIST, body, KeyList)).keys
 
     async def set_enabled(
-        self, scope: ScopeLike, provider: str, enabled: bool, *, actor: str = "byok-client"
+        self,
+        scope: ScopeLike,
+        provider: str,
+        enabled: bool,
+        *,
+        actor: str = "byok-client",
+        account: str | None = None,
     ) -> KeyStateChanged:
-        body = {"scope": _scope(scope), "provider": provider, "enabled": enabled, "actor": actor}
+        body = self._scoped(scope, account, provider=provider, enabled=enabled, actor=actor)
         return await self.request(subjects.KEYS_SET_ENABLED, body, KeyStateChanged)
 
-    async def configure_scope(self, scope: ScopeLike, **settings: Any) -> ScopeSettingsReply:
+    async def configure_scope(
+        self, scope: ScopeLike, *, account: str | None = None, **settings: Any
+    ) -> ScopeSettingsReply:
         """Any of ``byok_enabled``, ``active_provider``, ``read_only``, ``route``, ``actor``."""
-        body = {"scope": _scope(scope), **{k: v for k, v in settings.items() if v is not None}}
+        body = self._scoped(scope, account, **{k: v for k, v in settings.items() if v is not None})
         return await self.request(subjects.SCOPES_CONFIGURE, body, ScopeSettingsReply)
 
     async def configure_account(self, account: str, **policy: Any) -> AccountPolicyReply:

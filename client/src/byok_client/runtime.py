@@ -11,8 +11,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from byok_contracts import Keypair, subjects
-from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, utcnow
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import APIError
+
+from byok_contracts import Keypair, Unavailable, subjects
+from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, usage_msg_id, utcnow
 
 from .base import BaseClient
 
@@ -103,10 +107,15 @@ class RuntimeMixin(BaseClient):
         request_id: str | None = None,
         occurred_at: datetime | None = None,
     ) -> str:
-        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = request_id).
+        """Publish ``byok.v1.usage.recorded`` (JetStream, ``Nats-Msg-Id`` = ``<account>:<request_id>``).
 
         Pass the ``route`` that served the call, or its fields one by one. Returns
         the ``request_id`` (a new one unless given; reuse it on retries).
+
+        Raises :class:`~byok_contracts.Unavailable` when JetStream did not store the
+        event: ``usage_stream_full`` when BYOK_USAGE is at its byte limit (it refuses
+        new events rather than drop stored ones), ``usage_not_recorded`` otherwise.
+        Keep the event and retry it later with the same ``request_id``.
         """
         scopes = [
             Scope.parse(s) if isinstance(s, str) else Scope.model_validate(s, strict=False)
@@ -126,9 +135,28 @@ class RuntimeMixin(BaseClient):
                 "occurred_at": occurred_at or utcnow(),
             }
         )
-        await self.nc.jetstream().publish(
-            subjects.USAGE_RECORDED,
-            event.model_dump_json(exclude_none=True).encode(),
-            headers={"Nats-Msg-Id": event.request_id},
-        )
+        try:
+            await self.nc.jetstream().publish(
+                subjects.USAGE_RECORDED,
+                event.model_dump_json(exclude_none=True).encode(),
+                headers={"Nats-Msg-Id": usage_msg_id(event.account, event.request_id)},
+            )
+        except APIError as exc:
+            if "maximum" in (exc.description or "").lower():  # bytes or messages exceeded
+                raise Unavailable(
+                    "Usage not recorded: the BYOK_USAGE stream is full (BYOK_USAGE_MAX_BYTES); "
+                    "nothing stored was dropped. Retry later with the same request_id.",
+                    error="usage_stream_full",
+                ) from None
+            raise Unavailable(
+                f"Usage not recorded: JetStream refused it ({exc.err_code}). "
+                "Retry with the same request_id.",
+                error="usage_not_recorded",
+            ) from None
+        except (NoRespondersError, NatsTimeout):
+            raise Unavailable(
+                "Usage not recorded: no BYOK_USAGE stream answered (is it provisioned?). "
+                "Retry with the same request_id.",
+                error="usage_not_recorded",
+            ) from None
         return event.request_id

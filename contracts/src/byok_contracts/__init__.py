@@ -15,10 +15,21 @@ from .errors import (
     NotFound,
     Unavailable,
     Unprocessable,
+    WrongAccount,
     error_for_code,
 )
 from .providers import PROVIDERS, check_provider, detect_provider
-from .sealing import SUITE, Keypair, SealingError, load_public_key, open_sealed, seal
+from .sealing import (
+    SUITE,
+    Keypair,
+    SealBindingError,
+    SealingError,
+    load_public_key,
+    open_configure,
+    open_sealed,
+    seal,
+    seal_configure,
+)
 
 __all__ = [
     "PROVIDERS",
@@ -34,14 +45,18 @@ __all__ = [
     "MalformedRequest",
     "ModelPrice",
     "NotFound",
+    "SealBindingError",
     "SealingError",
     "Unavailable",
     "Unprocessable",
+    "WrongAccount",
     "check_provider",
     "detect_provider",
     "error_for_code",
     "load_public_key",
+    "open_configure",
     "open_sealed",
     "seal",
+    "seal_configure",
     "subjects",
 ]

@@ -90,3 +90,14 @@ class Catalog:
     def fallback_price(self, provider: str, model: str) -> ModelPrice | None:
         entry = self._providers.get(provider)
         return entry.models.get(model) if entry else None
+
+    def highest_rate(self, provider: str) -> float | None:
+        """The provider's most expensive catalog rate (USD per million tokens, in or out)."""
+        entry = self._providers.get(provider)
+        rates = [
+            rate
+            for price in (entry.models.values() if entry else ())
+            if price is not None
+            for rate in (price.input_per_mtok, price.output_per_mtok)
+        ]
+        return max(rates, default=None)

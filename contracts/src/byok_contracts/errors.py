@@ -20,6 +20,7 @@ __all__ = [
     "NotFound",
     "Unavailable",
     "Unprocessable",
+    "WrongAccount",
     "error_for_code",
 ]
 
@@ -57,6 +58,12 @@ class CreditsExhausted(ByokError):
 class Forbidden(ByokError):
     code = 403
     default_error = "forbidden"
+
+
+class WrongAccount(Forbidden):
+    """The scope belongs to another account (tenancy, DESIGN.md section 3)."""
+
+    default_error = "wrong_account"
 
 
 class NotFound(ByokError):

@@ -1,7 +1,8 @@
 """JSON Schema and AsyncAPI export of the v1 contract, and the compatibility check.
 
-``make docs`` writes ``contracts/schemas/*.json`` and ``contracts/asyncapi.json``;
-a test compares the committed schemas with the code's and fails on any change
+``make docs`` writes ``contracts/schemas/*.json``, ``contracts/asyncapi.json`` (what
+product backends and runtimes use), ``contracts/asyncapi-internal.json`` (the hops
+between byok's services); a test compares the committed schemas with the code's and fails on any change
 that would break an existing client (see :func:`breaking_changes`).
 """
 
@@ -14,20 +15,37 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import asyncapi as _asyncapi
 from . import subjects as s
 from . import v1
 from .v1 import ledger
 
-__all__ = ["OPERATIONS", "Operation", "asyncapi", "breaking_changes", "export", "schemas"]
+__all__ = [
+    "OPERATIONS",
+    "Operation",
+    "asyncapi",
+    "asyncapi_internal",
+    "breaking_changes",
+    "export",
+    "outbound",
+    "schemas",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
     subject: str
-    kind: str  # "request" or "event"
+    # "request": byok receives it and replies; "event": byok publishes it;
+    # "inbound": an event others publish and byok consumes (usage.recorded).
+    kind: str
     message: type[BaseModel]
     reply: type[BaseModel] | None = None
     summary: str = ""
+
+    @property
+    def internal(self) -> bool:
+        """A hop between byok's own services (NATS permissions keep clients off it)."""
+        return self.summary.startswith("internal:")
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -74,6 +92,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         s.RESOLVE, "request", v1.Resolve, v1.Resolved, "which key and model for this request"
     ),
+    Operation(
+        f"{s.RESOLVE}.{{account}}",
+        "request",
+        v1.Resolve,
+        v1.Resolved,
+        "resolve for one account (the body's account must equal the subject's)",
+    ),
     Operation(s.USAGE_QUERY, "request", v1.QueryUsage, v1.UsageReport, "usage and estimated cost"),
     Operation(s.LEDGER_GRANT, "request", v1.Grant, v1.Granted, "add credits (idempotent)"),
     Operation(s.LEDGER_BALANCE, "request", v1.BalanceRequest, v1.Balance, "an account's balance"),
@@ -89,14 +114,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "event",
         ledger.LedgerEntry,
         None,
-        "the credit journal of one account (append-only)",
+        "internal: the credit journal of one account (append-only)",
     ),
     Operation(
         f"{s.PREFIX}.health.{{service}}", "request", v1.HealthRequest, v1.Health, "service health"
     ),
     Operation(
         s.USAGE_RECORDED,
-        "event",
+        "inbound",
         v1.UsageRecorded,
         None,
         "published by runtimes after each provider call",
@@ -188,45 +213,39 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 
 def asyncapi() -> dict[str, Any]:
-    """An AsyncAPI 3 document of the whole v1 contract."""
-    messages = {name: {"name": name, "payload": schema} for name, schema in schemas().items()}
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
+    """The AsyncAPI 3 document of what product backends and runtimes use (byok's view)."""
+    return _asyncapi.document(
+        [op for op in OPERATIONS if not op.internal],
+        title="byok",
+        description="byok v1 NATS contract, seen from byok: it receives requests (and replies "
+        "on the requester's inbox) and usage.recorded, and sends events. Reference: "
+        "contracts/REFERENCE.md.",
+    )
+
+
+def asyncapi_internal() -> dict[str, Any]:
+    """The AsyncAPI 3 document of the hops between byok's own services."""
+    return _asyncapi.document(
+        [op for op in OPERATIONS if op.internal],
+        title="byok internal",
+        description="Hops between byok services; not for product backends or runtimes "
+        "(their NATS users may not publish or subscribe to these subjects).",
+    )
+
+
+def outbound() -> set[str]:
+    """Names of the messages byok sends (replies and events): clients read them."""
+    names = {"ErrorReply"}
     for op in OPERATIONS:
-        cid = op.subject.replace(".", "_").replace("{", "").replace("}", "")
-        channel: dict[str, Any] = {
-            "address": op.subject,
-            "messages": {
-                op.message.__name__: {"$ref": f"#/components/messages/{op.message.__name__}"}
-            },
-        }
-        operation: dict[str, Any] = {
-            "action": "send" if op.kind == "request" else "receive",
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": op.summary,
-        }
         if op.reply is not None:
-            channel["messages"][op.reply.__name__] = {
-                "$ref": f"#/components/messages/{op.reply.__name__}"
-            }
-            channel["messages"]["ErrorReply"] = {"$ref": "#/components/messages/ErrorReply"}
-            operation["reply"] = {
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "messages": [
-                    {"$ref": f"#/channels/{cid}/messages/{op.reply.__name__}"},
-                    {"$ref": f"#/channels/{cid}/messages/ErrorReply"},
-                ],
-            }
-        channels[cid] = channel
-        operations[cid] = operation
-    return {
-        "asyncapi": "3.0.0",
-        "info": {"title": "byok", "version": "1.0.0", "description": "byok v1 NATS contract"},
-        "defaultContentType": "application/json",
-        "channels": channels,
-        "operations": operations,
-        "components": {"messages": messages},
-    }
+            names.add(op.reply.__name__)
+        if op.kind == "event":
+            names.add(op.message.__name__)
+    return names
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def export(directory: Path) -> list[Path]:
@@ -238,9 +257,12 @@ def export(directory: Path) -> list[Path]:
         path = out / f"{name}.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         written.append(path)
-    doc = directory / "asyncapi.json"
-    doc.write_text(json.dumps(asyncapi(), indent=2, sort_keys=True) + "\n")
-    written.append(doc)
+    for name, text in (
+        ("asyncapi.json", _dump(asyncapi())),
+        ("asyncapi-internal.json", _dump(asyncapi_internal())),
+    ):
+        (directory / name).write_text(text)
+        written.append(directory / name)
     return written
 
 
@@ -294,18 +316,21 @@ def _nested(
     where: str,
     old_root: dict[str, Any],
     new_root: dict[str, Any],
+    sent_by_byok: bool = False,
 ) -> list[str]:
     """Compare the object schemas inside a property: directly, as array items, or in an anyOf."""
     old, new = _resolve(old, old_root), _resolve(new, new_root)
     if "properties" in old and "properties" in new:
-        return breaking_changes(old, new, path=where, old_root=old_root, new_root=new_root)
+        return breaking_changes(
+            old, new, path=where, old_root=old_root, new_root=new_root, sent_by_byok=sent_by_byok
+        )
     if "items" in old and "items" in new:
-        return _nested(old["items"], new["items"], f"{where}[]", old_root, new_root)
+        return _nested(old["items"], new["items"], f"{where}[]", old_root, new_root, sent_by_byok)
     if "anyOf" in old and "anyOf" in new:
         olds = [o for o in old["anyOf"] if "properties" in _resolve(o, old_root) or "items" in o]
         news = [n for n in new["anyOf"] if "properties" in _resolve(n, new_root) or "items" in n]
         if len(olds) == 1 and len(news) == 1:
-            return _nested(olds[0], news[0], where, old_root, new_root)
+            return _nested(olds[0], news[0], where, old_root, new_root, sent_by_byok)
     return []
 
 
@@ -316,8 +341,11 @@ def breaking_changes(
     path: str = "",
     old_root: dict[str, Any] | None = None,
     new_root: dict[str, Any] | None = None,
+    sent_by_byok: bool = False,
 ) -> list[str]:
-    """Ways ``new`` breaks clients of ``old``: removed fields, new required fields, narrowed types."""
+    """Ways ``new`` breaks clients of ``old``: removed fields, narrowed types, and for what
+    clients send, new required fields; for what byok sends (``sent_by_byok``: replies and
+    events, which clients read), a field that stops being required."""
     old_root = old_root or old
     new_root = new_root or new
     old = _resolve(old, old_root)
@@ -333,11 +361,15 @@ def breaking_changes(
         old_t, new_t = _types(old_prop, old_root), _types(new_props[name], new_root)
         if not _covers(old_t, new_t):
             problems.append(f"{where}: type narrowed from {sorted(old_t)} to {sorted(new_t)}")
-        problems += _nested(old_prop, new_props[name], where, old_root, new_root)
-    added_required = set(new.get("required", [])) - set(old.get("required", []))
-    for name in sorted(added_required):
+        problems += _nested(old_prop, new_props[name], where, old_root, new_root, sent_by_byok)
+    old_required, new_required = set(old.get("required", [])), set(new.get("required", []))
+    for name in sorted(
+        old_required - new_required if sent_by_byok else new_required - old_required
+    ):
         where = f"{path}.{name}" if path else name
-        problems.append(f"{where}: new required field")
+        problems.append(
+            f"{where}: {'no longer required' if sent_by_byok else 'new required field'}"
+        )
     return problems
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "health",
     "keys_validate_for",
     "ledger_journal",
+    "resolve_for",
 ]
 
 PREFIX: Final = "byok.v1"
@@ -100,3 +101,11 @@ def keys_validate_for(replica: str) -> str:
 def ledger_journal(account: str) -> str:
     """Journal subject of one account (ids are validated, so they cannot inject tokens)."""
     return f"{LEDGER_JOURNAL_PREFIX}.{account}"
+
+
+def resolve_for(account: str) -> str:
+    """``byok.v1.resolve.<account>``: resolve limited to one account (same body as ``resolve``).
+
+    NATS permissions can then allow a per-tenant runtime only its own accounts.
+    """
+    return f"{RESOLVE}.{account}"

@@ -12,8 +12,11 @@ from byok_credit_ledger.adapters.memory import (
     MemoryDirectory,
     MemoryJournal,
     MemoryNotifier,
+    MemoryRequestIndex,
+    MemorySnapshots,
     MemoryStates,
 )
+from byok_credit_ledger.charges import Charger
 from byok_credit_ledger.handlers import Ledger
 
 AT = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -36,14 +39,36 @@ def usage(request_id: str, account: str = "acme", **overrides: Any) -> UsageReco
     return UsageRecorded.model_validate(values)
 
 
-def memory_ledger(credits_per_usd: int = 1000) -> tuple[Ledger, MemoryJournal, MemoryNotifier]:
-    journal, notifier = MemoryJournal(), MemoryNotifier()
+def charger(credits_per_usd: int = 1000, unpriced: float | None = None) -> Charger:
+    catalog = Catalog.load()
+    return Charger(
+        Pricing(catalog),
+        catalog,
+        credits_per_usd=credits_per_usd,
+        unpriced_usd_per_mtok=unpriced,
+    )
+
+
+def memory_ledger(
+    credits_per_usd: int = 1000,
+    *,
+    journal: MemoryJournal | None = None,
+    states: MemoryStates | None = None,
+    snapshots: MemorySnapshots | None = None,
+    index: MemoryRequestIndex | None = None,
+    directory: MemoryDirectory | None = None,
+    **options: Any,
+) -> tuple[Ledger, MemoryJournal, MemoryNotifier]:
+    """A ledger on in-memory stores; pass another ledger's stores to share them."""
+    journal, notifier = journal or MemoryJournal(), MemoryNotifier()
     ledger = Ledger(
         journal,
-        MemoryStates(),
+        states or MemoryStates(),
         notifier,
-        MemoryDirectory(),
-        Pricing(Catalog.load()),
-        credits_per_usd=credits_per_usd,
+        directory or MemoryDirectory(),
+        charger(credits_per_usd),
+        snapshots or MemorySnapshots(),
+        index or MemoryRequestIndex(),
+        **options,
     )
     return ledger, journal, notifier

@@ -1,22 +1,14 @@
-"""The pure credit rules."""
+"""The pure credit rules: charges, decisions, folds and the audit."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
-from ledger_helpers import AT, usage
+from ledger_helpers import AT, charger, usage
 
-from byok_contracts.pricing import CostEstimate
 from byok_contracts.v1 import Grant
-from byok_credit_ledger.domain import (
-    Account,
-    crossing,
-    debit_amount,
-    entry_id,
-    fold,
-    verify_journal,
-)
+from byok_credit_ledger.audit import verify_journal
+from byok_credit_ledger.charges import Charge
+from byok_credit_ledger.domain import Account, Snapshot, crossing, entry_id
 from byok_credit_ledger.errors import GrantConflict
 
 
@@ -24,12 +16,37 @@ def grant(key: str, amount: int) -> Grant:
     return Grant(account="acme", amount=amount, reason="monthly", idempotency_key=key)
 
 
+def platform(credits: int) -> Charge:
+    return Charge("platform", credits, "0.01", "catalog")
+
+
 def test_debit_is_the_ceiling_of_cost_times_rate() -> None:
-    assert debit_amount(CostEstimate(Decimal("0.00045"), "genai-prices"), 1000) == 1
-    assert debit_amount(CostEstimate(Decimal("0.0105"), "genai-prices"), 1000) == 11
-    assert debit_amount(CostEstimate(Decimal("0.002"), "catalog"), 1000) == 2
-    assert debit_amount(CostEstimate(Decimal(0), "catalog"), 1000) == 0
-    assert debit_amount(CostEstimate(None, "unpriced"), 1000) == 0
+    # gpt-4o-mini: 1000 in at 0.15/M + 500 out at 0.6/M = $0.00045 -> 1 credit
+    assert charger().charge(usage("r1"), platform_key=False).credits == 1
+    assert charger(credits_per_usd=100_000).charge(usage("r1"), False).credits == 45
+    assert charger().charge(usage("r1", input_tokens=0, output_tokens=0), False).credits == 0
+
+
+def test_platform_key_is_platform_usage_whatever_is_claimed() -> None:
+    claimed_byok = usage("r1", source="byok")
+    assert charger().charge(claimed_byok, platform_key=False).source == "byok"
+    charge = charger().charge(claimed_byok, platform_key=True)
+    assert (charge.source, charge.flags) == ("platform", ("source_mismatch",))
+    assert charge.credits == 1
+
+
+def test_unpriced_platform_model_is_charged_at_the_fallback_rate() -> None:
+    event = usage(
+        "r1",
+        provider="anthropic",
+        model="claude-unknown-9",
+        input_tokens=1_000_000,
+        output_tokens=0,
+    )
+    charge = charger().charge(event, platform_key=False)
+    # the most expensive anthropic catalog rate: claude-opus-4-5 output, $25 per million
+    assert (charge.credits, charge.flags) == (25_000, ("unpriced_fallback",))
+    assert charger(unpriced=2.0).charge(event, False).credits == 2_000
 
 
 def test_entry_ids_are_deterministic_and_distinct() -> None:
@@ -40,27 +57,41 @@ def test_entry_ids_are_deterministic_and_distinct() -> None:
 
 def test_grant_is_idempotent_per_key() -> None:
     account = Account("acme")
-    entry = account.grant(grant("m1", 100), AT)
+    entry = account.grant(grant("m1", 100), AT, None)
     assert entry is not None
-    assert entry.amount == 100
-    assert entry.balance == 100
+    assert (entry.amount, entry.balance) == (100, 100)
     account.apply(1, entry)
-    assert account.grant(grant("m1", 100), AT) is None
+    assert account.grant(grant("m1", 100), AT, None) is None
     with pytest.raises(GrantConflict) as err:
-        account.grant(grant("m1", 50), AT)
+        account.grant(grant("m1", 50), AT, None)
     assert err.value.code == 409
+    # before the snapshot: the index's answer decides
+    assert Account("acme").grant(grant("m1", 100), AT, granted_before=100) is None
 
 
 def test_debit_once_per_request_and_never_for_byok() -> None:
     account = Account("acme")
-    cost = CostEstimate(Decimal("0.0105"), "genai-prices")
-    entry = account.debit(usage("r1"), cost, 1000, AT)
+    entry = account.debit(usage("r1"), platform(11), AT, False)
     assert entry is not None
-    assert entry.amount == -11
-    assert entry.balance == -11
+    assert (entry.amount, entry.balance) == (-11, -11)
     account.apply(1, entry)
-    assert account.debit(usage("r1"), cost, 1000, AT) is None
-    assert account.debit(usage("r2", source="byok"), cost, 1000, AT) is None
+    assert account.debit(usage("r1"), platform(11), AT, False) is None
+    assert account.debit(usage("r2"), Charge("byok", 0, None, "byok"), AT, False) is None
+    assert account.debit(usage("r3"), platform(11), AT, debited_before=True) is None
+
+
+def test_snapshot_round_trip_drops_indexed_ids() -> None:
+    account = Account("acme")
+    for seq, rid in enumerate(["r1", "r2"], start=1):
+        entry = account.debit(usage(rid), platform(3), AT, False)
+        assert entry is not None
+        account.apply(seq, entry)
+    snapshot = account.snapshot()
+    assert snapshot == Snapshot("acme", -6, 2, 2)
+    account.indexed(snapshot)
+    assert (account.unindexed, account.base_seq) == (0, 2)
+    again = Account.from_snapshot(snapshot)
+    assert (again.balance, again.last_seq, again.base_seq) == (-6, 2, 2)
 
 
 def test_crossing() -> None:
@@ -79,9 +110,9 @@ def test_fold_and_verify_agree_on_a_clean_journal() -> None:
     journal = []
     for seq, make in enumerate(
         [
-            lambda a: a.grant(grant("m1", 100), AT),
-            lambda a: a.debit(usage("r1"), CostEstimate(Decimal("0.01"), "catalog"), 1000, AT),
-            lambda a: a.debit(usage("r2"), CostEstimate(Decimal("0.5"), "catalog"), 1000, AT),
+            lambda a: a.grant(grant("m1", 100), AT, None),
+            lambda a: a.debit(usage("r1"), platform(10), AT, False),
+            lambda a: a.debit(usage("r2"), platform(500), AT, False),
         ],
         start=1,
     ):
@@ -91,13 +122,12 @@ def test_fold_and_verify_agree_on_a_clean_journal() -> None:
         journal.append((seq, entry))
     folded, problems = verify_journal("acme", journal)
     assert problems == []
-    assert folded.balance == fold("acme", journal).balance == 100 - 10 - 500
+    assert folded.balance == account.balance == 100 - 10 - 500
     assert folded.balance == sum(e.amount for _, e in journal)
 
 
 def test_verify_reports_a_tampered_journal() -> None:
-    account = Account("acme")
-    first = account.debit(usage("r1"), CostEstimate(Decimal("0.01"), "catalog"), 1000, AT)
+    first = Account("acme").debit(usage("r1"), platform(10), AT, False)
     assert first is not None
     bad_balance = first.model_copy(update={"balance": 999})
     _, problems = verify_journal("acme", [(1, first), (2, first), (3, bad_balance)])

@@ -43,8 +43,7 @@ async def test_each_request_id_debits_once_whatever_the_replays() -> None:
         await asyncio.gather(*(ledger.debit(e) for e in events))
     assert len(journal.log) == 20
     # a new process (fresh state from the same journal) changes nothing either
-    again, _, _ = memory_ledger()
-    again.journal = journal
+    again, _, _ = memory_ledger(journal=journal)
     for e in events:
         assert await again.debit(e) is None
     assert (await again.balance(BalanceRequest(account="acme"))).balance == -20
@@ -57,12 +56,14 @@ async def test_byok_usage_debits_nothing() -> None:
     assert len(journal.log) == 1
 
 
-async def test_unpriced_platform_model_is_recorded_at_zero() -> None:
+async def test_unpriced_platform_model_is_debited_at_the_fallback_rate() -> None:
     ledger, _, _ = memory_ledger()
     entry = await ledger.debit(usage("r1", model="mystery-model"))
     assert entry is not None
-    assert entry.amount == 0
+    # 1500 tokens at openai's most expensive catalog rate ($10/M): $0.015 -> 15 credits
+    assert entry.amount == -15
     assert entry.price_source == "unpriced"
+    assert entry.flags == ["unpriced_fallback"]
 
 
 async def test_exhausted_and_restored_events() -> None:
@@ -84,8 +85,7 @@ async def test_exhausted_and_restored_events() -> None:
 async def test_concurrent_writers_on_one_journal() -> None:
     """Two ledger processes share a journal: optimistic concurrency keeps it exact."""
     first, journal, _ = memory_ledger()
-    second, _, _ = memory_ledger()
-    second.journal = journal
+    second, _, _ = memory_ledger(journal=journal)
     await first.grant(grant("acme", "m1", 1000))
     events = [usage(f"r{i}") for i in range(50)]
     await asyncio.gather(*(first.debit(e) for e in events), *(second.debit(e) for e in events))
@@ -109,7 +109,7 @@ async def test_verify_reports_a_stale_credit_state() -> None:
     ledger, _, _ = memory_ledger()
     await ledger.grant(grant("acme", "m1", 10))
     assert (await ledger.verify(VerifyLedger())).consistent
-    states = ledger.states
+    states = ledger.effects.states
     assert isinstance(states, MemoryStates)
     states.states["acme"] = states.states["acme"].model_copy(update={"balance": 7})
     report = await ledger.verify(VerifyLedger(account="acme"))
@@ -118,13 +118,15 @@ async def test_verify_reports_a_stale_credit_state() -> None:
     assert report.balances == {"acme": 10}
 
 
-async def test_start_publishes_effects_a_crash_left_behind() -> None:
+async def test_a_redelivery_publishes_effects_a_crash_left_behind() -> None:
     ledger, journal, _ = memory_ledger()
     await ledger.grant(grant("acme", "m1", 1))
-    await ledger.debit(usage("r1"))  # appended; "crash" before the batch flush
-    restarted, _, notifier = memory_ledger()
-    restarted.journal, restarted.states = journal, ledger.states
-    await restarted.start()
+    await ledger.debit(usage("r1"))  # appended; "crash" before the flush (and the ack)
+    states = ledger.effects.states
+    assert isinstance(states, MemoryStates)
+    restarted, _, notifier = memory_ledger(journal=journal, states=states)
+    assert await restarted.debit(usage("r1")) is None  # the redelivery: no second debit
+    await restarted.flush()
     assert [e.event for e in notifier.events] == ["exhausted"]
     assert (await restarted.verify(VerifyLedger())).consistent
 

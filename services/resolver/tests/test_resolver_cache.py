@@ -23,7 +23,7 @@ ACME = Scope.parse("account:acme")
 def entry(
     key_id: str, revision: int, state: KeyState = KeyState.ACTIVE, scope: Scope = S1
 ) -> KeyEntry:
-    return KeyEntry(key_id, scope, "anthropic", "", state, revision)
+    return KeyEntry(key_id, scope, "anthropic", "", state, revision, "acme")
 
 
 # --- ResolverCache: revisions and the pending slot -------------------------------------

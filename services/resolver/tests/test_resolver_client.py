@@ -61,4 +61,4 @@ async def test_record_usage_publishes_once_per_request_id(
         route.key_id,
         route.model,
     )
-    assert (msg.headers or {}).get("Nats-Msg-Id") == "req-1"
+    assert (msg.headers or {}).get("Nats-Msg-Id") == "acme:req-1"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from byok_contracts import Catalog, Keypair
+from byok_contracts import Catalog, Keypair, WrongAccount
 from byok_contracts.v1 import AccountPolicy, KeyState, Resolve, Scope, ScopeSettings
 from byok_resolver.cache import ResolverCache
 from byok_resolver.domain import Decision, KeyEntry, decide
@@ -36,12 +36,19 @@ class World:
     revision: int = 0
 
     def key(
-        self, scope: str, provider: str, *, state: KeyState = KeyState.ACTIVE, model: str = ""
+        self,
+        scope: str,
+        provider: str,
+        *,
+        state: KeyState = KeyState.ACTIVE,
+        model: str = "",
+        owner: str = "acme",
     ) -> World:
         self.revision += 1
         where = sc(scope)
         key_id = f"k-{where.type.value}-{where.id}-{provider}"
-        entry = KeyEntry(key_id, where, provider, model, state, self.revision)
+        account = None if where.type.value == "platform" else owner
+        entry = KeyEntry(key_id, where, provider, model, state, self.revision, account)
         self.cache.apply_key(where, provider, self.revision, entry)
         return self
 
@@ -389,3 +396,49 @@ def test_model_check_applies_to_platform_too() -> None:
     assert w.resolve("account:acme", model="gemini-2.5-pro").model == "gemini-2.5-pro"
     with pytest.raises(ModelNotAllowed):
         w.resolve("account:acme", provider="gemini", model="gemini-0")
+
+
+# --- tenancy (issue 10, attack 3) ---------------------------------------------------
+
+
+def test_a_chain_with_another_tenants_key_is_403() -> None:
+    world = World().key("workspace:globex", "anthropic", owner="globex").credits(100)
+    with pytest.raises(WrongAccount) as caught:
+        world.resolve("workspace:globex")
+    assert caught.value.code == 403
+    assert caught.value.error == "wrong_account"
+
+
+def test_an_account_that_does_not_exist_gets_no_tenants_key() -> None:
+    world = World().key("workspace:globex", "anthropic", owner="globex")
+    with pytest.raises(WrongAccount):
+        world.resolve("workspace:globex", account="nobody")
+
+
+def test_a_scope_owned_by_another_account_is_403_even_without_keys() -> None:
+    world = World().key("platform:default", "anthropic").credits(100)
+    world.cache.apply_owner("workspace:globex".replace(":", "."), "globex")
+    with pytest.raises(WrongAccount):
+        world.resolve("session:s1", "workspace:globex")
+
+
+def test_a_key_without_a_known_owner_is_served_to_nobody() -> None:
+    world = World()
+    world.revision += 1
+    where = sc("workspace:legacy")
+    entry = KeyEntry("k-legacy", where, "anthropic", "", KeyState.ACTIVE, world.revision)
+    world.cache.apply_key(where, "anthropic", world.revision, entry)
+    with pytest.raises(WrongAccount):
+        world.resolve("workspace:legacy")
+
+
+def test_platform_keys_serve_every_account() -> None:
+    world = World().key("platform:default", "anthropic").credits(100, account="anyone")
+    decision = world.resolve("session:s9", account="anyone")
+    assert pick(decision) == ("platform", "platform:default", "anthropic")
+
+
+def test_own_scopes_still_resolve() -> None:
+    world = World().key("workspace:acme-ws", "openai")
+    world.cache.apply_owner("workspace.acme-ws", "acme")
+    assert pick(world.resolve("workspace:acme-ws")) == ("byok", "workspace:acme-ws", "openai")

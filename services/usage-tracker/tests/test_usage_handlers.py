@@ -10,7 +10,8 @@ import pytest
 from byok_contracts import Catalog, MalformedRequest
 from byok_contracts.pricing import Pricing
 from byok_contracts.v1 import QueryUsage, UsageRecorded
-from byok_usage_tracker.adapters.memory import MemoryUsageStore
+from byok_usage_tracker.adapters.memory import MemoryAggregateStore
+from byok_usage_tracker.aggregates import Aggregates
 from byok_usage_tracker.domain import dimensions
 from byok_usage_tracker.handlers import UsageTracker
 
@@ -40,7 +41,7 @@ def event(rid: str, minute: int = 0, **overrides: Any) -> UsageRecorded:
 
 @pytest.fixture
 def tracker() -> UsageTracker:
-    return UsageTracker(MemoryUsageStore(), Pricing(Catalog.load()))
+    return UsageTracker(Aggregates(MemoryAggregateStore()), Pricing(Catalog.load()))
 
 
 def q(**kwargs: Any) -> QueryUsage:
@@ -57,11 +58,11 @@ def test_a_call_counts_in_every_scope_of_its_chain_its_key_and_account() -> None
     ]
 
 
-def test_totals_by_model_and_cost(tracker: UsageTracker) -> None:
-    assert tracker.record(event("r1"))
-    assert tracker.record(event("r2", model="gpt-4o-mini", provider="openai"))
-    assert not tracker.record(event("r1"))  # redelivered or republished: counted once
-    report = tracker.query(q(scope={"type": "session", "id": "s1"}))
+async def test_totals_by_model_and_cost(tracker: UsageTracker) -> None:
+    assert await tracker.record(event("r1"))
+    assert await tracker.record(event("r2", model="gpt-4o-mini", provider="openai"))
+    assert not await tracker.record(event("r1"))  # redelivered or republished: counted once
+    report = await tracker.query(q(scope={"type": "session", "id": "s1"}))
     assert (report.calls, report.input_tokens, report.output_tokens) == (2, 2000, 1000)
     # claude-sonnet-4-6: 1000 * $3/M + 500 * $15/M = $0.0105; gpt-4o-mini: $0.00045
     assert report.estimated_cost_usd == pytest.approx(0.0105 + 0.00045)
@@ -69,16 +70,16 @@ def test_totals_by_model_and_cost(tracker: UsageTracker) -> None:
     assert report.by_model["gpt-4o-mini"].estimated_cost_usd == pytest.approx(0.00045)
     assert report.unpriced_calls == 0
     assert report.unpriced_models == []
-    assert tracker.query(q(key_id="k1")).calls == 2
-    assert tracker.query(q(account="acme")).calls == 2
-    assert tracker.query(q(scope={"type": "session", "id": "other"})).calls == 0
+    assert (await tracker.query(q(key_id="k1"))).calls == 2
+    assert (await tracker.query(q(account="acme"))).calls == 2
+    assert (await tracker.query(q(scope={"type": "session", "id": "other"}))).calls == 0
 
 
-def test_unpriced_models_are_named_not_zero(tracker: UsageTracker) -> None:
-    tracker.record(event("r1"))
-    tracker.record(event("r2", model="in-house-llm", provider="openai"))
-    tracker.record(event("r3", model="in-house-llm", provider="openai"))
-    report = tracker.query(q(account="acme"))
+async def test_unpriced_models_are_named_not_zero(tracker: UsageTracker) -> None:
+    await tracker.record(event("r1"))
+    await tracker.record(event("r2", model="in-house-llm", provider="openai"))
+    await tracker.record(event("r3", model="in-house-llm", provider="openai"))
+    report = await tracker.query(q(account="acme"))
     assert report.calls == 3
     assert report.unpriced_calls == 2
     assert report.unpriced_models == ["in-house-llm"]
@@ -87,21 +88,50 @@ def test_unpriced_models_are_named_not_zero(tracker: UsageTracker) -> None:
     assert report.estimated_cost_usd == pytest.approx(0.0105)
 
 
-def test_catalog_price_is_the_fallback() -> None:
-    tracker = UsageTracker(MemoryUsageStore(), Pricing(Catalog.load(), use_genai_prices=False))
-    tracker.record(event("r1", model="gpt-4o", provider="openai"))
+async def test_catalog_price_is_the_fallback() -> None:
+    tracker = UsageTracker(
+        Aggregates(MemoryAggregateStore()), Pricing(Catalog.load(), use_genai_prices=False)
+    )
+    await tracker.record(event("r1", model="gpt-4o", provider="openai"))
     # catalog: $2.5/M in, $10/M out
-    assert tracker.query(q(account="acme")).estimated_cost_usd == pytest.approx(0.0075)
+    assert (await tracker.query(q(account="acme"))).estimated_cost_usd == pytest.approx(0.0075)
 
 
-def test_time_windows(tracker: UsageTracker) -> None:
+async def test_time_windows(tracker: UsageTracker) -> None:
     for minute in (5, 0, 10, 20):  # out of order on purpose
-        tracker.record(event(f"r{minute}", minute=minute))
+        await tracker.record(event(f"r{minute}", minute=minute))
     since, until = T0 + timedelta(minutes=5), T0 + timedelta(minutes=20)
-    assert tracker.query(q(account="acme", since=since)).calls == 3
-    assert tracker.query(q(account="acme", until=until)).calls == 3  # until is exclusive
-    assert tracker.query(q(account="acme", since=since, until=until)).calls == 2
+    assert (await tracker.query(q(account="acme", since=since))).calls == 3
+    assert (await tracker.query(q(account="acme", until=until))).calls == 3  # until is exclusive
+    assert (await tracker.query(q(account="acme", since=since, until=until))).calls == 2
     naive = datetime(2025, 6, 1, 0, 5)  # no zone: UTC
-    assert tracker.query(q(account="acme", since=naive)).calls == 3
+    assert (await tracker.query(q(account="acme", since=naive))).calls == 3
     with pytest.raises(MalformedRequest):
-        tracker.query(q(account="acme", since=until, until=since))
+        await tracker.query(q(account="acme", since=until, until=since))
+
+
+async def test_same_request_id_in_two_accounts_counts_in_both(tracker: UsageTracker) -> None:
+    """Tenant A's request_id must not suppress tenant B's usage."""
+    assert await tracker.record(event("shared-id"))
+    assert await tracker.record(event("shared-id", account="other"))
+    assert (await tracker.query(q(account="acme"))).calls == 1
+    assert (await tracker.query(q(account="other"))).calls == 1
+
+
+async def test_aggregates_survive_a_restart_and_a_replay_counts_nothing_twice() -> None:
+    store = MemoryAggregateStore()
+    first = UsageTracker(Aggregates(store), Pricing(Catalog.load()))
+    for seq in range(1, 6):
+        await first.record(event(f"r{seq}", minute=seq), seq)
+    await first.checkpoint(5)
+    await first.record(event("r6", minute=6), 6)  # counted, not yet stored: lost with memory
+    restarted = UsageTracker(Aggregates(store, capacity=1), Pricing(Catalog.load()))
+    assert await restarted.aggregates.start() == 5
+    assert (await restarted.query(q(account="acme"))).calls == 5
+    # the feed resumes after the checkpoint: 6 comes again, and 4 is a republished duplicate
+    assert await restarted.record(event("r6", minute=6), 6)
+    assert not await restarted.record(event("r4", minute=4), 7)
+    await restarted.checkpoint(7)
+    report = await restarted.query(q(scope={"type": "workspace", "id": "w1"}))
+    assert (report.calls, report.input_tokens) == (6, 6000)
+    assert len(restarted.aggregates) <= 1 + 1  # bounded: one day record (+ the one in use)

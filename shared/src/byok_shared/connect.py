@@ -1,21 +1,25 @@
-"""How a byok process connects to NATS: its user, password or creds, and inbox prefix.
+"""How a byok process connects to NATS: its servers, user, password or creds, inbox prefix.
 
-The permissions behind those users are in :mod:`byok_shared.natsauth`.
+The permissions behind those users are in :mod:`byok_shared.natsauth`. A process
+given no user (``BYOK_NATS_USER``/``BYOK_NATS_CREDS``) but a ``role`` logs in with
+the credentials ``make run`` keeps for that role under ``BYOK_DATA_DIR``, when
+there are any (:func:`byok_shared.natsconfig.local_credentials`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .natsconfig import local_credentials
 from .settings import ByokSettings
 
 if TYPE_CHECKING:
     from faststream.nats.security import NatsSecurity
 
-__all__ = ["broker_security", "connect_options"]
+__all__ = ["broker_security", "connect_options", "server_urls"]
 
 
-def connect_options(settings: ByokSettings) -> dict[str, Any]:
+def connect_options(settings: ByokSettings, role: str | None = None) -> dict[str, Any]:
     """``nats.connect`` keyword arguments for the user, password or creds and inbox prefix."""
     options: dict[str, Any] = {"inbox_prefix": settings.nats_inbox_prefix}
     if settings.nats_creds is not None:
@@ -24,7 +28,19 @@ def connect_options(settings: ByokSettings) -> dict[str, Any]:
         options["user"] = settings.nats_user
         if settings.nats_password is not None:
             options["password"] = settings.nats_password.get_secret_value()
+    elif role is not None and (local := local_credentials(settings.data_dir, role)) is not None:
+        options.update(user=local.user, password=local.password, inbox_prefix=local.inbox_prefix)
     return options
+
+
+def server_urls(settings: ByokSettings, role: str | None = None) -> list[str]:
+    """``BYOK_NATS_URL`` (one URL or a comma-separated list), else the URL of the local
+    ``make run`` server when ``role`` has credentials there, else the default."""
+    if settings.nats_url is None and role is not None:
+        local = local_credentials(settings.data_dir, role)
+        if local is not None and local.servers:
+            return local.servers
+    return settings.server_urls
 
 
 def broker_security(settings: ByokSettings) -> NatsSecurity | None:

@@ -1,16 +1,17 @@
-"""Streams and KV buckets byok keeps its state in, created idempotently at start.
+"""Streams and KV buckets byok keeps its state in: names and configurations.
 
-Every service calls :func:`ensure_jetstream` at start; creating what exists is a
-no-op, and a stream whose config drifted is updated in place. On a cluster each
-call is retried while JetStream is not ready (:mod:`byok_shared.retry`), and the
-function returns only once every stream and bucket has a leader, so the first
-write of a service does not meet a Raft group still electing one.
+They are created and updated by the operator's provisioning step
+(:mod:`byok_shared.provision`, ``python -m byok_shared.provision``); services only
+check at start that what they use is there as expected, and hold no permission
+to create, update, purge or delete a stream (:mod:`byok_shared.natsauth`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -18,34 +19,35 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
-    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
 
 from byok_contracts import subjects
-
-from .retry import with_backoff
 
 __all__ = [
     "BUCKETS",
     "BUCKET_ACCOUNTS",
+    "BUCKET_API_TOKENS",
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
+    "BUCKET_OWNERS",
     "BUCKET_RESOLVERS",
     "BUCKET_SCOPES",
     "BUCKET_SEALING",
+    "DEFAULT_EVENTS_MAX_BYTES",
+    "DEFAULT_USAGE_MAX_BYTES",
     "RESOLVER_PRESENCE_TTL",
+    "SERVICE_BUCKETS",
     "STREAM_EVENTS",
     "STREAM_LEDGER",
     "STREAM_USAGE",
     "Bucket",
+    "all_buckets",
     "bucket_keys",
     "ensure_jetstream",
     "stream_configs",
-    "stream_ready",
     "usage_consumer",
 ]
 
@@ -60,20 +62,42 @@ BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
 BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
 BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
+BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
+BUCKET_API_TOKENS = "byok-api-tokens"  # <token_id> -> ApiTokenRecord (digest only)
 
 _DAY = 86_400.0
 
 
-def stream_configs(replicas: int = 1) -> list[StreamConfig]:
-    """The streams byok needs, with ``replicas`` copies each (R3 in a cluster)."""
+DEFAULT_USAGE_MAX_BYTES: Final = 4 * 1024**3  # BYOK_USAGE_MAX_BYTES
+DEFAULT_EVENTS_MAX_BYTES: Final = 1 * 1024**3  # BYOK_EVENTS_MAX_BYTES
+
+
+def stream_configs(
+    replicas: int = 1,
+    *,
+    usage_max_bytes: int = DEFAULT_USAGE_MAX_BYTES,
+    events_max_bytes: int = DEFAULT_EVENTS_MAX_BYTES,
+) -> list[StreamConfig]:
+    """The streams byok needs, with ``replicas`` copies each (R3 in a cluster).
+
+    BYOK_USAGE and BYOK_EVENTS are bounded in bytes with ``DiscardPolicy.NEW``: a full
+    stream refuses the next publish (the publisher gets an error and keeps its event)
+    and never drops a stored one, so no debit is lost to a limit. Retention stays
+    ``LIMITS`` rather than interest: the usage-tracker rebuilds its read model from
+    the whole of BYOK_USAGE at every start and backends may read BYOK_EVENTS as an
+    outbox, so a message acked by the ledger is still needed. Only ``max_age``
+    (400 and 30 days) ever removes a message.
+    """
     return [
         StreamConfig(
             name=STREAM_EVENTS,
             subjects=[f"{subjects.EVENTS_PREFIX}.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            max_bytes=events_max_bytes,
             max_age=30 * _DAY,
             duplicate_window=120.0,
             num_replicas=replicas,
@@ -83,6 +107,8 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             subjects=[subjects.USAGE_RECORDED],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            max_bytes=usage_max_bytes,
             max_age=400 * _DAY,
             duplicate_window=120.0,
             num_replicas=replicas,
@@ -111,9 +137,25 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_SCOPES, history=5),
     Bucket(BUCKET_ACCOUNTS, history=5),
     Bucket(BUCKET_CREDITS),
+    Bucket(BUCKET_OWNERS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
+    Bucket(BUCKET_API_TOKENS),
 )
+
+# Buckets only one service uses (its ``EXTRA_BUCKETS``), provisioned with the rest;
+# byok_shared.natsauth gives each service write access to its own.
+SERVICE_BUCKETS: Final[Mapping[str, tuple[Bucket, ...]]] = {
+    "key-vault": (Bucket("byok-key-index"),),
+    "validator": (Bucket("byok-validator-sweeps"),),
+    "credit-ledger": (Bucket("byok-ledger-snapshots"), Bucket("byok-ledger-requests")),
+    "usage-tracker": (Bucket("byok-usage-aggregates"),),
+}
+
+
+def all_buckets() -> tuple[Bucket, ...]:
+    """Every bucket the provisioning step creates: shared ones, then each service's own."""
+    return BUCKETS + tuple(b for own in SERVICE_BUCKETS.values() for b in own)
 
 
 async def ensure_jetstream(
@@ -121,87 +163,14 @@ async def ensure_jetstream(
     *,
     replicas: int = 1,
     extra_buckets: tuple[Bucket, ...] = (),
-    timeout: float = 60.0,
 ) -> None:
-    """Create (or bring up to date) every stream and bucket byok uses; wait for their leaders."""
-    # A request to a group that is electing gets no answer at all: ask again soon rather
-    # than after the context's full timeout.
-    js = JetStreamContext(js._nc, prefix=js._prefix, timeout=min(js._timeout, 2.0))
-    names: list[str] = []
-    for config in stream_configs(replicas):
-        assert config.name is not None
-        names.append(config.name)
-        await with_backoff(
-            lambda c=config: _ensure_stream(js, c),  # type: ignore[misc]
-            what=f"stream {config.name}",
-            timeout=timeout,
-        )
-    for bucket in BUCKETS + extra_buckets:
-        names.append(f"KV_{bucket.name}")
-        await with_backoff(
-            lambda b=bucket: _ensure_bucket(js, b, replicas),  # type: ignore[misc]
-            what=f"bucket {bucket.name}",
-            timeout=timeout,
-        )
-    for name in names:
-        await stream_ready(js, name, timeout=timeout)
+    """The provisioning step (:func:`byok_shared.provision.provision_jetstream`), for tests
+    and benchmarks that hold an all-powerful connection. Services never call it: they
+    :func:`~byok_shared.provision.verify_jetstream` what the operator provisioned."""
+    from .provision import provision_jetstream
 
-
-async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    assert config.name is not None
-    try:
-        info = await js.stream_info(config.name)
-    except NotFoundError:
-        try:
-            await js.add_stream(config)
-            log.info("created stream %s", config.name)
-        except BadRequestError:  # another service created it first
-            pass
-        return
-    if set(info.config.subjects or []) != set(config.subjects or []):
-        await js.update_stream(config)
-        log.info("updated stream %s", config.name)
-
-
-async def _ensure_bucket(js: JetStreamContext, bucket: Bucket, replicas: int) -> None:
-    try:
-        await js.key_value(bucket.name)
-    except (NotFoundError, BadRequestError):
-        try:
-            await js.create_key_value(
-                KeyValueConfig(
-                    bucket=bucket.name,
-                    history=bucket.history,
-                    ttl=bucket.ttl,
-                    storage=StorageType.FILE,
-                    replicas=replicas,
-                )
-            )
-            log.info("created bucket %s", bucket.name)
-        except BadRequestError:  # another service created it first
-            pass
-
-
-async def stream_ready(
-    js: JetStreamContext, name: str, *, timeout: float = 60.0, probe: float = 1.0
-) -> None:
-    """Return once ``name`` answers stream info with a leader (at once on one server).
-
-    Each probe waits ``probe`` seconds, not the context's request timeout: a stream
-    whose group is electing does not answer at all, and an election takes ~1-2 s.
-    """
-    subject = f"{js._prefix}.STREAM.INFO.{name}"  # the API prefix (domains)
-
-    async def led() -> None:
-        try:
-            info = await js._api_request(subject, b"", timeout=probe)
-        except NotFoundError:  # created by another service, not applied by the meta group yet
-            raise TimeoutError(f"stream {name} not there yet") from None
-        cluster = info.get("cluster") or {}
-        if cluster.get("name") and not cluster.get("leader"):
-            raise TimeoutError(f"stream {name} has no leader yet")
-
-    await with_backoff(led, what=f"leader of {name}", timeout=timeout)
+    await provision_jetstream(js, replicas=replicas)
+    del extra_buckets  # every service bucket is provisioned (SERVICE_BUCKETS)
 
 
 async def bucket_keys(js: JetStreamContext, bucket: str) -> list[str]:

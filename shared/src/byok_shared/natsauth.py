@@ -1,45 +1,43 @@
-"""NATS authorization from one table: roles, their subject permissions, the server config.
+"""NATS authorization: one table of roles and their subject permissions.
 
 One NATS user per service and three client roles (DESIGN.md sections 2 and 7):
 
 - ``runtime`` (chat runtimes): resolve, report a key, publish usage, health;
+  :func:`tenant_runtime` issues runtime users limited to a list of accounts;
 - ``backend`` (product backends): manage keys, scopes, accounts, read usage and
   the ledger, health, and follow the outcome of fire-and-forget configures;
 - ``operator`` (the operator's tools): rotate the cipher key, verify the ledger,
-  probe one resolver replica.
+  probe one resolver replica, and provision streams and buckets
+  (:mod:`byok_shared.provision`): the only role that may create or update them.
 
 Every permission is built from the subject constants of the contract and the
 stream and bucket names of :mod:`byok_shared.jetstream`, so a renamed subject
 moves its permission with it. Responders get ``allow_responses`` (they may
 reply to whoever asked, and nowhere else), and each role receives replies only
 on its own inbox prefix (``_INBOX_<role>.>``), so no role can read another's
-replies. Everything not listed is denied by the server.
+replies. Services may read stream info (to verify the provisioning) but never
+create, update, purge or delete a stream. Everything not listed is denied by the
+server.
 
-:func:`render_config` turns the table into a nats-server ``accounts`` block:
-with passwords given (``make run`` with ``BYOK_NATS_AUTH=1``) they are written
-in, without them each password is an environment reference
-(``$BYOK_NATS_PASSWORD_RESOLVER``), which is how ``deploy/nats/auth.conf`` for
-``compose.yaml`` is produced: ``python -m byok_shared.natsauth compose``.
+The server config, password files and the command line are in
+:mod:`byok_shared.natsconfig` (``python -m byok_shared.natsauth``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import secrets
-import sys
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 from byok_contracts import subjects
 
 from .jetstream import (
     BUCKET_ACCOUNTS,
+    BUCKET_API_TOKENS,
     BUCKET_CREDITS,
     BUCKET_KEYS,
+    BUCKET_OWNERS,
     BUCKET_RESOLVERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
@@ -49,6 +47,7 @@ from .jetstream import (
     STREAM_USAGE,
     stream_configs,
 )
+from .jetstream import SERVICE_BUCKETS as _SERVICE_BUCKETS
 
 __all__ = [
     "ACCOUNT",
@@ -59,27 +58,21 @@ __all__ = [
     "Role",
     "allows_publish",
     "allows_subscribe",
-    "bcrypt_hash",
-    "generate_env",
     "inbox_prefix",
-    "load_passwords",
     "password_env",
-    "password_hash_env",
-    "render_config",
-    "service_env",
+    "resolve_subject_for",
     "subject_matches",
-    "write_server_config",
+    "tenant_runtime",
 ]
 
 ACCOUNT: Final = "BYOK"
 CLIENT_ROLES: Final = ("runtime", "backend", "operator")
 JS_API: Final = "$JS.API"
 
-# Buckets a service creates for itself (``Service(extra_buckets=...)``): name them here
-# (tests/test_nats_auth.py checks this against each service's EXTRA_BUCKETS).
+# Buckets only one service writes (its EXTRA_BUCKETS), by name.
 SERVICE_BUCKETS: Final[Mapping[str, tuple[str, ...]]] = {
-    "key-vault": ("byok-key-index",),
-    "validator": ("byok-validator-sweeps",),
+    service: tuple(bucket.name for bucket in buckets)
+    for service, buckets in _SERVICE_BUCKETS.items()
 }
 
 # ``resolve`` answered by one resolver replica only (byok_resolver.app.replica_subject).
@@ -121,10 +114,20 @@ def _kv_stream(bucket: str) -> str:
     return f"KV_{bucket}"
 
 
-def _bootstrap(extra_buckets: Iterable[str]) -> list[str]:
-    """What ``ensure_jetstream`` needs: any service may be the first to start."""
+def _streams(extra_buckets: Iterable[str]) -> list[str]:
     streams = [c.name for c in stream_configs() if c.name is not None]
-    streams += [_kv_stream(b.name) for b in BUCKETS] + [_kv_stream(b) for b in extra_buckets]
+    return streams + [_kv_stream(b.name) for b in BUCKETS] + [_kv_stream(b) for b in extra_buckets]
+
+
+def _verify(extra_buckets: Iterable[str]) -> list[str]:
+    """What ``verify_jetstream`` reads at a service's start: stream info, nothing more."""
+    streams = _streams(extra_buckets)
+    return [f"{JS_API}.INFO", *(f"{JS_API}.STREAM.INFO.{stream}" for stream in streams)]
+
+
+def _provision() -> list[str]:
+    """The operator's provisioning step: create, inspect and update (never delete or purge)."""
+    streams = _streams(name for own in SERVICE_BUCKETS.values() for name in own)
     grants = [f"{JS_API}.INFO"]
     for stream in streams:
         grants += [f"{JS_API}.STREAM.{op}.{stream}" for op in ("INFO", "CREATE", "UPDATE")]
@@ -200,7 +203,7 @@ def _service(
                 [
                     subjects.health(name),  # the container healthcheck runs as the service
                     *publishes,
-                    *_bootstrap(SERVICE_BUCKETS.get(name, ())),
+                    *_verify(SERVICE_BUCKETS.get(name, ())),
                     *jetstream,
                 ]
             )
@@ -218,6 +221,28 @@ def _client(name: str, *, requests: Sequence[str], listens: Sequence[str] = ()) 
         publish=tuple(dict.fromkeys([*requests, subjects.health("*")])),
         subscribe=tuple(dict.fromkeys([*listens, f"{inbox_prefix(name)}.>"])),
     )
+
+
+_BACKEND_REQUESTS = (
+    subjects.KEYS_PUBLIC_KEY,
+    subjects.KEYS_CONFIGURE,
+    subjects.KEYS_REMOVE,
+    subjects.KEYS_LIST,
+    subjects.KEYS_SET_ENABLED,
+    subjects.SCOPES_CONFIGURE,
+    subjects.ACCOUNTS_CONFIGURE,
+    subjects.USAGE_QUERY,
+    subjects.LEDGER_GRANT,
+    subjects.LEDGER_BALANCE,
+    subjects.LEDGER_VERIFY,
+)
+
+
+def _api_tokens(*, write: bool) -> list[str]:
+    """The gateway's token bucket: opened (stream info), read and watched; written by the
+    operator's ``byok tokens``."""
+    grants = _kv_write(BUCKET_API_TOKENS) if write else _kv_read(BUCKET_API_TOKENS)
+    return [f"{JS_API}.STREAM.INFO.{_kv_stream(BUCKET_API_TOKENS)}", *grants]
 
 
 def _table() -> dict[str, Role]:
@@ -249,6 +274,7 @@ def _table() -> dict[str, Role]:
                 *_kv_write(BUCKET_SCOPES),
                 *_kv_write(BUCKET_ACCOUNTS),
                 *_kv_write(BUCKET_SEALING),
+                *_kv_write(BUCKET_OWNERS),
                 # the freshness barrier lists replicas by direct gets, never a consumer
                 *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
                 *_own_buckets("key-vault"),
@@ -270,7 +296,7 @@ def _table() -> dict[str, Role]:
         ),
         _service(
             "resolver",
-            serves=(subjects.RESOLVE, RESOLVER_REPLICA_RESOLVE),
+            serves=(subjects.RESOLVE, subjects.resolve_for("*"), RESOLVER_REPLICA_RESOLVE),
             # Events arrive as core messages too (sooner than the KV watches).
             listens=(subjects.INTERNAL_RESOLVER_SYNC, f"{subjects.EVENTS_PREFIX}.>"),
             # RESOLVE: at start a replica asks until its queue subscription is served.
@@ -280,6 +306,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_CREDITS),
+                *_kv_read(BUCKET_OWNERS),
                 *_kv_write(BUCKET_RESOLVERS),
                 *_consume(STREAM_EVENTS),
             ),
@@ -300,6 +327,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_SCOPES),
                 *_kv_read(BUCKET_KEYS),
+                *_own_buckets("credit-ledger"),
             ),
         ),
         _service(
@@ -309,32 +337,36 @@ def _table() -> dict[str, Role]:
         ),
         _client(
             "runtime",
-            requests=(subjects.RESOLVE, subjects.KEYS_REPORT, subjects.USAGE_RECORDED),
+            requests=(
+                subjects.RESOLVE,
+                subjects.resolve_for("*"),
+                subjects.KEYS_REPORT,
+                subjects.USAGE_RECORDED,
+            ),
         ),
         _client(
             "backend",
-            requests=(
-                subjects.KEYS_PUBLIC_KEY,
-                subjects.KEYS_CONFIGURE,
-                subjects.KEYS_REMOVE,
-                subjects.KEYS_LIST,
-                subjects.KEYS_SET_ENABLED,
-                subjects.SCOPES_CONFIGURE,
-                subjects.ACCOUNTS_CONFIGURE,
-                subjects.USAGE_QUERY,
-                subjects.LEDGER_GRANT,
-                subjects.LEDGER_BALANCE,
-                subjects.LEDGER_VERIFY,
-            ),
+            requests=_BACKEND_REQUESTS,
             listens=(subjects.EVENTS_KEYS_CONFIGURED, subjects.EVENTS_KEYS_REJECTED),
         ),
-        # The operator's tools (not a product): cipher rotation and ledger audits.
+        # The operator's tools (not a product): cipher rotation, ledger audits, provisioning.
         _client(
             "operator",
             requests=(
                 subjects.INTERNAL_KEYS_ROTATE,
                 subjects.LEDGER_VERIFY,
                 RESOLVER_REPLICA_RESOLVE,
+                *_provision(),
+                *_api_tokens(write=True),  # byok tokens create|list|revoke
+            ),
+        ),
+        # The HTTP gateway: a product backend's requests (and grants for operator
+        # tokens), and reading (watching) the API token bucket. No stream edits.
+        _client(
+            "gateway",
+            requests=(
+                *(s for s in _BACKEND_REQUESTS if s != subjects.LEDGER_VERIFY),
+                *_api_tokens(write=False),
             ),
         ),
     ]
@@ -343,6 +375,38 @@ def _table() -> dict[str, Role]:
 
 ROLES: Final[Mapping[str, Role]] = _table()
 """Every NATS user byok knows: the five services, then the client roles."""
+
+
+# --- per-tenant runtimes -----------------------------------------------------
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # scope and account ids (DESIGN.md 3)
+
+
+def resolve_subject_for(account: str) -> str:
+    """``byok.v1.resolve.<account>``: resolve for one account (same body as ``resolve``)."""
+    return f"{subjects.RESOLVE}.{account}"
+
+
+def tenant_runtime(name: str, accounts: Sequence[str]) -> Role:
+    """A runtime user that may resolve for ``accounts`` only.
+
+    It publishes ``byok.v1.resolve.<account>`` for each of them (never the plain
+    ``byok.v1.resolve``, which serves any account), usage events, key reports and
+    health, and receives replies on its own inbox. Ids are checked against the
+    contract's id pattern, so no wildcard can widen the grant.
+    """
+    if not _ID.match(name) or name in ROLES:
+        raise ValueError("a tenant runtime name matches the id pattern and is not a byok role")
+    if not accounts or not all(_ID.match(account) for account in accounts):
+        raise ValueError("tenant runtime accounts must be one or more valid account ids")
+    return _client(
+        name,
+        requests=(
+            *(resolve_subject_for(account) for account in dict.fromkeys(accounts)),
+            subjects.KEYS_REPORT,
+            subjects.USAGE_RECORDED,
+        ),
+    )
 
 
 # --- matching -----------------------------------------------------------------
@@ -367,155 +431,11 @@ def allows_subscribe(role: Role, subject: str) -> bool:
     return any(subject_matches(pattern, subject) for pattern in role.subscribe)
 
 
-# --- rendering ----------------------------------------------------------------
-
-
-def _quote(text: str) -> str:
-    return json.dumps(text)
-
-
-def _list(items: Sequence[str], indent: str) -> str:
-    inner = "".join(f"{indent}  {_quote(item)}\n" for item in items)
-    return f"[\n{inner}{indent}]"
-
-
-def password_hash_env(role: str) -> str:
-    """The variable holding the bcrypt hash of ``role``'s password (compose's NATS nodes)."""
-    return "BYOK_NATS_PASSWORD_HASH_" + role.upper().replace("-", "_")
-
-
-def bcrypt_hash(password: str) -> str:
-    """A bcrypt hash nats-server accepts in place of a password."""
-    import bcrypt
-
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=11)).decode()
-
-
-def render_config(
-    passwords: Mapping[str, str] | None = None, *, bcrypt_hashes: bool = False
-) -> str:
-    """The nats-server ``accounts`` block for every role.
-
-    With ``passwords`` (role -> password) they are written in; without, each
-    user's password is the environment reference ``$BYOK_NATS_PASSWORD_<ROLE>``,
-    which nats-server resolves at start (and refuses to start when unset).
-    ``bcrypt_hashes`` writes bcrypt hashes of the given passwords instead, or
-    references ``$BYOK_NATS_PASSWORD_HASH_<ROLE>``: the server then holds no
-    password a client could log in with.
-    """
-    lines = [
-        "# Generated by `python -m byok_shared.natsauth` from byok_shared/natsauth.py.",
-        "# Do not edit: change the table there and regenerate.",
-        "accounts {",
-        f"  {ACCOUNT} {{",
-        "    jetstream: enabled",
-        "    users: [",
-    ]
-    for role in ROLES.values():
-        if passwords is None:
-            env = password_hash_env(role.name) if bcrypt_hashes else role.password_env
-            password = f"${env}"
-        elif bcrypt_hashes:
-            password = _quote(bcrypt_hash(passwords[role.name]))
-        else:
-            password = _quote(passwords[role.name])
-        lines += [
-            "      {",
-            f"        user: {_quote(role.name)}",
-            f"        password: {password}",
-            "        permissions: {",
-            f"          publish: {{ allow: {_list(role.publish, ' ' * 10)} }}",
-            f"          subscribe: {{ allow: {_list(role.subscribe, ' ' * 10)} }}",
-        ]
-        if role.allow_responses:
-            lines.append("          allow_responses: true")
-        lines += ["        }", "      }"]
-    lines += ["    ]", "  }", "}", ""]
-    return "\n".join(lines)
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
-def load_passwords(data_dir: Path) -> dict[str, str]:
-    """Each role's password: ``$BYOK_NATS_PASSWORD_<ROLE>`` if set, else kept in the data dir.
-
-    Generated passwords are stored in ``<data_dir>/nats-auth/passwords.json``
-    (mode 0600) so that a restart of ``make run`` keeps them.
-    """
-    store = data_dir / "nats-auth" / "passwords.json"
-    stored: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
-    passwords = {
-        name: os.environ.get(password_env(name)) or stored.get(name) or secrets.token_urlsafe(24)
-        for name in ROLES
-    }
-    if passwords != stored:
-        _write_private(store, json.dumps(passwords, indent=2) + "\n")
-    return passwords
-
-
-def write_server_config(data_dir: Path) -> tuple[Path, dict[str, str]]:
-    """Write ``<data_dir>/nats-auth/auth.conf`` (0600) for the embedded server."""
-    passwords = load_passwords(data_dir)
-    path = data_dir / "nats-auth" / "auth.conf"
-    _write_private(path, render_config(passwords))
-    return path, passwords
-
-
-def service_env(role: str, passwords: Mapping[str, str]) -> dict[str, str]:
-    """The environment that makes a process connect as ``role``."""
-    return {
-        "BYOK_NATS_USER": role,
-        "BYOK_NATS_PASSWORD": passwords[role],
-        "BYOK_NATS_INBOX_PREFIX": inbox_prefix(role),
-    }
-
-
-def generate_env() -> str:
-    """A ``.env`` for ``compose.yaml``: one fresh random password per role, and its bcrypt
-    hash (single-quoted: compose leaves ``$`` alone there) for the NATS nodes."""
-    lines = []
-    for name in ROLES:
-        password = secrets.token_urlsafe(24)
-        lines.append(f"{password_env(name)}={password}\n")
-        lines.append(f"{password_hash_env(name)}='{bcrypt_hash(password)}'\n")
-    return "".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m byok_shared.natsauth",
-        description="Render byok's NATS authorization from its one table.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    compose = sub.add_parser("compose", help="the accounts block with $BYOK_NATS_PASSWORD_* refs")
-    compose.add_argument(
-        "--bcrypt", action="store_true", help="reference $BYOK_NATS_PASSWORD_HASH_* (bcrypt)"
-    )
-    sub.add_parser("env", help="a .env with fresh random passwords for compose.yaml")
-    sub.add_parser("roles", help="the table, as JSON")
-    args = parser.parse_args(argv)
-    if args.command == "compose":
-        sys.stdout.write(render_config(bcrypt_hashes=args.bcrypt))
-    elif args.command == "env":
-        sys.stdout.write(generate_env())
-    else:
-        table = {
-            name: {
-                "publish": list(role.publish),
-                "subscribe": list(role.subscribe),
-                "allow_responses": role.allow_responses,
-                "inbox_prefix": role.inbox_prefix,
-            }
-            for name, role in ROLES.items()
-        }
-        sys.stdout.write(json.dumps(table, indent=2) + "\n")
-    return 0
+    """``python -m byok_shared.natsauth``: see :mod:`byok_shared.natsconfig`."""
+    from .natsconfig import main as run
+
+    return run(argv)
 
 
 if __name__ == "__main__":

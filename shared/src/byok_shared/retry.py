@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import nats.errors
+from nats.js import JetStreamContext
 from nats.js import errors as js_errors
 
-__all__ = ["is_transient", "with_backoff"]
+__all__ = ["is_transient", "quick", "stream_ready", "with_backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +99,31 @@ async def with_backoff(
             )
         await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
         delay = min(most, delay * 2)
+
+
+def quick(js: JetStreamContext, timeout: float = 2.0) -> JetStreamContext:
+    """The same JetStream context with a short request timeout: a request to a group that
+    is electing gets no answer at all, so ask again soon rather than after 5 s."""
+    return JetStreamContext(js._nc, prefix=js._prefix, timeout=min(js._timeout, timeout))
+
+
+async def stream_ready(
+    js: JetStreamContext, name: str, *, timeout: float = 60.0, probe: float = 1.0
+) -> None:
+    """Return once stream ``name`` answers stream info with a leader (at once on one server).
+
+    A stream created a moment ago by someone else may not be there yet (the meta group
+    has not applied it): that is waited for too, up to ``timeout``.
+    """
+    subject = f"{js._prefix}.STREAM.INFO.{name}"  # the API prefix (domains)
+
+    async def led() -> None:
+        try:
+            info = await js._api_request(subject, b"", timeout=probe)
+        except js_errors.NotFoundError:
+            raise TimeoutError(f"stream {name} not there yet") from None
+        cluster = info.get("cluster") or {}
+        if cluster.get("name") and not cluster.get("leader"):
+            raise TimeoutError(f"stream {name} has no leader yet")
+
+    await with_backoff(led, what=f"leader of {name}", timeout=timeout)

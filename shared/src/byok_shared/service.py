@@ -24,9 +24,10 @@ from byok_contracts import subjects
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
-from .jetstream import Bucket, ensure_jetstream
+from .jetstream import Bucket
 from .logs import configure_logging, correlation_id
 from .metrics import Metrics, serve_metrics
+from .provision import NotProvisioned, verify_jetstream
 from .responder import respond
 from .retry import with_backoff
 from .settings import ByokSettings
@@ -145,9 +146,12 @@ class Service:
 
     async def _on_startup(self) -> None:
         await self.broker.connect()
-        await ensure_jetstream(
-            self.js, replicas=self.settings.stream_replicas, extra_buckets=self._extra_buckets
-        )
+        # Streams and buckets are the operator's (byok_shared.provision): check, never create.
+        try:
+            await verify_jetstream(self.js, buckets=self._extra_buckets)
+        except NotProvisioned as exc:
+            log.critical("%s refuses to start: %s", self.name, exc)
+            raise
         # On a cluster a start may meet a Raft group still electing its leader (a fresh
         # R3 bucket, a node that just died): retry each hook with backoff. Hooks are
         # written to be re-run after a transient failure.
@@ -171,4 +175,7 @@ def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
     settings = ByokSettings()
     configure_logging(name, settings.log_level, settings.log_format)
     app: FastStream = create_app(settings)
-    asyncio.run(app.run())
+    try:
+        asyncio.run(app.run())
+    except NotProvisioned:
+        raise SystemExit(78) from None  # EX_CONFIG; the reason is logged above

@@ -1,9 +1,18 @@
 """``make run``: the whole byok stack on this machine, in one terminal.
 
 Starts the embedded nats-server with JetStream (unless ``BYOK_NATS_URL`` is
-set), then each service as its own process, streams their logs with a name
-prefix, waits until all five answer health and says so. Ctrl-C (or SIGTERM)
-stops the services, then the server, and leaves nothing running.
+set) with the per-role authorization of :mod:`byok_shared.natsauth` on,
+provisions the streams and buckets as the operator (:mod:`byok_shared.provision`),
+then starts each service as its own process under its own NATS user, streams
+their logs with a name prefix, waits until all five answer health and says so.
+Ctrl-C (or SIGTERM) stops the services, then the server, and leaves nothing
+running.
+
+Authorization is on by default: anonymous connections are refused. The clear
+passwords stay in ``<BYOK_DATA_DIR>/nats-auth/`` (0600; the server config holds
+bcrypt hashes), where the ``byok`` command and ``ByokClient.connect()`` on this
+machine find them. ``BYOK_NATS_AUTH=0`` is the only way to turn it off, and says
+so loudly.
 """
 
 from __future__ import annotations
@@ -23,11 +32,20 @@ import nats
 
 from byok_contracts import subjects
 
-from .natsauth import inbox_prefix, load_passwords, service_env, write_server_config
+from .natsauth import ROLES, inbox_prefix
+from .natsconfig import (
+    auth_dir,
+    load_passwords,
+    service_env,
+    write_local_credentials,
+    write_server_config,
+)
 from .natsserver import NatsCluster, NatsServer, _port_open, free_port, local_cluster
-from .settings import ByokSettings
+from .openbao import OpenBao, embedded_for
+from .provision import provision
+from .settings import ByokSettings, parse_server_urls
 
-__all__ = ["Stack", "main", "wait_healthy"]
+__all__ = ["Stack", "auth_enabled", "main", "wait_healthy"]
 
 _COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -36,8 +54,14 @@ def module_of(service: str) -> str:
     return "byok_" + service.replace("-", "_")
 
 
+def auth_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """NATS authorization is on unless ``BYOK_NATS_AUTH`` explicitly says off."""
+    value = (os.environ if environ is None else environ).get("BYOK_NATS_AUTH", "")
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
 async def wait_healthy(
-    url: str,
+    url: str | Sequence[str],
     services: Sequence[str],
     timeout: float = 60.0,
     dead: Callable[[], list[str]] | None = None,
@@ -45,12 +69,13 @@ async def wait_healthy(
 ) -> None:
     """Return once every service answers ``byok.v1.health.<service>``.
 
+    ``url`` is one URL, a comma-separated list or a list of servers.
     ``dead`` names processes that already exited: waiting for them is pointless.
     ``connect`` adds ``nats.connect`` options (a user and password under authorization).
     """
     deadline = time.monotonic() + timeout
     pending = list(services)
-    servers = [u.strip() for u in url.split(",") if u.strip()]
+    servers = parse_server_urls(url) if isinstance(url, str) else list(url)
     nc = await nats.connect(
         servers, max_reconnect_attempts=-1, connect_timeout=2, **(connect or {})
     )
@@ -84,10 +109,11 @@ class Stack:
         self.nodes = int(os.environ.get("BYOK_NATS_NODES") or 1)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.url = settings.nats_url or ""
-        # BYOK_NATS_AUTH=1: the server gets the generated authorization (byok_shared.natsauth)
-        # and each service process connects as its own user.
-        self.auth = os.environ.get("BYOK_NATS_AUTH", "").lower() in ("1", "true", "yes", "on")
+        # On unless BYOK_NATS_AUTH=0: the server gets the generated authorization
+        # (byok_shared.natsauth) and each service process connects as its own user.
+        self.auth = auth_enabled()
         self.passwords: dict[str, str] = {}
+        self.openbao: OpenBao | None = None  # BYOK_CIPHER=vault without VAULT_ADDR
 
     def start_server(self) -> None:
         if self.settings.nats_url:
@@ -109,9 +135,19 @@ class Stack:
         ).start()
         self.url = self.server.url
 
+    @property
+    def manages_auth(self) -> bool:
+        """Whether this stack holds every role's password: its own server, or
+        ``BYOK_NATS_PASSWORD_<ROLE>`` given for each role of an external one."""
+        if not self.auth:
+            return False
+        return not self.settings.nats_url or all(
+            os.environ.get(role.password_env) for role in ROLES.values()
+        )
+
     def client_options(self, role: str) -> dict[str, Any]:
         """``nats.connect`` options for ``role`` (empty without authorization)."""
-        if not self.auth:
+        if not self.manages_auth:
             return {}
         return {
             "user": role,
@@ -121,12 +157,14 @@ class Stack:
 
     def env(self, service: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
-        if self.auth and service is not None:
+        if self.manages_auth and service is not None:
             env.update(service_env(service, self.passwords))
         env["BYOK_NATS_URL"] = self.url
         if self.cluster is not None:  # R3 (or the cluster's size) unless chosen otherwise
             env.setdefault("BYOK_STREAM_REPLICAS", str(min(self.nodes, 3)))
         env.setdefault("BYOK_LOG_FORMAT", "text")
+        if self.openbao is not None:
+            env.update(self.openbao.service_env(service))
         env["BYOK_DATA_DIR"] = str(self.settings.data_dir.resolve())
         if self.settings.metrics_port is not None and service in self.services:
             # One machine, five processes: BYOK_METRICS_PORT is the first of five ports.
@@ -150,11 +188,23 @@ class Stack:
         )
         threading.Thread(target=_pump, args=(proc, tag), daemon=True).start()
 
+    def provision(self) -> list[str]:
+        """Create or update streams and buckets as the operator, before any service."""
+        settings = self.settings.model_copy(update={"nats_url": self.url})
+        return asyncio.run(provision(settings, **self.client_options("operator")))
+
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.auth:
+        if self.manages_auth:
             self.passwords = load_passwords(self.settings.data_dir.resolve())
         self.start_server()
+        if self.manages_auth:
+            write_local_credentials(
+                self.settings.data_dir.resolve(), self.passwords, parse_server_urls(self.url)
+            )
+        for line in self.provision():
+            print(f"byok: {line}", flush=True)
+        self.openbao = embedded_for(self.settings)
         for index, service in enumerate(self.services):
             self.start_service(service, index)
 
@@ -176,6 +226,8 @@ class Stack:
             self.server.stop()
         if self.cluster is not None:
             self.cluster.stop()
+        if self.openbao is not None:
+            self.openbao.stop()
 
 
 def _pump(proc: subprocess.Popen[bytes], tag: str) -> None:
@@ -195,12 +247,25 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if not stack.auth:
+        print(
+            "byok: WARNING: BYOK_NATS_AUTH=0: NATS authorization is OFF. Any local process "
+            "can unseal every stored key and grant itself credits. Use it only to debug.",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         stack.start()
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
-        if stack.auth:
-            store = stack.settings.data_dir / "nats-auth" / "passwords.json"
-            print(f"byok: NATS authorization on; users and passwords in {store}", flush=True)
+        if stack.openbao is not None:
+            print(f"byok: OpenBao at {stack.openbao.url}, data in {stack.openbao.home}", flush=True)
+        if stack.manages_auth:
+            store = auth_dir(stack.settings.data_dir)
+            print(
+                f"byok: NATS authorization on (anonymous connections refused); "
+                f"client credentials in {store} (the byok command finds them)",
+                flush=True,
+            )
         try:
             asyncio.run(
                 wait_healthy(

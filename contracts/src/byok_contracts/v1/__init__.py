@@ -46,7 +46,7 @@ from .keys import (
     SetKeyEnabled,
 )
 from .ledger import Balance, BalanceRequest, Grant, Granted
-from .records import CreditState, KeyRecord
+from .records import CreditState, KeyRecord, key_slot, platform_key_slot
 from .resolve import Resolve, Resolved, Source
 from .settings import (
     AccountPolicy,
@@ -57,7 +57,7 @@ from .settings import (
     ScopeSettings,
     ScopeSettingsReply,
 )
-from .usage import ModelUsage, QueryUsage, UsageRecorded, UsageReport
+from .usage import ModelUsage, QueryUsage, UsageRecorded, UsageReport, usage_msg_id
 
 __all__ = [
     "ID_PATTERN",
@@ -120,6 +120,9 @@ __all__ = [
     "ValidateKey",
     "ValidatorPublicKey",
     "ValidatorPublicKeyRequest",
+    "key_slot",
     "normalize_provider",
+    "platform_key_slot",
+    "usage_msg_id",
     "utcnow",
 ]

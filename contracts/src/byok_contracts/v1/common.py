@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -53,10 +55,18 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _status_required(schema: dict[str, Any]) -> None:
+    """Every reply carries ``status``: say so in its JSON Schema (generated types need it)."""
+    if "status" in schema.get("properties", {}):
+        required = schema.setdefault("required", [])
+        if "status" not in required:
+            required.insert(0, "status")
+
+
 class Reply(BaseModel):
     """Base of success replies. Clients ignore unknown fields (v1 grows additively)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_status_required)
 
 
 class Event(BaseModel):
@@ -129,8 +139,22 @@ def _check_b64(value: str, *, exact: int | None, limit: int) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _low_order(raw: bytes) -> bool:
+    """A point no Diffie-Hellman secret comes out of (all-zero shared secret), e.g. 32 zero
+    bytes. Cached: runtimes send the same recipient key with every request."""
+    try:
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(raw))
+    except ValueError:
+        return True
+    return False
+
+
 def _key32(value: str) -> str:
-    return _check_b64(value, exact=32, limit=64)
+    _check_b64(value, exact=32, limit=64)
+    if _low_order(base64.b64decode(value)):
+        raise ValueError("is not a usable X25519 public key (low order point)")
+    return value
 
 
 def _sealed(value: str) -> str:

@@ -37,6 +37,8 @@ class KeyChanged(Event):
     request_id: str | None = None
     revision: int = 0
     occurred_at: datetime = Field(default_factory=utcnow)
+    # The account owning ``scope`` (None for platform keys).
+    account: AccountId | None = None
 
 
 class KeyRejectedEvent(Event):

@@ -55,12 +55,13 @@ class ConfigureKey(Request):
 
     scope: Scope
     sealed_key: SealedBlob
-    kid: Annotated[str, Field(min_length=1, max_length=64)]
+    kid: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
     provider: Provider | None = None
     model: ModelId | None = None
     actor: Actor
     request_id: RequestId | None = None
-    # The account the scope belongs to: its policy decides whether a custom model is allowed.
+    # The account owning ``scope`` (required unless the scope is platform; 0.2): the first
+    # write fixes it, and its policy decides whether a custom model is allowed.
     account: AccountId | None = None
 
 
@@ -80,6 +81,8 @@ class RemoveKey(Request):
     scope: Scope
     provider: Provider
     actor: Actor
+    # The account owning ``scope`` (required unless the scope is platform; 0.2).
+    account: AccountId | None = None
 
 
 class KeyRemoved(Reply):
@@ -91,6 +94,8 @@ class ListKeys(Request):
     """``byok.v1.keys.list``."""
 
     scope: Scope
+    # When given, a scope owned by another account is a 403.
+    account: AccountId | None = None
 
 
 class KeyInfo(Reply):
@@ -115,6 +120,8 @@ class SetKeyEnabled(Request):
     provider: Provider
     enabled: bool
     actor: Actor
+    # The account owning ``scope`` (required unless the scope is platform; 0.2).
+    account: AccountId | None = None
 
 
 class KeyStateChanged(Reply):

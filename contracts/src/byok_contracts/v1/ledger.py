@@ -68,6 +68,10 @@ class LedgerEntry(Event):
     output_tokens: int | None = None
     estimated_cost_usd: str | None = None
     price_source: str | None = None
+    # What the ledger noticed, e.g. ``source_mismatch`` (the runtime claimed ``byok`` for a
+    # platform key) or ``unpriced_fallback`` (debited at ``BYOK_UNPRICED_USD_PER_MTOK``).
+    flags: list[str] = Field(default_factory=list)
+    claimed_source: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
     recorded_at: datetime = Field(default_factory=utcnow)
 

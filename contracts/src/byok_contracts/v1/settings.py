@@ -44,6 +44,8 @@ class ConfigureScope(Request):
     read_only: bool | None = None
     route: Route | None = None
     actor: Actor | None = None
+    # The account owning ``scope`` (required unless the scope is platform; 0.2).
+    account: AccountId | None = None
 
 
 class ScopeSettingsReply(ScopeSettings):

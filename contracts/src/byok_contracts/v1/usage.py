@@ -20,13 +20,28 @@ from .common import (
     Scope,
 )
 
-__all__ = ["ModelUsage", "QueryUsage", "UsageRecorded", "UsageReport"]
+__all__ = ["ModelUsage", "QueryUsage", "UsageRecorded", "UsageReport", "usage_msg_id"]
 
 TokenCount = Annotated[int, Field(ge=0, le=100_000_000)]
 
 
+def usage_msg_id(account: str, request_id: str) -> str:
+    """The ``Nats-Msg-Id`` of a ``usage.recorded``: ``<account>:<request_id>``.
+
+    Deduplication is per (account, request_id): the stream's duplicate window
+    must never let tenant A's request_id drop tenant B's event, so the header
+    names both. (An account id has no ``:``, so the pair is unambiguous.)
+    """
+    return f"{account}:{request_id}"
+
+
 class UsageRecorded(Event):
-    """Published by runtimes after each provider call, with ``Nats-Msg-Id: <request_id>``."""
+    """Published by runtimes after each provider call, with
+    ``Nats-Msg-Id: <account>:<request_id>`` (:func:`usage_msg_id`).
+
+    ``source`` is the runtime's claim; the ledger derives it from ``key_id``:
+    a call on a platform-scope key is platform usage whatever is claimed.
+    """
 
     request_id: RequestId
     account: AccountId

@@ -14,6 +14,8 @@ from .adapters.jetstream import (
     JetStreamNotifier,
     KvCreditStates,
 )
+from .adapters.kv_state import LEDGER_BUCKETS, KvRequestIndex, KvSnapshots
+from .charges import Charger
 from .config import LedgerConfig
 from .handlers import Ledger
 from .subscribers import UsageConsumer, register_responders
@@ -25,8 +27,14 @@ SERVICE = "credit-ledger"
 
 def create_app(settings: ByokSettings, config: LedgerConfig | None = None) -> FastStream:
     config = config or LedgerConfig()
-    service = Service(SERVICE, settings)
-    pricing = Pricing(Catalog.load(settings.catalog_file))
+    service = Service(SERVICE, settings, extra_buckets=LEDGER_BUCKETS)
+    catalog = Catalog.load(settings.catalog_file)
+    charger = Charger(
+        Pricing(catalog),
+        catalog,
+        credits_per_usd=settings.credits_per_usd,
+        unpriced_usd_per_mtok=config.unpriced_usd_per_mtok,
+    )
     live: dict[str, Ledger] = {}
     consumers: list[UsageConsumer] = []
 
@@ -45,9 +53,12 @@ def create_app(settings: ByokSettings, config: LedgerConfig | None = None) -> Fa
             await KvCreditStates.open(js),
             JetStreamNotifier(js, timeout=settings.request_timeout),
             await JetStreamDirectory.open(js),
-            pricing,
-            credits_per_usd=settings.credits_per_usd,
+            charger,
+            await KvSnapshots.open(js),
+            await KvRequestIndex.open(js),
             retries=config.retries,
+            capacity=config.accounts_in_memory,
+            snapshot_every=config.snapshot_every,
         )
         await built.start()
         live["ledger"] = built

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["LedgerConfig"]
 
 
 class LedgerConfig(BaseSettings):
-    """How the ledger consumes ``byok.v1.usage.recorded``."""
+    """How the ledger consumes ``byok.v1.usage.recorded`` and how much it keeps in memory."""
 
     model_config = SettingsConfigDict(env_prefix="BYOK_LEDGER_", extra="ignore", frozen=True)
 
@@ -20,4 +21,17 @@ class LedgerConfig(BaseSettings):
     retries: int = 20
     # Under load, credits events and byok-credits records are published at most this often
     # (and whenever the stream is idle): one write per touched account, not one per debit.
+    # Usage messages are acked after the flush that follows their debit.
     flush_interval: float = 0.1
+    # Accounts kept folded in memory (least recently used ones are dropped first).
+    accounts_in_memory: int = 10_000
+    # An account is snapshotted once it holds this many entries since its last snapshot
+    # (and every account with any, when the stream is idle).
+    snapshot_every: int = 64
+    # USD per million tokens (input and output) for platform calls on a model without a
+    # known price; unset: the provider's most expensive catalog rate.
+    unpriced_usd_per_mtok: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias=AliasChoices("BYOK_UNPRICED_USD_PER_MTOK", "unpriced_usd_per_mtok"),
+    )

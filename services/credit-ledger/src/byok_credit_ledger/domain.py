@@ -1,34 +1,28 @@
-"""Credit rules, pure: an account is the fold of its journal entries.
+"""Credit rules, pure: an account is its snapshot plus the fold of the entries after it.
 
 Nothing here knows NATS. The store appends an entry only if the account's
 journal has not moved since the account was folded (optimistic concurrency),
-so every decision below is taken against the complete history of the account:
-that is what makes "each request_id debits at most once" hold for ever.
+so every decision below is taken against the account's latest state. What
+the account did before its snapshot (which request ids were debited, which
+grants were made) lives in the request index; ``debited_before`` and
+``granted_before`` carry what the index said into the decision, so "each
+request_id debits at most once" holds for ever without keeping history in memory.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from byok_contracts.pricing import CostEstimate, credits_for
 from byok_contracts.v1 import Grant, UsageRecorded
-from byok_contracts.v1.ledger import LedgerDifference, LedgerEntry
+from byok_contracts.v1.ledger import LedgerEntry
 
+from .charges import Charge
 from .errors import GrantConflict
 
-__all__ = [
-    "Account",
-    "CreditsChange",
-    "crossing",
-    "debit_amount",
-    "entry_id",
-    "fold",
-    "verify_journal",
-]
+__all__ = ["Account", "CreditsChange", "Snapshot", "crossing", "entry_id"]
 
 CreditsChange = Literal["exhausted", "restored"]
 
@@ -39,11 +33,6 @@ _NAMESPACE = uuid.UUID("6b0f4c52-4f7e-5d2a-9a51-3c6f0e8d2b17")
 def entry_id(kind: str, account: str, key: str) -> str:
     """Deterministic id of the entry a command produces (also its ``Nats-Msg-Id``)."""
     return str(uuid.uuid5(_NAMESPACE, f"{kind}:{account}:{key}"))
-
-
-def debit_amount(cost: CostEstimate, credits_per_usd: int) -> int:
-    """``ceil(estimated_cost_usd * credits_per_usd)``; an unpriced call costs 0 credits."""
-    return credits_for(cost.usd, credits_per_usd) if cost.usd is not None else 0
 
 
 def crossing(announced: int | None, balance: int) -> CreditsChange | None:
@@ -60,16 +49,56 @@ def crossing(announced: int | None, balance: int) -> CreditsChange | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An account's state up to journal sequence ``last_seq`` (KV ``byok-ledger-snapshots``).
+
+    Every request id and grant key of the entries up to ``last_seq`` is in the
+    request index before the snapshot is written.
+    """
+
+    account: str
+    balance: int
+    last_seq: int
+    entries: int
+
+
 @dataclass
 class Account:
-    """One account's state, exactly the fold of its journal up to ``last_seq``."""
+    """One account: its snapshot (``base_seq``) plus the entries folded after it."""
 
     account: str
     balance: int = 0
     last_seq: int = 0
     entries: int = 0
-    grants: dict[str, int] = field(default_factory=dict)
-    debited: set[str] = field(default_factory=set)
+    base_seq: int = 0  # the request index covers every entry up to here
+    grants: dict[str, int] = field(default_factory=dict)  # since base_seq
+    debited: set[str] = field(default_factory=set)  # since base_seq
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> Account:
+        return cls(
+            snapshot.account,
+            balance=snapshot.balance,
+            last_seq=snapshot.last_seq,
+            entries=snapshot.entries,
+            base_seq=snapshot.last_seq,
+        )
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.account, self.balance, self.last_seq, self.entries)
+
+    @property
+    def unindexed(self) -> int:
+        """Entries folded since the snapshot (held in memory until the next one)."""
+        return len(self.grants) + len(self.debited)
+
+    def indexed(self, snapshot: Snapshot) -> None:
+        """``snapshot`` (of this state) is stored and its ids are in the index: drop them."""
+        if snapshot.last_seq == self.last_seq:
+            self.grants.clear()
+            self.debited.clear()
+            self.base_seq = snapshot.last_seq
 
     def apply(self, seq: int, entry: LedgerEntry) -> None:
         """Fold one stored entry (stream sequence ``seq``) into the state."""
@@ -81,9 +110,9 @@ class Account:
         if entry.kind == "debit" and entry.request_id is not None:
             self.debited.add(entry.request_id)
 
-    def grant(self, cmd: Grant, now: datetime) -> LedgerEntry | None:
+    def grant(self, cmd: Grant, now: datetime, granted_before: int | None) -> LedgerEntry | None:
         """The entry a grant appends, or None when this key was already granted."""
-        granted = self.grants.get(cmd.idempotency_key)
+        granted = self.grants.get(cmd.idempotency_key, granted_before)
         if granted is not None:
             if granted != cmd.amount:
                 raise GrantConflict(cmd.idempotency_key, granted, cmd.amount)
@@ -101,96 +130,27 @@ class Account:
         )
 
     def debit(
-        self, usage: UsageRecorded, cost: CostEstimate, credits_per_usd: int, now: datetime
+        self, usage: UsageRecorded, charge: Charge, now: datetime, debited_before: bool
     ) -> LedgerEntry | None:
         """The entry a platform call appends; None for BYOK calls and already debited ones."""
-        if usage.source != "platform" or usage.request_id in self.debited:
+        if charge.source != "platform" or debited_before or usage.request_id in self.debited:
             return None
-        amount = debit_amount(cost, credits_per_usd)
         return LedgerEntry(
             entry_id=entry_id("debit", self.account, usage.request_id),
             account=self.account,
             kind="debit",
-            amount=-amount,
-            balance=self.balance - amount,
-            reason="usage" if cost.priced else "usage (unpriced model: 0 credits)",
+            amount=-charge.credits,
+            balance=self.balance - charge.credits,
+            reason=charge.reason,
             request_id=usage.request_id,
             provider=usage.provider,
             model=usage.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            estimated_cost_usd=str(cost.usd) if cost.usd is not None else None,
-            price_source=cost.source,
+            estimated_cost_usd=charge.usd,
+            price_source=charge.price_source,
+            flags=list(charge.flags),
+            claimed_source=usage.source if "source_mismatch" in charge.flags else None,
             occurred_at=usage.occurred_at,
             recorded_at=now,
         )
-
-
-def fold(account: str, entries: Iterable[tuple[int, LedgerEntry]]) -> Account:
-    state = Account(account)
-    for seq, entry in entries:
-        state.apply(seq, entry)
-    return state
-
-
-def verify_journal(
-    account: str, entries: Iterable[tuple[int, LedgerEntry]]
-) -> tuple[Account, list[LedgerDifference]]:
-    """Fold the journal and list every entry that disagrees with the fold so far."""
-    state = Account(account)
-    problems: list[LedgerDifference] = []
-    for seq, entry in entries:
-        expected = state.balance + entry.amount
-        if entry.account != account:
-            problems.append(
-                LedgerDifference(
-                    account=account,
-                    check="entry_account",
-                    expected=account,
-                    found=entry.account,
-                    seq=seq,
-                )
-            )
-        if entry.balance != expected:
-            problems.append(
-                LedgerDifference(
-                    account=account,
-                    check="entry_balance",
-                    expected=expected,
-                    found=entry.balance,
-                    seq=seq,
-                    detail="recorded balance differs from the sum of the entries before it",
-                )
-            )
-        if entry.kind == "debit" and entry.request_id in state.debited:
-            problems.append(
-                LedgerDifference(
-                    account=account,
-                    check="double_debit",
-                    found=entry.request_id,
-                    seq=seq,
-                    detail="request_id debited more than once",
-                )
-            )
-        if entry.kind == "grant" and entry.idempotency_key in state.grants:
-            problems.append(
-                LedgerDifference(
-                    account=account,
-                    check="double_grant",
-                    found=entry.idempotency_key,
-                    seq=seq,
-                    detail="idempotency_key granted more than once",
-                )
-            )
-        if (entry.kind == "debit") != (entry.amount <= 0):
-            problems.append(
-                LedgerDifference(
-                    account=account,
-                    check="entry_sign",
-                    found=entry.amount,
-                    seq=seq,
-                    detail=f"a {entry.kind} with amount {entry.amount}",
-                )
-            )
-        state.apply(seq, entry)
-    return state, problems

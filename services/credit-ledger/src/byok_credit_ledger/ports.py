@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 from byok_contracts.v1 import AccountPolicy, CreditsChanged, CreditState
 from byok_contracts.v1.ledger import LedgerEntry
 
-__all__ = ["AccountDirectory", "CreditStates", "Journal", "Notifier", "StoredEntry"]
+from .domain import Snapshot
+
+__all__ = [
+    "AccountDirectory",
+    "CreditStates",
+    "Journal",
+    "Notifier",
+    "RequestIndex",
+    "Snapshots",
+    "StoredEntry",
+]
 
 StoredEntry = tuple[int, LedgerEntry]  # (stream sequence, entry)
 
@@ -41,16 +51,42 @@ class Journal(Protocol):
         ...
 
     async def last_entries(self) -> dict[str, StoredEntry]:
-        """The last entry of every account."""
+        """The last entry of every account (an audit tool: O(accounts))."""
+        ...
+
+
+class Snapshots(Protocol):
+    """Each account's latest snapshot (KV ``byok-ledger-snapshots``)."""
+
+    async def get(self, account: str) -> Snapshot | None: ...
+
+    async def put(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` unless a later one is stored already."""
+        ...
+
+
+class RequestIndex(Protocol):
+    """Request ids debited and grant keys granted, per account, for ever (on disk)."""
+
+    async def debited(self, account: str, request_id: str) -> bool: ...
+
+    async def granted(self, account: str, idempotency_key: str) -> int | None: ...
+
+    async def record(self, account: str, debited: set[str], grants: Mapping[str, int]) -> None:
+        """Make every given id known; returns once all are stored."""
         ...
 
 
 class CreditStates(Protocol):
     """Latest balance per account, for the resolver's warm start (KV ``byok-credits``)."""
 
-    async def get_all(self) -> dict[str, CreditState]: ...
+    async def get(self, account: str) -> CreditState | None: ...
 
-    async def put(self, state: CreditState) -> None: ...
+    def get_all(self) -> AsyncIterator[CreditState]: ...
+
+    async def put(self, state: CreditState) -> int:
+        """Store ``state`` unless the record follows a later entry; returns the stored seq."""
+        ...
 
 
 class Notifier(Protocol):
@@ -60,10 +96,14 @@ class Notifier(Protocol):
 
 
 class AccountDirectory(Protocol):
-    """Account policy and BYOK key state, as key-vault keeps them."""
+    """Account policy, BYOK key state and platform keys, as key-vault keeps them."""
 
     async def policy(self, account: str) -> AccountPolicy: ...
 
     async def byok_active(self, account: str) -> bool:
         """True when the account scope has BYOK enabled and an active key."""
+        ...
+
+    async def is_platform_key(self, key_id: str, provider: str) -> bool:
+        """True when ``key_id`` is (or was) a platform-scope key."""
         ...

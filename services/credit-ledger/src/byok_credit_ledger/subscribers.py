@@ -66,6 +66,7 @@ class UsageConsumer:
         self._task: asyncio.Task[None] | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._flushed = 0.0
+        self._unacked: list[Msg] = []  # debited, acked once their effects are published
 
     async def start(self) -> None:
         self._sub = sub = await usage_consumer(
@@ -81,6 +82,7 @@ class UsageConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._flush()
         if self._sub is not None:
             # An open pull request would hold the connection's drain until it times out.
             with contextlib.suppress(Exception):
@@ -91,7 +93,7 @@ class UsageConsumer:
             try:
                 msgs = await sub.fetch(self._config.batch, timeout=self._config.fetch_timeout)
             except (TimeoutError, nats.errors.TimeoutError):  # idle
-                await self._flush()
+                await self._flush(idle=True)
                 continue
             except asyncio.CancelledError:
                 raise
@@ -106,7 +108,12 @@ class UsageConsumer:
                 await self._flush()
 
     async def handle(self, msgs: list[Msg]) -> None:
-        """Debit a batch: accounts in parallel, each account's messages in order."""
+        """Debit a batch: accounts in parallel, each account's messages in order.
+
+        The index is asked for every message at once first; the appends then run
+        one at a time per account. Messages are acked after the effects of their
+        debits are published (:meth:`_flush`).
+        """
         by_account: defaultdict[str, list[tuple[Msg, UsageRecorded]]] = defaultdict(list)
         for msg in msgs:
             try:
@@ -120,9 +127,14 @@ class UsageConsumer:
         await asyncio.gather(*(self._debit_in_order(items) for items in by_account.values()))
 
     async def _debit_in_order(self, items: list[tuple[Msg, UsageRecorded]]) -> None:
-        for index, (msg, usage) in enumerate(items):
+        prepared = await asyncio.gather(
+            *(self._ledger.prepare(usage) for _, usage in items), return_exceptions=True
+        )
+        for index, ((msg, usage), ready) in enumerate(zip(items, prepared, strict=True)):
             try:
-                entry = await self._ledger.debit(usage)
+                if isinstance(ready, BaseException):
+                    raise ready
+                entry = await self._ledger.debit(ready)
             except JournalUnavailable as exc:
                 log.warning("debit of %s deferred: %s", usage.request_id, exc.message)
                 for later, _ in items[index:]:
@@ -134,18 +146,25 @@ class UsageConsumer:
                 continue
             outcome = "debited" if entry is not None else "no_debit"
             self._metrics.count_event(subjects.USAGE_RECORDED, outcome)
-            debit = "byok" if usage.source == "byok" else "applied" if entry else "duplicate"
+            debit = "applied" if entry else "byok" if ready.charge.source == "byok" else "duplicate"
             self._metrics.ledger_debits.labels(self._metrics.service, debit).inc()
             with contextlib.suppress(Exception):  # metadata is absent on core messages
                 self._metrics.observe_lag(subjects.USAGE_RECORDED, msg.metadata.timestamp)
-            await _settle(msg.ack())
+            self._unacked.append(msg)
 
-    async def _flush(self) -> None:
-        if self._ledger.pending_effects:
-            try:
+    async def _flush(self, *, idle: bool = False) -> None:
+        """Publish due effects (and snapshot), then ack the messages they follow."""
+        try:
+            if self._ledger.pending_effects or self._unacked:
                 await self._ledger.flush()
-            except Exception as exc:
-                log.warning("credit state not published yet (%r); will retry", exc)
+            if idle:
+                await self._ledger.checkpoint_all()
+        except Exception as exc:
+            log.warning("credit state not published yet (%r); will retry", exc)
+            return
+        done, self._unacked = self._unacked, []
+        for msg in done:
+            await _settle(msg.ack())
 
 
 def _seq(msg: Msg) -> int | None:

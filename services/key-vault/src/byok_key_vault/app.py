@@ -12,6 +12,7 @@ from .adapters.jetstream import (
     EXTRA_BUCKETS,
     JetStreamEvents,
     KvKeyStore,
+    KvOwnerStore,
     KvSealingStore,
     KvSettingsStore,
 )
@@ -34,7 +35,10 @@ def build_cipher(settings: ByokSettings) -> Cipher:
     if settings.cipher == "vault":
         import hvac
 
-        client = hvac.Client(url=settings.vault_addr, token=settings.vault_token, timeout=5)
+        token = settings.vault_token
+        if settings.vault_token_file is not None:  # the file wins: it is what was provisioned
+            token = settings.vault_token_file.read_text().strip()
+        client = hvac.Client(url=settings.vault_addr, token=token, timeout=5)
         return VaultCipher(client, mount=settings.vault_mount, key=settings.vault_key)
     return LocalCipher.in_data_dir(settings.data_dir)
 
@@ -77,6 +81,7 @@ def create_app(
             barrier=barrier
             or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
             catalog=catalog,
+            owners=KvOwnerStore(service.js),
         )
 
     @service.on_stopping

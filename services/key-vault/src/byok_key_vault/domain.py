@@ -69,10 +69,11 @@ def clean_key(raw: bytes) -> str:
 
 
 def make_hint(key: str) -> str:
-    """A few first and last characters, never more than a quarter of the key each."""
+    """A few first and last characters (never more than a quarter of the key each) around an
+    ASCII "...", so the hint is plain ASCII in every client, log and terminal."""
     head = min(6, len(key) // 4)
     tail = min(4, len(key) // 4)
-    return f"{key[:head]}…{key[-tail:] if tail else ''}"
+    return f"{key[:head]}...{key[-tail:] if tail else ''}"
 
 
 def fingerprint(secret: bytes, key: str) -> str:
@@ -155,6 +156,7 @@ def new_record(
     now: datetime,
     created_at: datetime | None,
     actor: str,
+    account: str | None = None,
 ) -> KeyRecord:
     return KeyRecord.model_validate(
         {
@@ -170,5 +172,6 @@ def new_record(
             "updated_at": now,
             "validated_at": now,
             "actor": actor,
+            "account": account,
         }
     )

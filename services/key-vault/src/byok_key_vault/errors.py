@@ -31,7 +31,7 @@ class StaleKid(Conflict):
 
 
 class SealedKeyUnreadable(MalformedRequest):
-    default_error = "sealed_key_unreadable"
+    default_error = "malformed_seal"
 
 
 class StoreConflict(Conflict):

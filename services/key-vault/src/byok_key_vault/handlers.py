@@ -5,7 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from byok_contracts import SUITE, Catalog, NotFound, check_provider, seal, subjects
+from byok_contracts import (
+    SUITE,
+    Catalog,
+    MalformedRequest,
+    NotFound,
+    SealBindingError,
+    check_provider,
+    seal,
+    subjects,
+)
+from byok_contracts.sealing import check_configure_binding, parse_configure_envelope
 from byok_contracts.v1 import (
     AccountChanged,
     AccountPolicy,
@@ -39,7 +49,17 @@ from byok_contracts.v1 import (
 from . import domain
 from .errors import KeyNotConfigured, ReadOnlyScope, StoreConflict
 from .keyring import SealingKeys
-from .ports import Cipher, EventBus, FreshnessBarrier, KeyStore, SettingsStore, Validator, Versioned
+from .ports import (
+    Cipher,
+    EventBus,
+    FreshnessBarrier,
+    KeyStore,
+    OwnerStore,
+    SettingsStore,
+    Validator,
+    Versioned,
+)
+from .tenancy import check_owner, claim_owner
 
 __all__ = [
     "Deps",
@@ -76,6 +96,7 @@ class Deps:
     events: EventBus
     barrier: FreshnessBarrier
     catalog: Catalog
+    owners: OwnerStore
 
 
 async def public_key(deps: Deps) -> PublicKey:
@@ -85,12 +106,11 @@ async def public_key(deps: Deps) -> PublicKey:
 
 async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     """Open, detect, check the model, validate live, then encrypt and store (in that order)."""
+    owner = await claim_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
-    key = domain.clean_key(
-        await deps.sealing.open(cmd.sealed_key, cmd.kid, subjects.KEYS_CONFIGURE)
-    )
+    key = domain.clean_key(await _open_bound(cmd, owner, deps))
     provider = check_provider(key, cmd.provider)
-    policy = await _policy(domain.account_of(cmd.scope, cmd.account), deps)
+    policy = await _policy(owner, deps)
     model = domain.choose_model(
         deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
     )
@@ -115,6 +135,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
             now=utcnow(),
             created_at=existing.value.created_at if existing is not None and same else None,
             actor=cmd.actor,
+            account=owner,
         )
         try:
             if existing is None:
@@ -139,6 +160,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
         actor=cmd.actor,
         request_id=cmd.request_id,
         revision=revision,
+        account=owner,
     )
     await deps.events.publish(
         subjects.EVENTS_KEYS_CONFIGURED, event, msg_id=f"{key_id}.{revision}.configured"
@@ -163,6 +185,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
 
 
 async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:
+    await check_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
     slot = domain.slot_for(cmd.scope, cmd.provider)
     for _ in range(_RETRIES):
@@ -182,6 +205,8 @@ async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:
 
 
 async def list_keys(cmd: ListKeys, deps: Deps) -> KeyList:
+    if cmd.account is not None:
+        await check_owner(cmd.scope, cmd.account, deps.owners)
     infos = []
     for provider in deps.catalog.providers():
         entry = await deps.keys.get(domain.slot_for(cmd.scope, provider))
@@ -191,6 +216,7 @@ async def list_keys(cmd: ListKeys, deps: Deps) -> KeyList:
 
 
 async def set_enabled(cmd: SetKeyEnabled, deps: Deps) -> KeyStateChanged:
+    await check_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
     slot = domain.slot_for(cmd.scope, cmd.provider)
     for _ in range(_RETRIES):
@@ -253,6 +279,7 @@ async def unseal(cmd: UnsealKey, deps: Deps) -> KeyUnsealed:
 
 
 async def configure_scope(cmd: ConfigureScope, deps: Deps) -> ScopeSettingsReply:
+    await claim_owner(cmd.scope, cmd.account, deps.owners)
     for _ in range(_RETRIES):
         current = await deps.settings.get_scope(cmd.scope.key)
         settings = domain.merge_scope(current.value if current else None, cmd)
@@ -319,6 +346,19 @@ async def rotate(cmd: RotateKeys, deps: Deps) -> KeysRotated:
     return KeysRotated(rewrapped=rewrapped, unchanged=unchanged, kid=pair.kid)
 
 
+async def _open_bound(cmd: ConfigureKey, owner: str | None, deps: Deps) -> bytes:
+    """Open the configure seal and check it was made for this scope, account and request."""
+    plaintext = await deps.sealing.open(cmd.sealed_key, cmd.kid, subjects.KEYS_CONFIGURE)
+    try:
+        envelope = parse_configure_envelope(plaintext)
+        check_configure_binding(
+            envelope, accounts=(cmd.account, owner), scope=cmd.scope, request_id=cmd.request_id
+        )
+    except SealBindingError as exc:
+        raise MalformedRequest(exc.message, error=exc.error) from None
+    return envelope.key.encode()
+
+
 async def _check_writable(scope: Scope, deps: Deps) -> None:
     current = await deps.settings.get_scope(scope.key)
     if current is not None and current.value.read_only:
@@ -361,6 +401,7 @@ def _key_event(
             "model": record.model,
             "actor": actor,
             "revision": revision,
+            "account": record.account,
         }
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from datetime import datetime
 
 from byok_contracts import Keypair, SealingError
@@ -24,6 +25,7 @@ CONTEXT = "byok-sealing"
 CURRENT = "current"
 FINGERPRINT = "fingerprint"
 _PREFIX = "keypair."
+_KID = re.compile(r"[0-9a-f]{16}")
 
 
 class SealingKeys:
@@ -117,11 +119,13 @@ class SealingKeys:
         pair = self._pairs.get(kid)
         if pair is not None:
             return pair
-        if not kid.isalnum():
-            raise StaleKid(f"Unknown sealing kid {kid!r}; fetch byok.v1.keys.public-key again")
+        # Never echo the kid: a caller may paste anything there (a key, even).
+        stale = "Unknown sealing kid; fetch byok.v1.keys.public-key again"
+        if _KID.fullmatch(kid) is None:
+            raise StaleKid(stale)
         entry = await self.store.get(_PREFIX + kid)
         if entry is None:
-            raise StaleKid(f"Unknown sealing kid {kid!r}; fetch byok.v1.keys.public-key again")
+            raise StaleKid(stale)
         data = json.loads(entry.value)
         raw = await self.cipher.decrypt(data["private"], CONTEXT)
         pair = Keypair.from_private_bytes(raw)

@@ -14,6 +14,7 @@ __all__ = [
     "EventBus",
     "FreshnessBarrier",
     "KeyStore",
+    "OwnerStore",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -88,6 +89,16 @@ class SettingsStore(Protocol):
     async def get_account(self, account: str) -> Versioned[AccountPolicy] | None: ...
 
     async def put_account(self, policy: AccountPolicy, revision: int | None) -> int: ...
+
+
+class OwnerStore(Protocol):
+    """Which account owns a scope (``byok-owners``): set once, by the first write."""
+
+    async def get(self, scope_key: str) -> str | None: ...
+
+    async def claim(self, scope_key: str, account: str) -> str:
+        """Create the owner if none exists (compare-and-set); return whoever owns it now."""
+        ...
 
 
 class SealingStore(Protocol):

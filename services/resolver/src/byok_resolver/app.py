@@ -117,6 +117,9 @@ def create_app(
         handle = state.subscriber.handle
         state.subs.append(await nc.subscribe(subjects.RESOLVE, queue=service.queue, cb=handle))
         state.subs.append(await nc.subscribe(replica_subject(replica), cb=handle))
+        scoped = state.subscriber.handle_for_account
+        per_account = subjects.resolve_for("*")
+        state.subs.append(await nc.subscribe(per_account, queue=service.queue, cb=scoped))
         state.fresh = True
         await _until_served(nc)
 

@@ -72,6 +72,7 @@ class ResolverCache:
         self._policies_rev: dict[str, int] = {}
         self._balances: dict[str, int] = {}
         self._balance_stamp: dict[str, float] = {}
+        self._owners: dict[str, str] = {}
 
     # --- StateView ---------------------------------------------------------------
 
@@ -86,6 +87,17 @@ class ResolverCache:
 
     def balance(self, account: str) -> int | None:
         return self._balances.get(account)
+
+    def owner(self, scope: Scope) -> str | None:
+        return self._owners.get(scope.key)
+
+    def apply_owner(self, scope_key: str, account: str | None) -> None:
+        """Owner of a scope from ``byok-owners`` (fixed by the first write)."""
+        if account is None:
+            self._owners.pop(scope_key, None)
+        else:
+            self._owners[scope_key] = account
+        self.generation += 1
 
     # --- keys --------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from byok_contracts import Catalog, Unprocessable
+from byok_contracts import Catalog, Unprocessable, WrongAccount
 from byok_contracts.v1 import (
     AccountPolicy,
     KeyState,
@@ -54,7 +54,7 @@ from .errors import (
     RouteMetered,
 )
 
-__all__ = ["PROVIDER_ORDER", "Decision", "KeyEntry", "StateView", "decide"]
+__all__ = ["PROVIDER_ORDER", "Decision", "KeyEntry", "StateView", "check_tenancy", "decide"]
 
 PROVIDER_ORDER = ("anthropic", "openai", "gemini")
 PLATFORM = Scope.platform()
@@ -70,6 +70,7 @@ class KeyEntry:
     model: str
     state: KeyState
     revision: int = 0
+    account: str | None = None  # the owner of ``scope`` (None: platform, or unknown)
 
     @property
     def usable(self) -> bool:
@@ -87,6 +88,8 @@ class StateView(Protocol):
 
     def balance(self, account: str) -> int | None: ...
 
+    def owner(self, scope: Scope) -> str | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -99,6 +102,7 @@ class Decision:
 
 def decide(request: Resolve, state: StateView, catalog: Catalog) -> Decision:
     """Which key and model serve ``request`` (DESIGN.md section 5)."""
+    check_tenancy(request, state)
     policy = state.policy(request.account) or AccountPolicy(account=request.account)
     balance = state.balance(request.account) or 0
     first_type = request.chain[0].type.value
@@ -219,6 +223,24 @@ def _byok_candidate(
             if key is not None and key.usable:
                 return key, "most specific scope in the chain with an active key"
     return None
+
+
+def check_tenancy(request: Resolve, state: StateView) -> None:
+    """403 ``wrong_account`` when a chain scope (not platform) belongs to another account.
+
+    The owner comes from ``byok-owners`` and, atomically with each key, from the key
+    record itself; a key without a known owner is served to nobody (fail closed).
+    """
+    account = request.account
+    for scope in request.chain:
+        if scope.type is ScopeType.PLATFORM:
+            continue
+        owner = state.owner(scope)
+        if owner is not None and owner != account:
+            raise WrongAccount("A scope in the chain belongs to another account")
+        for key in state.keys(scope).values():
+            if key.account != account:
+                raise WrongAccount("A scope in the chain belongs to another account")
 
 
 def _platform_key(state: StateView, provider: str | None) -> KeyEntry | None:

@@ -15,7 +15,7 @@ import time
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from byok_contracts import ByokError, subjects
+from byok_contracts import ByokError, WrongAccount, subjects
 from byok_contracts.v1 import Resolve
 from byok_shared.metrics import Metrics
 from byok_shared.responder import error_bytes, parse_request, respond
@@ -27,6 +27,7 @@ __all__ = ["ResolveSubscriber"]
 log = logging.getLogger(__name__)
 
 SUBJECT = subjects.RESOLVE
+_FOR_PREFIX = subjects.resolve_for("")
 
 
 class ResolveSubscriber:
@@ -44,12 +45,22 @@ class ResolveSubscriber:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, msg: Msg) -> None:
+        await self._handle(msg, None)
+
+    async def handle_for_account(self, msg: Msg) -> None:
+        """``byok.v1.resolve.<account>``: the body's account must be the subject's."""
+        await self._handle(msg, msg.subject[len(_FOR_PREFIX) :])
+
+    async def _handle(self, msg: Msg, account: str | None) -> None:
         reply = msg.reply
         if not reply:
             return
         started = time.perf_counter()
         try:
-            out = self.resolver.reply_cached(parse_request(msg.data, Resolve))
+            request = parse_request(msg.data, Resolve)
+            if account is not None and request.account != account:
+                raise WrongAccount("The body's account is not the subject's account")
+            out = self.resolver.reply_cached(request)
         except ByokError as exc:
             await self.nc.publish(reply, error_bytes(exc))
             self.metrics.observe_request(SUBJECT, exc.code, time.perf_counter() - started)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from byok_contracts import Catalog
+from byok_contracts import Catalog, Unavailable
 from byok_contracts.pricing import Pricing
 from byok_shared import ByokSettings, Service
 
-from .adapters.jetstream import JetStreamUsageFeed
-from .adapters.memory import MemoryUsageStore
+from .adapters.jetstream import USAGE_BUCKETS, JetStreamUsageFeed, KvAggregateStore
+from .aggregates import Aggregates
 from .config import TrackerConfig
 from .handlers import UsageTracker
 from .subscribers import UsageConsumer, register_responders
@@ -21,15 +21,30 @@ SERVICE = "usage-tracker"
 
 def create_app(settings: ByokSettings, config: TrackerConfig | None = None) -> FastStream:
     config = config or TrackerConfig()
-    service = Service(SERVICE, settings)
-    tracker = UsageTracker(MemoryUsageStore(), Pricing(Catalog.load(settings.catalog_file)))
+    service = Service(SERVICE, settings, extra_buckets=USAGE_BUCKETS)
+    pricing = Pricing(Catalog.load(settings.catalog_file))
+    live: dict[str, UsageTracker] = {}
     consumers: list[UsageConsumer] = []
-    register_responders(service, lambda: tracker)
+
+    def tracker() -> UsageTracker:
+        if "tracker" not in live:
+            raise Unavailable("The usage tracker is starting", error="starting")
+        return live["tracker"]
+
+    register_responders(service, tracker)
 
     @service.on_started
     async def start() -> None:
-        consumer = UsageConsumer(JetStreamUsageFeed(service.js, config), tracker, service.metrics)
+        store = await KvAggregateStore.open(service.js, config.replica)
+        built = UsageTracker(Aggregates(store, capacity=config.records_in_memory), pricing)
+        consumer = UsageConsumer(
+            JetStreamUsageFeed(service.js, config),
+            built,
+            service.metrics,
+            flush_interval=config.checkpoint_interval,
+        )
         await consumer.start()
+        live["tracker"] = built
         consumers.append(consumer)
 
     @service.on_stopping

@@ -10,8 +10,8 @@ __all__ = ["TrackerConfig"]
 class TrackerConfig(BaseSettings):
     """How this replica follows ``byok.v1.usage.recorded``.
 
-    Every replica holds the whole read model, so each has its own durable
-    consumer, named after ``replica`` (set it per replica when running several).
+    Every replica keeps its own aggregates (KV keys under ``<replica>.``) and its
+    own durable consumer, named after ``replica`` (set it per replica when running several).
     """
 
     model_config = SettingsConfigDict(env_prefix="BYOK_USAGE_TRACKER_", extra="ignore", frozen=True)
@@ -21,6 +21,10 @@ class TrackerConfig(BaseSettings):
     batch: int = 512
     max_ack_pending: int = 8192
     fetch_timeout: float = 1.0
+    # Aggregates and the stream sequence they include are stored this often (and when idle).
+    checkpoint_interval: float = 1.0
+    # Day records (one dimension, one day) kept in memory, least recently used dropped first.
+    records_in_memory: int = 4096
 
     @property
     def durable(self) -> str:

@@ -1,13 +1,13 @@
 """Usage aggregates, pure: calls, the dimensions a call counts in, and reports.
 
 A call counts once in every scope of its chain, under its key and under its
-account. A report sums calls; cost comes only from priced calls, and unpriced
-calls are counted and named, never folded in as $0.
+account. A report sums the aggregates; cost comes only from priced calls, and
+unpriced calls are counted and named, never folded in as $0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -63,45 +63,26 @@ def dimension_of_query(query: QueryUsage) -> str:
     return f"account:{query.account}"
 
 
-@dataclass
-class _Sum:
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    usd: Decimal = Decimal(0)
-    priced_calls: int = 0
-
-    def add(self, call: Call) -> None:
-        self.calls += 1
-        self.input_tokens += call.input_tokens
-        self.output_tokens += call.output_tokens
-        if call.usd is not None:
-            self.usd += call.usd
-            self.priced_calls += 1
-
-
-def report(calls: Iterable[Call]) -> UsageReport:
-    total = _Sum()
-    models: dict[str, _Sum] = {}
-    for call in calls:
-        total.add(call)
-        models.setdefault(call.model, _Sum()).add(call)
-    unpriced = sorted(m for m, s in models.items() if s.priced_calls < s.calls)
+def report(models: Mapping[str, Sequence[int | Decimal]]) -> UsageReport:
+    """A report from per-model ``[calls, input, output, usd, priced_calls]`` sums."""
+    calls = sum(int(m[0]) for m in models.values())
+    priced_calls = sum(int(m[4]) for m in models.values())
+    unpriced = sorted(name for name, m in models.items() if int(m[4]) < int(m[0]))
     return UsageReport(
-        calls=total.calls,
-        input_tokens=total.input_tokens,
-        output_tokens=total.output_tokens,
-        estimated_cost_usd=float(total.usd),
+        calls=calls,
+        input_tokens=sum(int(m[1]) for m in models.values()),
+        output_tokens=sum(int(m[2]) for m in models.values()),
+        estimated_cost_usd=float(sum((Decimal(m[3]) for m in models.values()), Decimal(0))),
         by_model={
-            model: ModelUsage(
-                calls=s.calls,
-                input_tokens=s.input_tokens,
-                output_tokens=s.output_tokens,
-                estimated_cost_usd=float(s.usd) if s.priced_calls else None,
-                priced=s.priced_calls == s.calls,
+            name: ModelUsage(
+                calls=int(m[0]),
+                input_tokens=int(m[1]),
+                output_tokens=int(m[2]),
+                estimated_cost_usd=float(m[3]) if int(m[4]) else None,
+                priced=int(m[4]) == int(m[0]),
             )
-            for model, s in sorted(models.items())
+            for name, m in sorted(models.items())
         },
-        unpriced_calls=total.calls - total.priced_calls,
+        unpriced_calls=calls - priced_calls,
         unpriced_models=unpriced,
     )

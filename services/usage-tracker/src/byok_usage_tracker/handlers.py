@@ -5,28 +5,37 @@ from __future__ import annotations
 from byok_contracts.pricing import Pricing
 from byok_contracts.v1 import QueryUsage, UsageRecorded, UsageReport
 
+from .aggregates import Aggregates
 from .domain import as_utc, call_of, dimension_of_query, dimensions, report
 from .errors import BadWindow
-from .ports import UsageStore
 
 __all__ = ["UsageTracker"]
 
 
 class UsageTracker:
-    def __init__(self, store: UsageStore, pricing: Pricing) -> None:
-        self.store = store
+    def __init__(self, aggregates: Aggregates, pricing: Pricing) -> None:
+        self.aggregates = aggregates
         self.pricing = pricing
+        self._next_seq = 0  # for callers without a stream sequence (tests, tools)
 
-    def record(self, event: UsageRecorded) -> bool:
-        """Count one call (priced now); False when its request_id was already counted."""
+    async def record(self, event: UsageRecorded, seq: int | None = None) -> bool:
+        """Count one call (priced now); False when (account, request_id) was already counted."""
+        if seq is None:
+            self._next_seq += 1
+            seq = self._next_seq
         cost = self.pricing.estimate(
             event.provider, event.model, event.input_tokens, event.output_tokens, event.occurred_at
         )
-        return self.store.add(call_of(event, cost), dimensions(event))
+        return await self.aggregates.add(
+            call_of(event, cost), dimensions(event), event.account, seq
+        )
 
-    def query(self, query: QueryUsage) -> UsageReport:
+    async def checkpoint(self, seq: int) -> None:
+        await self.aggregates.flush(seq)
+
+    async def query(self, query: QueryUsage) -> UsageReport:
         since = as_utc(query.since) if query.since is not None else None
         until = as_utc(query.until) if query.until is not None else None
         if since is not None and until is not None and since > until:
             raise BadWindow()
-        return report(self.store.calls(dimension_of_query(query), since, until))
+        return report(await self.aggregates.sums(dimension_of_query(query), since, until))

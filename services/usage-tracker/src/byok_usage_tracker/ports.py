@@ -1,23 +1,19 @@
-"""What the usage-tracker needs: a store of calls indexed by dimension and time."""
+"""What the usage-tracker needs: a key-value store for its aggregates and checkpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Protocol
 
-from .domain import Call
-
-__all__ = ["UsageStore"]
+__all__ = ["AggregateStore"]
 
 
-class UsageStore(Protocol):
-    def add(self, call: Call, dims: Sequence[str]) -> bool:
-        """Record ``call`` under ``dims``; False (and no change) if its request_id is known."""
+class AggregateStore(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes) -> None: ...
+
+    async def checkpoint(self) -> int:
+        """The stream sequence every stored aggregate includes (0: none yet)."""
         ...
 
-    def calls(self, dim: str, since: datetime | None, until: datetime | None) -> Sequence[Call]:
-        """Calls of ``dim`` with ``since <= at < until``."""
-        ...
-
-    def __len__(self) -> int: ...
+    async def set_checkpoint(self, seq: int) -> None: ...

@@ -26,20 +26,31 @@ log = logging.getLogger(__name__)
 def register_responders(service: Service, tracker: Callable[[], UsageTracker]) -> None:
     @service.responder(subjects.USAGE_QUERY, QueryUsage)
     async def query(req: QueryUsage) -> UsageReport:
-        return tracker().query(req)
+        return await tracker().query(req)
 
 
 class UsageConsumer:
-    """Records every ``usage.recorded`` once; acks after the call is counted."""
+    """Records every ``usage.recorded`` once; acks after the call is counted in memory,
+    checkpoints (aggregates + stream sequence) every ``flush_interval`` and when idle."""
 
-    def __init__(self, feed: JetStreamUsageFeed, tracker: UsageTracker, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        feed: JetStreamUsageFeed,
+        tracker: UsageTracker,
+        metrics: Metrics,
+        *,
+        flush_interval: float = 1.0,
+    ) -> None:
         self._feed = feed
         self._tracker = tracker
         self._metrics = metrics
+        self._flush_interval = flush_interval
         self._task: asyncio.Task[None] | None = None
+        self._last_seq = 0
+        self._flushed = 0.0
 
     async def start(self) -> None:
-        await self._feed.open()
+        await self._feed.open(await self._tracker.aggregates.start())
         self._task = asyncio.create_task(self._run(), name="usage-tracker-consumer")
 
     async def stop(self) -> None:
@@ -47,6 +58,7 @@ class UsageConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._checkpoint()
         await self._feed.close()
 
     async def _run(self) -> None:
@@ -54,6 +66,7 @@ class UsageConsumer:
             try:
                 msgs = await self._feed.fetch()
             except (TimeoutError, nats.errors.TimeoutError):  # idle
+                await self._checkpoint()
                 continue
             except asyncio.CancelledError:
                 raise
@@ -62,6 +75,17 @@ class UsageConsumer:
                 await asyncio.sleep(0.5)
                 continue
             await self.handle(msgs)
+            now = asyncio.get_running_loop().time()
+            if now - self._flushed >= self._flush_interval:
+                self._flushed = now
+                await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Store the aggregates and the stream sequence they include."""
+        try:
+            await self._tracker.checkpoint(self._last_seq)
+        except Exception as exc:  # kept in memory; the next checkpoint stores them
+            log.warning("usage aggregates not stored yet (%r); will retry", exc)
 
     async def handle(self, msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -72,9 +96,19 @@ class UsageConsumer:
                 self._metrics.count_event(subjects.USAGE_RECORDED, "malformed")
                 await _settle(msg.term())
                 continue
-            counted = self._tracker.record(event)
+            seq = _seq(msg)
+            counted = await self._tracker.record(event, seq)
+            if seq is not None:
+                self._last_seq = max(self._last_seq, seq)
             self._metrics.count_event(subjects.USAGE_RECORDED, "counted" if counted else "dup")
             await _settle(msg.ack())
+
+
+def _seq(msg: Msg) -> int | None:
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return None
 
 
 async def _settle(ack: object) -> None:

@@ -7,12 +7,13 @@ the servers know only as a bcrypt hash. Clients get every node's URL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..natsauth import ROLES, inbox_prefix, render_config
+from ..natsauth import ROLES, inbox_prefix
+from ..natsconfig import render_config
 from ..natsserver import NatsCluster, secure_routes
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "cluster_users",
     "connect_as",
     "delete_all_streams",
+    "fresh_r3",
     "running_cluster",
     "start_cluster",
 ]
@@ -35,7 +37,7 @@ def cluster_users(base: Path) -> tuple[ClusterUsers, Path]:
     base.mkdir(parents=True, exist_ok=True)
     passwords = {name: f"pw-{name}-{base.name}" for name in ROLES}
     accounts = base / "accounts.conf"
-    accounts.write_text(render_config(passwords, bcrypt_hashes=True))
+    accounts.write_text(render_config(passwords, hashed=True))
     return passwords, accounts
 
 
@@ -97,3 +99,22 @@ async def delete_all_streams(urls: list[str]) -> None:
             )
     finally:
         await nc.close()
+
+
+@asynccontextmanager
+async def fresh_r3(cluster: NatsCluster) -> AsyncIterator[NatsCluster]:
+    """``cluster`` provisioned at R3 for one test, emptied after it."""
+    import nats
+
+    from ..provision import provision_jetstream
+    from ..retry import quick
+
+    nc = await nats.connect(cluster.urls)
+    try:
+        await provision_jetstream(quick(nc.jetstream()), replicas=3)
+    finally:
+        await nc.close()
+    try:
+        yield cluster
+    finally:
+        await delete_all_streams(cluster.urls)

@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 
 from ..logs import install_redaction
 from ..natsserver import NatsCluster, NatsServer
+from ..provision import provision_blocking
 from ..settings import ByokSettings
 from .apps import settings_for
 from .cluster import start_cluster
@@ -26,17 +27,20 @@ def _redacted_logs() -> None:
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A fresh server per test on a free port, with its own JetStream store."""
+    """A fresh server per test on a free port, with its own JetStream store, provisioned
+    (streams and buckets exist, as after ``make run``'s provisioning step)."""
     server = NatsServer(store_dir=tmp_path / "jetstream", log_file=tmp_path / "nats.log").start()
+    provision_blocking(server.url)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """One server for a whole session, for suites that isolate by their own ids."""
+    """One server for a whole session, for suites that isolate by their own ids (provisioned)."""
     base = tmp_path_factory.mktemp("nats")
     server = NatsServer(store_dir=base / "jetstream", log_file=base / "nats.log").start()
+    provision_blocking(server.url)
     yield server
     server.stop()
 
@@ -45,17 +49,18 @@ def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nat
 def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     """A fresh 3-node JetStream cluster (routes with TLS and authorization) on free ports.
 
-    Connect with ``nats_cluster.urls`` (or ``.url``, comma-separated); create streams
-    at R3 with ``stream_replicas=3``.
+    Connect with ``nats_cluster.urls`` (or ``.url``, comma-separated). Provisioned at R3.
     """
     cluster = start_cluster(tmp_path / "nats-cluster")
+    provision_blocking(cluster.urls, replicas=3)
     yield cluster
     cluster.stop()
 
 
 @pytest.fixture(scope="session")
 def shared_nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    """One 3-node cluster for a whole session; tests empty it with :func:`emptied`."""
+    """One 3-node cluster for a whole session, not provisioned: a test provisions it at R3
+    and empties it (:func:`byok_shared.testing.cluster.fresh_r3`)."""
     cluster = start_cluster(tmp_path_factory.mktemp("nats-cluster"))
     yield cluster
     cluster.stop()

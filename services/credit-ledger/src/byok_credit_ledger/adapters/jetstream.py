@@ -10,13 +10,21 @@ deterministic id (a retried append inside the duplicate window is a no-op).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
 from byok_contracts import PROVIDERS, subjects
@@ -27,6 +35,7 @@ from byok_contracts.v1 import (
     KeyRecord,
     KeyState,
     ScopeSettings,
+    platform_key_slot,
 )
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_shared.jetstream import (
@@ -179,7 +188,11 @@ class JetStreamJournal:
 
 
 class KvCreditStates:
-    """``byok-credits``: the latest balance per account, for resolver warm starts."""
+    """``byok-credits``: the latest balance per account, for resolver warm starts.
+
+    A record only moves forward: ``put`` compares-and-sets on the key's revision
+    and keeps a record that follows a later journal entry.
+    """
 
     def __init__(self, js: JetStreamContext, kv: KeyValue) -> None:
         self._js = js
@@ -189,19 +202,41 @@ class KvCreditStates:
     async def open(cls, js: JetStreamContext) -> KvCreditStates:
         return cls(js, await js.key_value(BUCKET_CREDITS))
 
-    async def get_all(self) -> dict[str, CreditState]:
-        out: dict[str, CreditState] = {}
-        for key in await bucket_keys(self._js, BUCKET_CREDITS):
-            try:
-                entry = await self._kv.get(key)
-            except KeyNotFoundError:
-                continue
-            if entry.value:
-                out[key] = CreditState.model_validate_json(entry.value)
-        return out
+    async def get(self, account: str) -> CreditState | None:
+        found = await self._versioned(account)
+        return found[0] if found is not None else None
 
-    async def put(self, state: CreditState) -> None:
-        await self._kv.put(state.account, state.model_dump_json().encode())
+    async def get_all(self) -> AsyncIterator[CreditState]:
+        for key in await bucket_keys(self._js, BUCKET_CREDITS):
+            state = await self.get(key)
+            if state is not None:
+                yield state
+
+    async def put(self, state: CreditState) -> int:
+        body = state.model_dump_json().encode()
+        for _ in range(10):
+            found = await self._versioned(state.account)
+            try:
+                if found is None:
+                    await self._kv.create(state.account, body)
+                    return state.journal_seq
+                current, revision = found
+                if current.journal_seq >= state.journal_seq:
+                    return current.journal_seq
+                await self._kv.update(state.account, body, last=revision)
+                return state.journal_seq
+            except KeyWrongLastSequenceError:
+                continue  # another replica wrote it meanwhile: compare again
+        raise JournalUnavailable("byok-credits record kept moving; will retry")
+
+    async def _versioned(self, account: str) -> tuple[CreditState, int] | None:
+        try:
+            entry = await self._kv.get(account)
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        return CreditState.model_validate_json(entry.value), int(entry.revision or 0)
 
 
 class JetStreamNotifier:
@@ -226,12 +261,19 @@ class JetStreamNotifier:
 
 
 class JetStreamDirectory:
-    """Account policy (``byok-accounts``) and account-scope BYOK state (``byok-scopes``, ``byok-keys``)."""
+    """Account policy (``byok-accounts``), account-scope BYOK state (``byok-scopes``,
+    ``byok-keys``) and which key ids are platform keys (``byok-keys`` ``platform.*``)."""
 
-    def __init__(self, accounts: KeyValue, scopes: KeyValue, keys: KeyValue) -> None:
+    def __init__(
+        self, accounts: KeyValue, scopes: KeyValue, keys: KeyValue, *, remember: int = 100_000
+    ) -> None:
         self._accounts = accounts
         self._scopes = scopes
         self._keys = keys
+        self._remember = remember
+        # A key id is derived from its slot, so "is a platform key" never changes for an id.
+        self._platform: set[str] = set()
+        self._not_platform: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> JetStreamDirectory:
@@ -255,6 +297,30 @@ class JetStreamDirectory:
             raw = await _get(self._keys, f"account.{account}.{provider}")
             if raw is not None and KeyRecord.model_validate_json(raw).state == KeyState.ACTIVE:
                 return True
+        return False
+
+    async def is_platform_key(self, key_id: str, provider: str) -> bool:
+        if key_id in self._platform:
+            return True
+        if key_id in self._not_platform:
+            self._not_platform.move_to_end(key_id)
+            return False
+        slot = platform_key_slot(provider)
+        seen = set()
+        raw = await _get(self._keys, slot)
+        if raw is not None:
+            seen.add(KeyRecord.model_validate_json(raw).key_id)
+        if key_id not in seen:  # a platform key removed or replaced since (kept history)
+            with contextlib.suppress(NoKeysError, KeyNotFoundError):
+                for entry in await self._keys.history(slot):
+                    if entry.value:
+                        seen.add(KeyRecord.model_validate_json(entry.value).key_id)
+        self._platform |= seen
+        if key_id in self._platform:
+            return True
+        self._not_platform[key_id] = None
+        if len(self._not_platform) > self._remember:
+            self._not_platform.popitem(last=False)
         return False
 
 

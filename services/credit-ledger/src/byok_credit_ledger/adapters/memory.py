@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from byok_contracts.v1 import AccountPolicy, CreditsChanged, CreditState
 from byok_contracts.v1.ledger import LedgerEntry
 
+from ..domain import Snapshot
 from ..errors import JournalUnavailable, StaleAccount
 from ..ports import StoredEntry
 
-__all__ = ["MemoryDirectory", "MemoryJournal", "MemoryNotifier", "MemoryStates"]
+__all__ = [
+    "MemoryDirectory",
+    "MemoryJournal",
+    "MemoryNotifier",
+    "MemoryRequestIndex",
+    "MemorySnapshots",
+    "MemoryStates",
+]
 
 
 class MemoryJournal:
@@ -50,11 +58,48 @@ class MemoryStates:
     def __init__(self) -> None:
         self.states: dict[str, CreditState] = {}
 
-    async def get_all(self) -> dict[str, CreditState]:
-        return dict(self.states)
+    async def get(self, account: str) -> CreditState | None:
+        return self.states.get(account)
 
-    async def put(self, state: CreditState) -> None:
+    async def get_all(self) -> AsyncIterator[CreditState]:
+        for state in list(self.states.values()):
+            yield state
+
+    async def put(self, state: CreditState) -> int:
+        current = self.states.get(state.account)
+        if current is not None and current.journal_seq >= state.journal_seq:
+            return current.journal_seq
         self.states[state.account] = state
+        return state.journal_seq
+
+
+class MemorySnapshots:
+    def __init__(self) -> None:
+        self.snapshots: dict[str, Snapshot] = {}
+
+    async def get(self, account: str) -> Snapshot | None:
+        return self.snapshots.get(account)
+
+    async def put(self, snapshot: Snapshot) -> None:
+        current = self.snapshots.get(snapshot.account)
+        if current is None or current.last_seq < snapshot.last_seq:
+            self.snapshots[snapshot.account] = snapshot
+
+
+class MemoryRequestIndex:
+    def __init__(self) -> None:
+        self.debits: set[tuple[str, str]] = set()
+        self.grants: dict[tuple[str, str], int] = {}
+
+    async def debited(self, account: str, request_id: str) -> bool:
+        return (account, request_id) in self.debits
+
+    async def granted(self, account: str, idempotency_key: str) -> int | None:
+        return self.grants.get((account, idempotency_key))
+
+    async def record(self, account: str, debited: set[str], grants: Mapping[str, int]) -> None:
+        self.debits |= {(account, rid) for rid in debited}
+        self.grants |= {(account, key): amount for key, amount in grants.items()}
 
 
 class MemoryNotifier:
@@ -72,9 +117,13 @@ class MemoryDirectory:
     def __init__(self) -> None:
         self.policies: dict[str, AccountPolicy] = {}
         self.byok: set[str] = set()
+        self.platform_keys: set[str] = set()
 
     async def policy(self, account: str) -> AccountPolicy:
         return self.policies.get(account) or AccountPolicy(account=account)
 
     async def byok_active(self, account: str) -> bool:
         return account in self.byok
+
+    async def is_platform_key(self, key_id: str, provider: str) -> bool:
+        return key_id in self.platform_keys

@@ -11,9 +11,10 @@ from byok_contracts.v1 import AccountPolicy, KeyRecord, ScopeSettings
 from byok_shared.jetstream import (
     BUCKET_ACCOUNTS,
     BUCKET_KEYS,
+    BUCKET_OWNERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
-    Bucket,
+    SERVICE_BUCKETS,
     bucket_keys,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "EXTRA_BUCKETS",
     "JetStreamEvents",
     "KvKeyStore",
+    "KvOwnerStore",
     "KvSealingStore",
     "KvSettingsStore",
 ]
@@ -32,8 +34,9 @@ __all__ = [
 # JSStreamWrongLastSequenceErrF / ...ConstantErr: nats-py maps them for update(), not delete().
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 
-BUCKET_KEY_INDEX = "byok-key-index"  # <key_id> -> <slot> (key-vault's own lookup)
-EXTRA_BUCKETS = (Bucket(BUCKET_KEY_INDEX),)
+# key-vault's own buckets, provisioned with the rest (byok_shared.jetstream.SERVICE_BUCKETS).
+EXTRA_BUCKETS = SERVICE_BUCKETS["key-vault"]
+BUCKET_KEY_INDEX = EXTRA_BUCKETS[0].name  # <key_id> -> <slot> (key-vault's own lookup)
 
 
 class _Kv:
@@ -142,6 +145,30 @@ class KvSettingsStore:
 
     async def put_account(self, policy: AccountPolicy, revision: int | None) -> int:
         return await self._accounts.put(policy.account, policy.model_dump_json().encode(), revision)
+
+
+class KvOwnerStore:
+    """``byok-owners``: ``create`` fails when the key exists, so two racing claims
+    cannot both win; the loser reads the winner."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._kv = _Kv(js, BUCKET_OWNERS)
+
+    async def get(self, scope_key: str) -> str | None:
+        entry = await self._kv.get(scope_key)
+        return entry.value.decode() if entry is not None else None
+
+    async def claim(self, scope_key: str, account: str) -> str:
+        for _ in range(3):
+            owner = await self.get(scope_key)
+            if owner is not None:
+                return owner
+            try:
+                await self._kv.put(scope_key, account.encode(), None)
+            except StoreConflict:
+                continue
+            return account
+        raise StoreConflict("The owner of this scope kept changing; try again")
 
 
 class KvSealingStore:

@@ -14,6 +14,7 @@ __all__ = [
     "MemoryBarrier",
     "MemoryEvents",
     "MemoryKeyStore",
+    "MemoryOwnerStore",
     "MemorySealingStore",
     "MemorySettingsStore",
     "MemoryValidator",
@@ -44,6 +45,17 @@ class _Cas:
         if revision is not None and (current is None or current[1] != revision):
             raise StoreConflict(f"{key} changed meanwhile")
         self.data.pop(key, None)
+
+
+class MemoryOwnerStore:
+    def __init__(self) -> None:
+        self.owners: dict[str, str] = {}
+
+    async def get(self, scope_key: str) -> str | None:
+        return self.owners.get(scope_key)
+
+    async def claim(self, scope_key: str, account: str) -> str:
+        return self.owners.setdefault(scope_key, account)
 
 
 class MemoryKeyStore:

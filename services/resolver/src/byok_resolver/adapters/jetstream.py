@@ -45,7 +45,13 @@ from byok_contracts.v1 import (
 )
 from byok_resolver.cache import ResolverCache, slot_key
 from byok_resolver.domain import KeyEntry
-from byok_shared.jetstream import BUCKET_ACCOUNTS, BUCKET_CREDITS, BUCKET_KEYS, BUCKET_SCOPES
+from byok_shared.jetstream import (
+    BUCKET_ACCOUNTS,
+    BUCKET_CREDITS,
+    BUCKET_KEYS,
+    BUCKET_OWNERS,
+    BUCKET_SCOPES,
+)
 from byok_shared.metrics import Metrics
 
 __all__ = ["CacheFeed"]
@@ -63,7 +69,13 @@ def _scope_of(kv_key: str) -> Scope:
 
 def _entry_of(record: KeyRecord, revision: int) -> KeyEntry:
     return KeyEntry(
-        record.key_id, record.scope, record.provider, record.model, record.state, revision
+        record.key_id,
+        record.scope,
+        record.provider,
+        record.model,
+        record.state,
+        revision,
+        record.account,
     )
 
 
@@ -98,6 +110,7 @@ class CacheFeed:
             (BUCKET_SCOPES, self._apply_scope_entry),
             (BUCKET_ACCOUNTS, self._apply_account_entry),
             (BUCKET_CREDITS, self._apply_credit_entry),
+            (BUCKET_OWNERS, self._apply_owner_entry),
         ]
         for bucket, apply in appliers:
             kv = await self.js.key_value(bucket)
@@ -184,6 +197,10 @@ class CacheFeed:
         state = CreditState.model_validate_json(entry.value)
         self.cache.apply_balance(entry.key, state.balance, state.updated_at.timestamp())
 
+    def _apply_owner_entry(self, entry: KeyValue.Entry) -> None:
+        value = None if entry.operation in _DELETES else entry.value
+        self.cache.apply_owner(entry.key, value.decode() if value else None)
+
     # --- events and syncs ----------------------------------------------------------
 
     async def _on_event(self, msg: Msg) -> None:
@@ -234,6 +251,7 @@ class CacheFeed:
                 event.model or "",
                 event.state or KeyState.ACTIVE,
                 event.revision,
+                event.account,
             )
         pending = self.cache.apply_key_event(
             event.scope, event.provider, event.key_id, event.event, entry

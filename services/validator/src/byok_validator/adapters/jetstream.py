@@ -10,14 +10,15 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from byok_contracts.v1 import KeyRecord
-from byok_shared.jetstream import BUCKET_KEYS, Bucket, bucket_keys
+from byok_shared.jetstream import BUCKET_KEYS, SERVICE_BUCKETS, bucket_keys
 
 from ..ports import StoredKey
 
 __all__ = ["BUCKET_SWEEPS", "EXTRA_BUCKETS", "KvStoredKeys", "KvSweepClaims"]
 
-BUCKET_SWEEPS = "byok-validator-sweeps"  # <key_id> -> {"at": epoch seconds} of the last check
-EXTRA_BUCKETS = (Bucket(BUCKET_SWEEPS),)
+# The validator's own bucket, provisioned with the rest (byok_shared.jetstream.SERVICE_BUCKETS).
+EXTRA_BUCKETS = SERVICE_BUCKETS["validator"]
+BUCKET_SWEEPS = EXTRA_BUCKETS[0].name  # <key_id> -> {"at": epoch seconds} of the last check
 
 
 class KvStoredKeys:

@@ -1,0 +1,28 @@
+import type { ErrorReply } from "./generated/contract.js";
+
+/**
+ * Every failed call: the v1 error reply (`code`, `error` word, `message`), or one the
+ * client raises itself (`no_responders`, `timeout`, `payload_too_large`). Branch on
+ * `error`; the words are listed per subject in contracts/REFERENCE.md.
+ */
+export class ByokError extends Error {
+  readonly status = "error" as const;
+
+  constructor(
+    readonly code: number,
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ByokError";
+  }
+
+  static fromReply(reply: ErrorReply): ByokError {
+    return new ByokError(reply.code, reply.error, reply.message);
+  }
+
+  /** 503s (and 409 `concurrent_change`) may succeed when retried. */
+  get retryable(): boolean {
+    return this.code === 503 || this.error === "concurrent_change";
+  }
+}

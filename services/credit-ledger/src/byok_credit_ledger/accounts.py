@@ -1,0 +1,152 @@
+"""The accounts in use, as folds: snapshot + the journal after it, in a bounded LRU.
+
+Loading an account costs one snapshot read and the entries after it (at most
+about ``snapshot_every``), whatever its history. A checkpoint writes the ids
+folded since the snapshot to the request index, then the new snapshot: so any
+stored snapshot at sequence S has every id up to S in the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
+
+from .domain import Account
+from .errors import JournalUnavailable
+from .ports import Journal, RequestIndex, Snapshots, StoredEntry
+
+__all__ = ["AccountFolds"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class AccountFolds:
+    def __init__(
+        self,
+        journal: Journal,
+        snapshots: Snapshots,
+        index: RequestIndex,
+        *,
+        capacity: int = 10_000,
+        snapshot_every: int = 64,
+    ) -> None:
+        self.journal = journal
+        self.snapshots = snapshots
+        self.index = index
+        self.capacity = capacity
+        self.snapshot_every = snapshot_every
+        self._folds: OrderedDict[str, Account] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._folds)
+
+    def lock(self, account: str) -> asyncio.Lock:
+        lock = self._locks.get(account)
+        if lock is None:
+            lock = self._locks[account] = asyncio.Lock()
+        return lock
+
+    def cached(self, account: str) -> Account | None:
+        return self._folds.get(account)
+
+    async def get(self, account: str) -> Account:
+        """The account's state as of the last entry this process folded (loads on a miss)."""
+        state = self._folds.get(account)
+        if state is not None:
+            self._folds.move_to_end(account)
+            return state
+        try:
+            snapshot = await self.snapshots.get(account)
+        except JournalUnavailable:
+            raise
+        except Exception as exc:
+            raise JournalUnavailable(f"cannot read the snapshot of {account}: {exc!r}") from exc
+        state = Account.from_snapshot(snapshot) if snapshot is not None else Account(account)
+        for seq, entry in await self._read(account, state.last_seq):
+            state.apply(seq, entry)
+        current = self._folds.get(account)  # loaded meanwhile by another task: keep one
+        if current is not None:
+            return current
+        self._folds[account] = state
+        self._evict()
+        return state
+
+    async def catch_up(self, state: Account) -> None:
+        try:
+            for seq, entry in await self._read(state.account, state.last_seq):
+                state.apply(seq, entry)
+        except JournalUnavailable:
+            self.forget(state.account)
+            raise
+
+    def forget(self, account: str) -> None:
+        self._folds.pop(account, None)
+
+    async def debited_before(self, state: Account, request_id: str) -> bool:
+        """Was ``request_id`` debited up to the state's snapshot? (the index knows)."""
+        if state.base_seq == 0 or request_id in state.debited:
+            return False
+        return await self._ask(self.index.debited(state.account, request_id))
+
+    async def granted_before(self, state: Account, key: str) -> int | None:
+        if state.base_seq == 0 or key in state.grants:
+            return None
+        return await self._ask(self.index.granted(state.account, key))
+
+    async def checkpoint(self, accounts: Iterable[str] | None = None, *, every: int = 0) -> None:
+        """Snapshot the accounts holding at least ``every`` (default ``snapshot_every``)
+        unindexed entries."""
+        threshold = max(1, every or self.snapshot_every)
+        chosen = list(self._folds if accounts is None else accounts)
+        due = [
+            a for a in chosen if (s := self._folds.get(a)) is not None and s.unindexed >= threshold
+        ]
+        await asyncio.gather(*(self._checkpoint(a) for a in due))
+
+    async def _checkpoint(self, account: str) -> None:
+        async with self.lock(account):
+            state = self._folds.get(account)
+            if state is None or not state.unindexed:
+                return
+            snapshot = state.snapshot()
+            try:
+                await self.index.record(account, set(state.debited), dict(state.grants))
+                await self.snapshots.put(snapshot)
+            except Exception as exc:  # the next checkpoint tries again; nothing is lost
+                log.warning("snapshot of %s not stored yet (%r)", account, exc)
+                return
+            state.indexed(snapshot)
+
+    def _evict(self) -> None:
+        while len(self._folds) > self.capacity:
+            for account in self._folds:
+                lock = self._locks.get(account)
+                if lock is None or not lock.locked():
+                    del self._folds[account]
+                    self._locks.pop(account, None)
+                    break
+            else:
+                return
+
+    async def _read(self, account: str, after: int) -> list[StoredEntry]:
+        try:
+            return await self.journal.read(account, after)
+        except JournalUnavailable:
+            raise
+        except Exception as exc:
+            raise JournalUnavailable(f"cannot read the journal of {account}: {exc!r}") from exc
+
+    @staticmethod
+    async def _ask(call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except JournalUnavailable:
+            raise
+        except Exception as exc:
+            raise JournalUnavailable(f"cannot read the request index: {exc!r}") from exc

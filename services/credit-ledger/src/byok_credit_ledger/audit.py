@@ -1,0 +1,172 @@
+"""``ledger.verify``: fold the journal from the start and compare it with every figure kept.
+
+This is the one place that reads whole histories on purpose: an audit checks
+the journal against itself (each entry's balance, one debit per request id,
+one grant per key), against the ``byok-credits`` records and against what
+this replica serves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from byok_contracts.v1 import CreditState
+from byok_contracts.v1.ledger import LedgerDifference, LedgerEntry, LedgerVerification
+
+from .domain import Account
+from .errors import JournalUnavailable
+from .ports import CreditStates, Journal, StoredEntry
+
+__all__ = ["Audit", "verify_journal"]
+
+
+@dataclass
+class Folded:
+    account: str
+    balance: int = 0
+    last_seq: int = 0
+    entries: int = 0
+    debited: set[str] = field(default_factory=set)
+    grants: set[str] = field(default_factory=set)
+
+
+def verify_journal(
+    account: str, entries: Iterable[tuple[int, LedgerEntry]]
+) -> tuple[Folded, list[LedgerDifference]]:
+    """Fold the journal and list every entry that disagrees with the fold so far."""
+    state = Folded(account)
+    problems: list[LedgerDifference] = []
+
+    def problem(check: str, seq: int, **fields: object) -> None:
+        problems.append(
+            LedgerDifference.model_validate(
+                {"account": account, "check": check, "seq": seq, **fields}
+            )
+        )
+
+    for seq, entry in entries:
+        expected = state.balance + entry.amount
+        if entry.account != account:
+            problem("entry_account", seq, expected=account, found=entry.account)
+        if entry.balance != expected:
+            problem(
+                "entry_balance",
+                seq,
+                expected=expected,
+                found=entry.balance,
+                detail="recorded balance differs from the sum of the entries before it",
+            )
+        if entry.kind == "debit" and entry.request_id in state.debited:
+            problem(
+                "double_debit",
+                seq,
+                found=entry.request_id,
+                detail="request_id debited more than once",
+            )
+        if entry.kind == "grant" and entry.idempotency_key in state.grants:
+            problem(
+                "double_grant",
+                seq,
+                found=entry.idempotency_key,
+                detail="idempotency_key granted more than once",
+            )
+        if (entry.kind == "debit") != (entry.amount <= 0):
+            problem(
+                "entry_sign",
+                seq,
+                found=entry.amount,
+                detail=f"a {entry.kind} with amount {entry.amount}",
+            )
+        state.balance = expected
+        state.last_seq = seq
+        state.entries += 1
+        if entry.kind == "debit" and entry.request_id is not None:
+            state.debited.add(entry.request_id)
+        if entry.kind == "grant" and entry.idempotency_key is not None:
+            state.grants.add(entry.idempotency_key)
+    return state, problems
+
+
+class Audit:
+    def __init__(
+        self, journal: Journal, states: CreditStates, served: Callable[[str], Account | None]
+    ) -> None:
+        self.journal = journal
+        self.states = states
+        self.served = served
+
+    async def verify(self, account: str | None) -> LedgerVerification:
+        journals: dict[str, list[StoredEntry]] = defaultdict(list)
+        stored: dict[str, CreditState] = {}
+        try:
+            if account is not None:
+                journals[account] = await self.journal.read(account)
+                record = await self.states.get(account)
+                if record is not None:
+                    stored[account] = record
+            else:
+                async for acct, seq, entry in self.journal.read_all():
+                    journals[acct].append((seq, entry))
+                stored = {record.account: record async for record in self.states.get_all()}
+        except JournalUnavailable:
+            raise
+        except Exception as exc:
+            raise JournalUnavailable(f"cannot read the journal: {exc!r}") from exc
+        differences: list[LedgerDifference] = []
+        balances: dict[str, int] = {}
+        entries = 0
+        for acct, stored_entries in sorted(journals.items()):
+            folded, problems = verify_journal(acct, stored_entries)
+            differences += problems
+            balances[acct] = folded.balance
+            entries += folded.entries
+            differences += self._compare(folded, stored.get(acct))
+        return LedgerVerification(
+            accounts=len(journals),
+            entries=entries,
+            consistent=not differences,
+            balances=balances,
+            differences=differences,
+        )
+
+    def _compare(self, folded: Folded, stored: CreditState | None) -> list[LedgerDifference]:
+        out: list[LedgerDifference] = []
+        served = self.served(folded.account)
+        if (
+            served is not None
+            and served.last_seq == folded.last_seq
+            and served.balance != folded.balance
+        ):
+            out.append(
+                LedgerDifference(
+                    account=folded.account,
+                    check="served_balance",
+                    expected=folded.balance,
+                    found=served.balance,
+                    seq=folded.last_seq,
+                )
+            )
+        if stored is None:
+            out.append(
+                LedgerDifference(
+                    account=folded.account,
+                    check="credit_state_missing",
+                    expected=folded.balance,
+                    detail="no byok-credits record",
+                )
+            )
+        elif stored.journal_seq != folded.last_seq or stored.balance != folded.balance:
+            out.append(
+                LedgerDifference(
+                    account=folded.account,
+                    check="credit_state",
+                    expected=folded.balance,
+                    found=stored.balance,
+                    seq=stored.journal_seq,
+                    detail=f"byok-credits follows entry {stored.journal_seq}, "
+                    f"journal ends at {folded.last_seq}",
+                )
+            )
+        return out

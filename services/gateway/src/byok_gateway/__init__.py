@@ -1,0 +1,1 @@
+"""byok gateway: the HTTP API over the v1 NATS contract (DESIGN.md section 10)."""
