@@ -87,7 +87,7 @@ async def run(quick: bool) -> dict[str, Any]:
             fake.add_key(KEY)
             settings = settings_for(server.url, base / "data", **fake.settings_overrides())
             async with running(validator_app(settings), key_vault_app(settings)):
-                client = await ByokClient.connect(server.url)
+                client = await ByokClient.connect(server.url, account="bench")
                 try:
                     for i in range(10):
                         await client.configure(f"session:warm{i}", KEY)

@@ -323,7 +323,7 @@ class World:
         for j in range(n):
             scope = f"workspace:w{j}"
             key = providers.add_key(anthropic_key(f"{tag}{j}"))
-            reply = await client.configure(scope, key)
+            reply = await client.configure(scope, key, account=world.account_of(scope))
             world.keys[scope], world.key_ids[scope] = key, reply.key_id
             account = world.account_of(scope)
             granted = await client.grant(account, GRANT, reason="monthly", idempotency_key="m1")
@@ -523,7 +523,7 @@ class Load:
         key = self.providers.add_key(anthropic_key(f"churn{self._churns}x{id(self) % 997}"))
         chain = [session, workspace]
         self.world.unsure.add(session)
-        configured = await self.client.configure(session, key)
+        configured = await self.client.configure(session, key, account=account)
         self.world.churned[session] = configured.key_id
         self.world.unsure.discard(session)
         # A new key reaches the caches asynchronously (only removals wait for every
@@ -537,7 +537,7 @@ class Load:
             assert time.monotonic() < deadline, f"{session}: new key never served"
             await asyncio.sleep(0.01)
         self.world.unsure.add(session)
-        await self.client.remove(session, "anthropic")
+        await self.client.remove(session, "anthropic", account=account)
         del self.world.churned[session]
         self.world.unsure.discard(session)
         after = time.monotonic()

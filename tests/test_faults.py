@@ -84,7 +84,7 @@ async def cluster(tmp_path: Path, fake_providers: FakeProviders) -> AsyncIterato
 
 async def connect(cluster: Cluster) -> ByokClient:
     # Longer than a removal's freshness barrier (2 s) when a resolver replica just died.
-    return await ByokClient.connect(cluster.url, timeout=3.0)
+    return await ByokClient.connect(cluster.url, timeout=3.0, account="acme")
 
 
 def assert_failures_explained(
@@ -243,7 +243,8 @@ async def test_nats_server_restart_mid_stream(
         js = client.nc.jetstream(timeout=2)
         world = await World.seed(client, fake_providers)
         w0, w1 = world.key_ids["workspace:w0"], world.key_ids["workspace:w1"]
-        gone = await client.configure("agent:gone", fake_providers.add_key(anthropic_key("gone")))
+        gone_key = fake_providers.add_key(anthropic_key("gone"))
+        gone = await client.configure("agent:gone", gone_key, account="acct0")
         await resolve_until(client, "acct0", ["agent:gone", "workspace:w0"], gone.key_id)
         pids = {p.log.name: p.proc.pid for ps in cluster.procs.values() for p in ps if p.proc}
         load = Load(client, js, world, fake_providers, ops=ALL_OPS, pause=0.002)
@@ -255,21 +256,22 @@ async def test_nats_server_restart_mid_stream(
         restarted = time.monotonic()
         # Changes made as soon as key-vault is back, while the resolver may still be
         # reconnecting: a removal (never served again) and a new key (served soon).
-        await until_answered(lambda: client.remove("agent:gone", "anthropic"))
+        await until_answered(lambda: client.remove("agent:gone", "anthropic", account="acct0"))
         removed_after = time.monotonic() - restarted
         await resolve_until(client, "acct0", ["agent:gone", "workspace:w0"], w0, never=gone.key_id)
         key = fake_providers.add_key(anthropic_key("fresh"))
-        fresh = await until_answered(lambda: client.configure("agent:fresh", key))
+        fresh = await until_answered(lambda: client.configure("agent:fresh", key, account="acct1"))
         await resolve_until(client, "acct1", ["agent:fresh", "workspace:w1"], fresh.key_id)
         for op in ALL_OPS:
             await load.until_ok(op, 5, 30)
         recovered = time.monotonic()
         # Once settled, a removal replies as soon as every resolver replica acked it
         # (well under the 2 s barrier timeout): their sync subscriptions are back.
-        late = await client.configure("agent:late", fake_providers.add_key(anthropic_key("late")))
+        late_key = fake_providers.add_key(anthropic_key("late"))
+        late = await client.configure("agent:late", late_key, account="acct1")
         await resolve_until(client, "acct1", ["agent:late", "workspace:w1"], late.key_id)
         started = time.monotonic()
-        await client.remove("agent:late", "anthropic")
+        await client.remove("agent:late", "anthropic", account="acct1")
         barrier_s = time.monotonic() - started
         await resolve_until(client, "acct1", ["agent:late", "workspace:w1"], w1, never=late.key_id)
         await load.until_ok("churn", 3, 20)
@@ -318,7 +320,7 @@ def in_process(
                 key_vault_app(settings, KeyVaultSettings(validate_timeout=3.0)),
                 resolver_app(settings),
             ),
-            await ByokClient.connect(nats_server.url, timeout=5.0) as client,
+            await ByokClient.connect(nats_server.url, timeout=5.0, account="a") as client,
         ):
             yield client
 

@@ -74,3 +74,70 @@ def test_bad_public_keys_are_rejected() -> None:
     for bad in ["not-base64!", base64.b64encode(b"short").decode(), b"\x00" * 31]:
         with pytest.raises(SealingError):
             seal(SECRET, bad, "s")
+
+
+# --- the bound configure seal (contracts/SEALING.md) --------------------------------
+
+
+def test_configure_envelope_is_the_documented_bytes() -> None:
+    import json
+
+    from byok_contracts.sealing import configure_envelope
+
+    raw = configure_envelope(
+        "sk-x", account="acme", scope={"type": "workspace", "id": "w"}, request_id=None, iat=7
+    )
+    assert raw == (
+        b'{"v":1,"key":"sk-x","account":"acme","scope":{"type":"workspace","id":"w"},'
+        b'"iat":7,"request_id":null}'
+    )
+    assert json.loads(raw)["scope"] == {"type": "workspace", "id": "w"}
+
+
+def test_raw_rfc9180_seal_of_an_envelope_opens_and_binds() -> None:
+    import json
+    import time
+
+    from byok_contracts import SealBindingError, open_configure
+
+    pair = Keypair.generate()
+    scope = {"type": "workspace", "id": "w"}
+    envelope = {
+        "request_id": "r1",
+        "iat": int(time.time()),
+        "scope": scope,
+        "account": "acme",
+        "key": "sk-ant-x",
+        "v": 1,
+    }  # another member order and spacing: still the same envelope
+    blob = SUITE.encrypt(
+        json.dumps(envelope).encode(), pair.public_key, info=b"byok.v1.keys.configure"
+    )
+    sealed = base64.b64encode(blob).decode()
+    opened = open_configure(sealed, pair.private_key, account="acme", scope=scope, request_id="r1")
+    assert opened == "sk-ant-x"
+    cases = [
+        (
+            {"account": "acme", "scope": {"type": "workspace", "id": "x"}, "request_id": "r1"},
+            "seal_mismatch",
+        ),
+        ({"account": "other", "scope": scope, "request_id": "r1"}, "seal_mismatch"),
+        ({"account": "acme", "scope": scope, "request_id": None}, "seal_mismatch"),
+        (
+            {"account": "acme", "scope": scope, "request_id": "r1", "now": time.time() + 301},
+            "seal_expired",
+        ),
+        (
+            {"account": "acme", "scope": scope, "request_id": "r1", "now": time.time() - 61},
+            "seal_expired",
+        ),
+    ]
+    for kwargs, error in cases:
+        with pytest.raises(SealBindingError) as caught:
+            open_configure(sealed, pair.private_key, **kwargs)  # type: ignore[arg-type]
+        assert caught.value.error == error
+        assert "sk-ant-x" not in caught.value.message
+    raw_key = seal(b"sk-ant-x", pair.public_b64, subjects.KEYS_CONFIGURE)  # pre-0.2 form
+    with pytest.raises(SealBindingError) as malformed:
+        open_configure(raw_key, pair.private_key, account="acme", scope=scope)
+    assert malformed.value.error == "malformed_seal"

@@ -57,7 +57,9 @@ async def test_success(service: Service, nc: NatsClient) -> None:
         (b"[]", "object"),
         (b'"text"', "object"),
         (b'{"scope": {"type": "workspace", "id": "a.b"}}', "scope.id"),
-        (b'{"scope": {"type": "workspace", "id": "acme"}, "extra": 1}', "extra"),
+        # An unknown field is not named: its name may be anything (a pasted key, issue 10).
+        (b'{"scope": {"type": "workspace", "id": "acme"}, "extra": 1}', "unknown field"),
+        (b'{"scope": {"type": "workspace", "id": "acme"}, "sk-proj-AAAABBBBCCCC": 1}', "unknown"),
         (b'{"scope": "workspace:acme"}', "scope"),
         (b"{" + b'"a":' * 5000 + b"1" + b"}" * 5000, ""),
         (b'{"scope": {"type": "workspace", "id": "' + b"x" * 70_000 + b'"}}', "larger than"),
@@ -71,6 +73,7 @@ async def test_malformed_requests_get_400(
     assert reply["code"] == 400
     assert reply["error"] == "malformed_request"
     assert fragment in str(reply["message"])
+    assert "AAAABBBBCCCC" not in str(reply["message"])
 
 
 async def test_handler_errors_become_the_error_contract(service: Service, nc: NatsClient) -> None:

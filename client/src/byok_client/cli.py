@@ -24,6 +24,11 @@ async def _health(client: ByokClient, args: argparse.Namespace) -> object:
     return {s: (await client.health(s)).model_dump(mode="json") for s in services}
 
 
+async def _audit(client: ByokClient, args: argparse.Namespace) -> object:
+    entries = await client.audit(scope=args.scope, key_id=args.key_id, account=args.account)
+    return [entry.model_dump(mode="json") for entry in entries]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="byok", description="byok control plane client")
     parser.add_argument(
@@ -38,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.register(sub)
     cli_ledger.register(sub)
     cli_tokens.register(sub)
+    audit = sub.add_parser("audit", help="who touched which key (operators)")
+    audit.add_argument("--scope", help="type:id")
+    audit.add_argument("--key", dest="key_id", help="a key_id")
+    audit.add_argument("--account")
+    audit.set_defaults(run=_audit)
     return parser
 
 

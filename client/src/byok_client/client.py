@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .audit import AuditMixin
 from .base import BaseClient
 from .keys import KeysMixin
 from .ledger import LedgerMixin
@@ -10,5 +11,5 @@ from .runtime import RuntimeMixin
 __all__ = ["ByokClient"]
 
 
-class ByokClient(RuntimeMixin, KeysMixin, LedgerMixin, BaseClient):
+class ByokClient(RuntimeMixin, KeysMixin, LedgerMixin, AuditMixin, BaseClient):
     """Typed access to every byok v1 subject, sealing done inside."""

@@ -6,6 +6,7 @@ from typing import Final
 
 __all__ = [
     "ACCOUNTS_CONFIGURE",
+    "AUDIT_PREFIX",
     "EVENTS_ACCOUNTS_CHANGED",
     "EVENTS_CREDITS_EXHAUSTED",
     "EVENTS_CREDITS_RESTORED",
@@ -39,6 +40,7 @@ __all__ = [
     "SERVICES",
     "USAGE_QUERY",
     "USAGE_RECORDED",
+    "audit",
     "health",
     "keys_validate_for",
     "ledger_journal",
@@ -65,6 +67,7 @@ LEDGER_JOURNAL_PREFIX: Final = f"{PREFIX}.ledger.journal"
 LEDGER_VERIFY: Final = f"{PREFIX}.ledger.verify"
 
 EVENTS_PREFIX: Final = f"{PREFIX}.events"
+AUDIT_PREFIX: Final = f"{PREFIX}.audit"
 EVENTS_KEYS_CONFIGURED: Final = f"{EVENTS_PREFIX}.keys.configured"
 EVENTS_KEYS_REJECTED: Final = f"{EVENTS_PREFIX}.keys.rejected"
 EVENTS_KEYS_REMOVED: Final = f"{EVENTS_PREFIX}.keys.removed"
@@ -109,3 +112,9 @@ def resolve_for(account: str) -> str:
     NATS permissions can then allow a per-tenant runtime only its own accounts.
     """
     return f"{RESOLVE}.{account}"
+
+
+def audit(account: str | None, scope_type: str | None, scope_id: str | None, operation: str) -> str:
+    """``byok.v1.audit.<account>.<scope.type>.<scope.id>.<operation>``; ``_`` when unknown."""
+    parts = (account or "_", scope_type or "_", scope_id or "_", operation)
+    return ".".join((AUDIT_PREFIX, *parts))

@@ -32,10 +32,12 @@ from byok_contracts.v1 import (
 from byok_key_vault import domain, handlers
 from byok_key_vault.adapters.local_cipher import LocalCipher
 from byok_key_vault.adapters.memory import (
+    MemoryAudit,
     MemoryBarrier,
     MemoryEvents,
     MemoryKeyStore,
     MemoryOwnerStore,
+    MemoryRecipients,
     MemorySealingStore,
     MemorySettingsStore,
     MemoryValidator,
@@ -62,6 +64,8 @@ async def deps(tmp_path: Path) -> handlers.Deps:
         barrier=MemoryBarrier(events),
         catalog=Catalog.load(),
         owners=MemoryOwnerStore(),
+        recipients=MemoryRecipients(),
+        audit=MemoryAudit(),
     )
 
 
@@ -332,3 +336,43 @@ async def test_an_old_or_future_seal_is_refused(deps: handlers.Deps) -> None:
         await handlers.configure(cmd, deps)
     assert caught.value.error == "malformed_seal"
     assert KEY not in caught.value.message
+
+
+# --- unseal only to registered parties, and the audit trail (issue 10) -----------------
+
+
+async def test_unseal_only_to_registered_recipients_and_active_keys(
+    deps: handlers.Deps,
+) -> None:
+    from byok_contracts import Conflict, Forbidden, Keypair
+    from byok_contracts.v1 import UnsealKey
+
+    stored = await handlers.configure(await configure_cmd(deps), deps)
+    stranger, resolver_pair = Keypair.generate(), Keypair.generate()
+    ask = UnsealKey.model_validate({"key_id": stored.key_id, "recipient_key": stranger.public_b64})
+    with pytest.raises(Forbidden) as refused:
+        await handlers.unseal(ask, deps)
+    assert refused.value.error == "unregistered_recipient"
+
+    recipients = deps.recipients
+    assert isinstance(recipients, MemoryRecipients)
+    recipients.roles[resolver_pair.public_b64] = "resolver"
+    ok = await handlers.unseal(
+        ask.model_copy(update={"recipient_key": resolver_pair.public_b64}), deps
+    )
+    assert resolver_pair.open(ok.sealed_key, subjects.INTERNAL_KEYS_UNSEAL) == KEY.encode()
+    assert ok.account == "acme"
+
+    scope = {"type": "workspace", "id": "acme"}
+    disable = SetKeyEnabled.model_validate(
+        {"scope": scope, "provider": "anthropic", "enabled": False, "actor": "a", "account": "acme"}
+    )
+    await handlers.set_enabled(disable, deps)
+    as_resolver = ask.model_copy(update={"recipient_key": resolver_pair.public_b64})
+    with pytest.raises(Conflict) as disabled:
+        await handlers.unseal(as_resolver, deps)
+    assert disabled.value.error == "key_disabled"
+    await handlers.revoke(RevokeKey.model_validate({"key_id": stored.key_id}), deps)
+    recipients.roles[resolver_pair.public_b64] = "validator"
+    with pytest.raises(KeyRevokedError):
+        await handlers.unseal(as_resolver, deps)

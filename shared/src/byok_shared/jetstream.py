@@ -33,6 +33,7 @@ __all__ = [
     "BUCKET_CREDITS",
     "BUCKET_KEYS",
     "BUCKET_OWNERS",
+    "BUCKET_RECIPIENTS",
     "BUCKET_RESOLVERS",
     "BUCKET_SCOPES",
     "BUCKET_SEALING",
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_USAGE_MAX_BYTES",
     "RESOLVER_PRESENCE_TTL",
     "SERVICE_BUCKETS",
+    "STREAM_AUDIT",
     "STREAM_EVENTS",
     "STREAM_LEDGER",
     "STREAM_USAGE",
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 STREAM_EVENTS = "BYOK_EVENTS"
 STREAM_USAGE = "BYOK_USAGE"
 STREAM_LEDGER = "BYOK_LEDGER"
+STREAM_AUDIT = "BYOK_AUDIT"  # who touched which key (key-vault appends, operators read)
 
 BUCKET_KEYS = "byok-keys"  # <scope.type>.<scope.id>.<provider> -> KeyRecord
 BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
@@ -63,6 +66,9 @@ BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
 BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
 BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
+BUCKET_RECIPIENTS = (
+    "byok-recipients"  # <kid> -> public key key-vault may seal to (resolver/validator)
+)
 BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
 BUCKET_API_TOKENS = "byok-api-tokens"  # <token_id> -> ApiTokenRecord (digest only)
@@ -122,6 +128,14 @@ def stream_configs(
             duplicate_window=120.0,
             num_replicas=replicas,
         ),
+        StreamConfig(
+            name=STREAM_AUDIT,
+            subjects=[f"{subjects.AUDIT_PREFIX}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=400 * _DAY,
+            num_replicas=replicas,
+        ),
     ]
 
 
@@ -138,6 +152,7 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket(BUCKET_ACCOUNTS, history=5),
     Bucket(BUCKET_CREDITS),
     Bucket(BUCKET_OWNERS),
+    Bucket(BUCKET_RECIPIENTS),
     Bucket(BUCKET_SEALING, history=10),
     Bucket(BUCKET_RESOLVERS, ttl=RESOLVER_PRESENCE_TTL),
     Bucket(BUCKET_API_TOKENS),

@@ -38,10 +38,12 @@ from .jetstream import (
     BUCKET_CREDITS,
     BUCKET_KEYS,
     BUCKET_OWNERS,
+    BUCKET_RECIPIENTS,
     BUCKET_RESOLVERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
     BUCKETS,
+    STREAM_AUDIT,
     STREAM_EVENTS,
     STREAM_LEDGER,
     STREAM_USAGE,
@@ -268,6 +270,7 @@ def _table() -> dict[str, Role]:
                 subjects.INTERNAL_RESOLVER_SYNC,
                 subjects.INTERNAL_VALIDATOR_PUBLIC_KEY,
                 _VALIDATE_ANY_REPLICA,
+                f"{subjects.AUDIT_PREFIX}.>",
             ),
             jetstream=(
                 *_kv_write(BUCKET_KEYS),
@@ -275,6 +278,7 @@ def _table() -> dict[str, Role]:
                 *_kv_write(BUCKET_ACCOUNTS),
                 *_kv_write(BUCKET_SEALING),
                 *_kv_write(BUCKET_OWNERS),
+                *_kv_read(BUCKET_RECIPIENTS),
                 # the freshness barrier lists replicas by direct gets, never a consumer
                 *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
                 *_own_buckets("key-vault"),
@@ -290,6 +294,7 @@ def _table() -> dict[str, Role]:
             publishes=(subjects.INTERNAL_KEYS_UNSEAL, subjects.INTERNAL_KEYS_REVOKE),
             jetstream=(
                 *_kv_read(BUCKET_KEYS),
+                *_kv_write(BUCKET_RECIPIENTS),
                 *_consume(STREAM_EVENTS),
                 *_own_buckets("validator"),
             ),
@@ -307,6 +312,7 @@ def _table() -> dict[str, Role]:
                 *_kv_read(BUCKET_ACCOUNTS),
                 *_kv_read(BUCKET_CREDITS),
                 *_kv_read(BUCKET_OWNERS),
+                *_kv_write(BUCKET_RECIPIENTS),
                 *_kv_write(BUCKET_RESOLVERS),
                 *_consume(STREAM_EVENTS),
             ),
@@ -358,6 +364,7 @@ def _table() -> dict[str, Role]:
                 RESOLVER_REPLICA_RESOLVE,
                 *_provision(),
                 *_api_tokens(write=True),  # byok tokens create|list|revoke
+                *_consume(STREAM_AUDIT),  # byok audit
             ),
         ),
         # The HTTP gateway: a product backend's requests (and grants for operator

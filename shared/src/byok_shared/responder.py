@@ -17,6 +17,7 @@ import nats.errors
 from pydantic import BaseModel, ValidationError
 
 from byok_contracts import ByokError, MalformedRequest, Unavailable
+from byok_contracts.redaction import redact_secrets
 from byok_contracts.v1 import ErrorReply
 
 from .metrics import Metrics
@@ -37,15 +38,21 @@ def encode(reply: BaseModel) -> bytes:
 
 
 def error_bytes(exc: ByokError) -> bytes:
-    return encode(ErrorReply(code=exc.code, error=exc.error, message=exc.message))
+    message = redact_secrets(exc.message)  # a provider's error text may quote the key
+    return encode(ErrorReply(code=exc.code, error=exc.error, message=message))
 
 
 def _describe(exc: ValidationError) -> str:
+    """Where and what, never the caller's text: an unknown field is not named (its name
+    may be anything, a pasted key even), and messages carry no input."""
     parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
+    for err in exc.errors(include_url=False, include_input=False, include_context=False)[:5]:
+        loc = err["loc"]
+        if err["type"] == "extra_forbidden":
+            loc = (*loc[:-1], "<unknown field>")
+        where = ".".join(str(p) for p in loc) or "body"
         parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+    return redact_secrets("; ".join(parts))
 
 
 def parse_request(raw: bytes, model: type[Req]) -> Req:

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
 from faststream import FastStream
+from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -38,6 +39,11 @@ __all__ = ["Service", "run_service"]
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=BaseModel)
+
+
+async def keep_raw_body(msg: StreamMessage[Any]) -> Any:
+    """The broker's decoder: the raw body, never decoded by the framework."""
+    return msg.body
 
 
 def _version() -> str:
@@ -71,6 +77,10 @@ class Service:
             security=broker_security(settings),
             inbox_prefix=settings.nats_inbox_prefix,
             middlewares=telemetry_middlewares(name, settings),
+            # Bodies stay bytes: byok code parses them (strictly, with depth and size
+            # limits). faststream's own JSON decoding raised RecursionError on a deeply
+            # nested body before any handler ran, and the caller got no reply.
+            decoder=keep_raw_body,
         )
         self.app = FastStream(self.broker, logger=logging.getLogger(f"byok.{name}"))
         self._extra_buckets = extra_buckets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .audit import AuditEntry, AuditOperation
 from .common import (
     ID_PATTERN,
     Chain,
@@ -64,6 +65,8 @@ __all__ = [
     "AccountChanged",
     "AccountPolicy",
     "AccountPolicyReply",
+    "AuditEntry",
+    "AuditOperation",
     "Balance",
     "BalanceRequest",
     "Chain",

@@ -19,6 +19,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from byok_contracts.redaction import redact_secrets, refuse_keys
+
 __all__ = [
     "ID_PATTERN",
     "AccountId",
@@ -27,6 +29,7 @@ __all__ = [
     "Chain",
     "ErrorReply",
     "Event",
+    "FreeText",
     "KeyId",
     "KeyState",
     "ModelId",
@@ -114,14 +117,23 @@ def normalize_provider(value: object) -> object:
 
 Provider = Annotated[Literal["anthropic", "openai", "gemini"], BeforeValidator(normalize_provider)]
 
-Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+_NO_KEY = AfterValidator(refuse_keys)
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN), _NO_KEY]
 AccountId = Identifier
 KeyId = Identifier
-RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
-Actor = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+RequestId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"), _NO_KEY
 ]
-ModelId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")]
+# Free text that is stored and published: a pasted key is masked, never kept.
+Actor = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    AfterValidator(redact_secrets),
+]
+FreeText = Annotated[str, Field(max_length=1024), AfterValidator(redact_secrets)]
+ModelId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"), _NO_KEY
+]
 Route = Annotated[
     str, StringConstraints(pattern=r"^(auto|metered|byok:(anthropic|openai|gemini))$")
 ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field
+from typing import Literal
 
 from .common import (
+    AccountId,
     Actor,
     Base64Key32,
+    FreeText,
     KeyId,
     KeyState,
     Provider,
@@ -69,13 +69,14 @@ class KeyUnsealed(Reply):
     revision: int
     state: KeyState | None = None
     scope: Scope | None = None
+    account: AccountId | None = None
 
 
 class RevokeKey(Request):
     """``byok.v1.internal.keys.revoke``: the provider rejected this stored key (validator)."""
 
     key_id: KeyId
-    reason: Annotated[str, Field(max_length=1024)] = ""
+    reason: FreeText = ""
     actor: Actor = "validator"
 
 
@@ -84,6 +85,8 @@ class KeyRevoked(Reply):
     key_id: KeyId
     provider: Provider
     revision: int = 0
+    scope: Scope | None = None
+    account: AccountId | None = None
 
 
 class RotateKeys(Request):

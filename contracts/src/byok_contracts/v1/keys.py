@@ -11,6 +11,7 @@ from .common import (
     AccountId,
     Actor,
     Base64Key32,
+    FreeText,
     KeyId,
     KeyState,
     ModelId,
@@ -88,6 +89,7 @@ class RemoveKey(Request):
 class KeyRemoved(Reply):
     status: Literal["removed"] = "removed"
     provider: Provider
+    key_id: KeyId | None = None
 
 
 class ListKeys(Request):
@@ -128,6 +130,7 @@ class KeyStateChanged(Reply):
     status: Literal["ok"] = "ok"
     provider: Provider
     state: KeyState
+    key_id: KeyId | None = None
 
 
 class ReportKey(Request):
@@ -135,7 +138,7 @@ class ReportKey(Request):
 
     key_id: KeyId
     status_code: Annotated[int, Field(ge=100, le=599)]
-    reason: Annotated[str, Field(max_length=1024)] = ""
+    reason: FreeText = ""
 
 
 class KeyReportAccepted(Reply):

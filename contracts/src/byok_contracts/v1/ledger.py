@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+
+from byok_contracts.redaction import redact_secrets
 
 from .common import AccountId, Event, Reply, Request, RequestId, utcnow
 from .settings import Mode
@@ -25,7 +27,7 @@ __all__ = [
 class Grant(Request):
     account: AccountId
     amount: Annotated[int, Field(gt=0, le=10**12)]
-    reason: Annotated[str, Field(min_length=1, max_length=256)]
+    reason: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(redact_secrets)]
     idempotency_key: RequestId
 
 

@@ -13,12 +13,14 @@ from .adapters.jetstream import (
     JetStreamEvents,
     KvKeyStore,
     KvOwnerStore,
+    KvRecipients,
     KvSealingStore,
     KvSettingsStore,
 )
 from .adapters.local_cipher import LocalCipher
 from .adapters.validator import NatsValidator
 from .adapters.vault_cipher import VaultCipher
+from .audit import JetStreamAudit
 from .config import KeyVaultSettings
 from .handlers import Deps
 from .keyring import SealingKeys
@@ -82,6 +84,8 @@ def create_app(
             or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
             catalog=catalog,
             owners=KvOwnerStore(service.js),
+            recipients=KvRecipients(service.js),
+            audit=JetStreamAudit(service.js),
         )
 
     @service.on_stopping

@@ -105,7 +105,7 @@ def state_for(record: KeyRecord, enabled: bool) -> KeyState:
     if record.state is KeyState.REVOKED:
         if enabled:
             raise KeyRevokedError(
-                f"The {record.provider} key at {record.scope} was revoked by the provider; "
+                f"The {record.provider} key of this scope was revoked by the provider; "
                 "configure a new key",
             )
         return KeyState.REVOKED

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from byok_contracts import (
     SUITE,
-    Catalog,
     MalformedRequest,
-    NotFound,
     SealBindingError,
     check_provider,
-    seal,
     subjects,
 )
 from byok_contracts.sealing import check_configure_binding, parse_configure_envelope
@@ -28,35 +24,23 @@ from byok_contracts.v1 import (
     KeyList,
     KeyRecord,
     KeyRemoved,
-    KeyRevoked,
-    KeysRotated,
     KeyState,
     KeyStateChanged,
-    KeyUnsealed,
     ListKeys,
     PublicKey,
     RemoveKey,
-    RevokeKey,
-    RotateKeys,
     Scope,
     ScopeChanged,
     ScopeSettingsReply,
     SetKeyEnabled,
-    UnsealKey,
     utcnow,
 )
 
 from . import domain
+from .deps import RETRIES, Deps, key_event, publish_confirmed
 from .errors import KeyNotConfigured, ReadOnlyScope, StoreConflict
-from .keyring import SealingKeys
+from .internal import revoke, rotate, unseal
 from .ports import (
-    Cipher,
-    EventBus,
-    FreshnessBarrier,
-    KeyStore,
-    OwnerStore,
-    SettingsStore,
-    Validator,
     Versioned,
 )
 from .tenancy import check_owner, claim_owner
@@ -77,26 +61,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_RETRIES = 5
 _STATE_EVENTS = {
     KeyState.ACTIVE: ("enabled", subjects.EVENTS_KEYS_ENABLED),
     KeyState.DISABLED: ("disabled", subjects.EVENTS_KEYS_DISABLED),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """Everything the use cases touch, built once in ``app.create_app``."""
-
-    keys: KeyStore
-    settings: SettingsStore
-    sealing: SealingKeys
-    cipher: Cipher
-    validator: Validator
-    events: EventBus
-    barrier: FreshnessBarrier
-    catalog: Catalog
-    owners: OwnerStore
 
 
 async def public_key(deps: Deps) -> PublicKey:
@@ -121,7 +89,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     key_id = domain.key_id_for(slot, fp)
     ciphertext = await deps.cipher.encrypt(key.encode(), cmd.scope.key)
     await deps.keys.index(key_id, slot)
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         existing = await deps.keys.get(slot)
         same = existing is not None and existing.value.key_id == key_id
         record = domain.new_record(
@@ -146,7 +114,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
             continue
         break
     else:
-        raise StoreConflict(f"The {provider} key at {cmd.scope} kept changing; try again")
+        raise StoreConflict(f"The {provider} key of this scope kept changing; try again")
     if existing is not None and not same:
         await deps.keys.unindex(existing.value.key_id)
     event = KeyChanged(
@@ -188,7 +156,7 @@ async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:
     await check_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
     slot = domain.slot_for(cmd.scope, cmd.provider)
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         existing = await _get_key(slot, cmd.scope, cmd.provider, deps)
         try:
             await deps.keys.delete(slot, existing.revision)
@@ -196,12 +164,12 @@ async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:
             continue
         break
     else:
-        raise StoreConflict(f"The {cmd.provider} key at {cmd.scope} kept changing; try again")
+        raise StoreConflict(f"The {cmd.provider} key of this scope kept changing; try again")
     await deps.keys.unindex(existing.value.key_id)
-    event = _key_event("removed", existing.value, None, 0, cmd.actor)
-    await _publish_confirmed(subjects.EVENTS_KEYS_REMOVED, event, deps)
+    event = key_event("removed", existing.value, None, 0, cmd.actor)
+    await publish_confirmed(subjects.EVENTS_KEYS_REMOVED, event, deps)
     log.info("key removed", extra={"scope": str(cmd.scope), "key_id": existing.value.key_id})
-    return KeyRemoved(provider=cmd.provider)
+    return KeyRemoved(provider=cmd.provider, key_id=existing.value.key_id)
 
 
 async def list_keys(cmd: ListKeys, deps: Deps) -> KeyList:
@@ -219,11 +187,11 @@ async def set_enabled(cmd: SetKeyEnabled, deps: Deps) -> KeyStateChanged:
     await check_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
     slot = domain.slot_for(cmd.scope, cmd.provider)
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         existing = await _get_key(slot, cmd.scope, cmd.provider, deps)
         state = domain.state_for(existing.value, cmd.enabled)
         if state is existing.value.state:
-            return KeyStateChanged(provider=cmd.provider, state=state)
+            return KeyStateChanged(provider=cmd.provider, state=state, key_id=existing.value.key_id)
         record = existing.value.model_copy(
             update={"state": state, "updated_at": utcnow(), "actor": cmd.actor}
         )
@@ -232,55 +200,15 @@ async def set_enabled(cmd: SetKeyEnabled, deps: Deps) -> KeyStateChanged:
         except StoreConflict:
             continue
         name, subject = _STATE_EVENTS[state]
-        event = _key_event(name, record, state, revision, cmd.actor)
-        await _publish_confirmed(subject, event, deps)
-        return KeyStateChanged(provider=cmd.provider, state=state)
-    raise StoreConflict(f"The {cmd.provider} key at {cmd.scope} kept changing; try again")
-
-
-async def revoke(cmd: RevokeKey, deps: Deps) -> KeyRevoked:
-    """The provider rejected a stored key: mark it revoked everywhere before replying."""
-    for _ in range(_RETRIES):
-        slot, existing = await _get_by_id(cmd.key_id, deps)
-        if existing.value.state is KeyState.REVOKED:
-            return KeyRevoked(
-                key_id=cmd.key_id, provider=existing.value.provider, revision=existing.revision
-            )
-        record = existing.value.model_copy(
-            update={"state": KeyState.REVOKED, "updated_at": utcnow(), "actor": cmd.actor}
-        )
-        try:
-            revision = await deps.keys.update(slot, record, existing.revision)
-        except StoreConflict:
-            continue
-        event = _key_event("revoked", record, KeyState.REVOKED, revision, cmd.actor)
-        await _publish_confirmed(subjects.EVENTS_KEYS_REVOKED, event, deps)
-        log.warning(
-            "key revoked",
-            extra={"key_id": cmd.key_id, "scope": str(record.scope), "reason": cmd.reason},
-        )
-        return KeyRevoked(key_id=cmd.key_id, provider=record.provider, revision=revision)
-    raise StoreConflict(f"Key {cmd.key_id} kept changing; try again")
-
-
-async def unseal(cmd: UnsealKey, deps: Deps) -> KeyUnsealed:
-    """Decrypt a stored key and seal it to the asking service's ``recipient_key``."""
-    _, entry = await _get_by_id(cmd.key_id, deps)
-    record = entry.value
-    plaintext = await deps.cipher.decrypt(record.ciphertext, record.scope.key)
-    return KeyUnsealed(
-        key_id=record.key_id,
-        provider=record.provider,
-        sealed_key=seal(plaintext, cmd.recipient_key, subjects.INTERNAL_KEYS_UNSEAL),
-        revision=entry.revision,
-        state=record.state,
-        scope=record.scope,
-    )
+        event = key_event(name, record, state, revision, cmd.actor)
+        await publish_confirmed(subject, event, deps)
+        return KeyStateChanged(provider=cmd.provider, state=state, key_id=record.key_id)
+    raise StoreConflict(f"The {cmd.provider} key of this scope kept changing; try again")
 
 
 async def configure_scope(cmd: ConfigureScope, deps: Deps) -> ScopeSettingsReply:
     await claim_owner(cmd.scope, cmd.account, deps.owners)
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         current = await deps.settings.get_scope(cmd.scope.key)
         settings = domain.merge_scope(current.value if current else None, cmd)
         try:
@@ -290,13 +218,13 @@ async def configure_scope(cmd: ConfigureScope, deps: Deps) -> ScopeSettingsReply
         except StoreConflict:
             continue
         event = ScopeChanged(settings=settings, revision=revision)
-        await _publish_confirmed(subjects.EVENTS_SCOPES_CHANGED, event, deps)
+        await publish_confirmed(subjects.EVENTS_SCOPES_CHANGED, event, deps)
         return ScopeSettingsReply(**settings.model_dump())
-    raise StoreConflict(f"The settings of {cmd.scope} kept changing; try again")
+    raise StoreConflict("The settings of this scope kept changing; try again")
 
 
 async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyReply:
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         current = await deps.settings.get_account(cmd.account)
         policy = domain.merge_account(current.value if current else None, cmd)
         try:
@@ -306,44 +234,9 @@ async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyR
         except StoreConflict:
             continue
         event = AccountChanged(policy=policy, revision=revision)
-        await _publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
+        await publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
         return AccountPolicyReply(**policy.model_dump())
-    raise StoreConflict(f"The policy of {cmd.account} kept changing; try again")
-
-
-async def rotate(cmd: RotateKeys, deps: Deps) -> KeysRotated:
-    """Rotate the cipher key and rewrap every ciphertext in place, while serving.
-
-    Each record is rewritten with compare-and-set, so a configure or remove that
-    races the rewrap wins and the rewrap simply re-reads (or skips) that slot.
-    """
-    rewrapped = unchanged = 0
-    if cmd.cipher:
-        await deps.cipher.rotate()
-        for slot in await deps.keys.slots():
-            for _ in range(_RETRIES):
-                entry = await deps.keys.get(slot)
-                if entry is None:
-                    break
-                fresh = await deps.cipher.rewrap(entry.value.ciphertext, entry.value.scope.key)
-                if fresh == entry.value.ciphertext:
-                    unchanged += 1
-                    break
-                try:
-                    await deps.keys.update(
-                        slot, entry.value.model_copy(update={"ciphertext": fresh}), entry.revision
-                    )
-                except StoreConflict:
-                    continue
-                rewrapped += 1
-                break
-        rewrapped += await deps.sealing.rewrap()
-    pair = await deps.sealing.rotate() if cmd.sealing else await deps.sealing.current()
-    log.info(
-        "keys rotated",
-        extra={"rewrapped": rewrapped, "kid": pair.kid, "actor": cmd.actor or "operator"},
-    )
-    return KeysRotated(rewrapped=rewrapped, unchanged=unchanged, kid=pair.kid)
+    raise StoreConflict("The policy of this account kept changing; try again")
 
 
 async def _open_bound(cmd: ConfigureKey, owner: str | None, deps: Deps) -> bytes:
@@ -362,7 +255,7 @@ async def _open_bound(cmd: ConfigureKey, owner: str | None, deps: Deps) -> bytes
 async def _check_writable(scope: Scope, deps: Deps) -> None:
     current = await deps.settings.get_scope(scope.key)
     if current is not None and current.value.read_only:
-        raise ReadOnlyScope(f"The {scope.type.value} {scope.id} is read-only")
+        raise ReadOnlyScope(f"This {scope.type.value} is read-only")
 
 
 async def _policy(account: str | None, deps: Deps) -> AccountPolicy:
@@ -375,40 +268,5 @@ async def _policy(account: str | None, deps: Deps) -> AccountPolicy:
 async def _get_key(slot: str, scope: Scope, provider: str, deps: Deps) -> Versioned[KeyRecord]:
     entry = await deps.keys.get(slot)
     if entry is None:
-        raise KeyNotConfigured(f"No {provider} key configured for {scope.type.value} {scope.id}")
+        raise KeyNotConfigured(f"No {provider} key configured for this {scope.type.value}")
     return entry
-
-
-async def _get_by_id(key_id: str, deps: Deps) -> tuple[str, Versioned[KeyRecord]]:
-    slot = await deps.keys.slot_of(key_id)
-    entry = await deps.keys.get(slot) if slot is not None else None
-    if slot is None or entry is None or entry.value.key_id != key_id:
-        raise NotFound(f"No stored key {key_id}", error="key_not_found")
-    return slot, entry
-
-
-def _key_event(
-    name: str, record: KeyRecord, state: KeyState | None, revision: int, actor: str
-) -> KeyChanged:
-    return KeyChanged.model_validate(
-        {
-            "event": name,
-            "key_id": record.key_id,
-            "scope": record.scope,
-            "provider": record.provider,
-            "state": state,
-            "hint": record.hint,
-            "model": record.model,
-            "actor": actor,
-            "revision": revision,
-            "account": record.account,
-        }
-    )
-
-
-async def _publish_confirmed(
-    subject: str, event: KeyChanged | ScopeChanged | AccountChanged, deps: Deps
-) -> None:
-    """Publish durably, then wait until every resolver replica applied it (freshness)."""
-    await deps.events.publish(subject, event, msg_id=None)
-    await deps.barrier.confirm(subject, event)

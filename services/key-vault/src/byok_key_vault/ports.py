@@ -10,11 +10,13 @@ from pydantic import BaseModel
 from byok_contracts.v1 import AccountPolicy, KeyRecord, ScopeSettings
 
 __all__ = [
+    "AuditLog",
     "Cipher",
     "EventBus",
     "FreshnessBarrier",
     "KeyStore",
     "OwnerStore",
+    "RecipientRegistry",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -98,6 +100,20 @@ class OwnerStore(Protocol):
 
     async def claim(self, scope_key: str, account: str) -> str:
         """Create the owner if none exists (compare-and-set); return whoever owns it now."""
+        ...
+
+
+class RecipientRegistry(Protocol):
+    """Public keys resolver and validator replicas registered (``byok-recipients``)."""
+
+    async def role_of(self, public_key: str) -> str | None:
+        """``resolver`` or ``validator`` for a registered key, else None."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def append(self, entry: BaseModel) -> None:
+        """Append one entry to the audit stream (never material)."""
         ...
 
 

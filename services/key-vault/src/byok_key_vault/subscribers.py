@@ -9,6 +9,7 @@ from faststream.nats import NatsMessage
 from pydantic import BaseModel
 
 from byok_contracts import ByokError, subjects
+from byok_contracts.redaction import redact_secrets
 from byok_contracts.v1 import (
     ConfigureAccount,
     ConfigureKey,
@@ -26,6 +27,7 @@ from byok_shared import Service
 from byok_shared.responder import parse_request, respond
 
 from . import handlers
+from .audit import AUDITED, audited
 from .handlers import Deps
 
 __all__ = ["register"]
@@ -39,6 +41,9 @@ def register(service: Service, deps: Callable[[], Deps], *, workers: int) -> Non
     def on(
         subject: str, model: type[Req], handler: Callable[[Req, Deps], Awaitable[BaseModel]]
     ) -> None:
+        if subject in AUDITED:
+            handler = audited(subject, handler)
+
         async def call(request: Req) -> BaseModel:
             return await handler(request, deps())
 
@@ -56,13 +61,15 @@ def register(service: Service, deps: Callable[[], Deps], *, workers: int) -> Non
     on(subjects.INTERNAL_KEYS_REVOKE, RevokeKey, handlers.revoke)
     on(subjects.INTERNAL_KEYS_ROTATE, RotateKeys, handlers.rotate)
 
+    configure_audited = audited(subjects.KEYS_CONFIGURE, handlers.configure)
+
     async def configure(msg: NatsMessage) -> bytes | None:
         """Request/reply as usual; published without a reply, the outcome becomes an event."""
         if msg.reply_to:
             return await respond(
                 msg.body,
                 ConfigureKey,
-                lambda cmd: handlers.configure(cmd, deps()),
+                lambda cmd: configure_audited(cmd, deps()),
                 subject=subjects.KEYS_CONFIGURE,
                 metrics=service.metrics,
             )
@@ -72,7 +79,7 @@ def register(service: Service, deps: Callable[[], Deps], *, workers: int) -> Non
             await _rejected(service, exc, None)
             return None
         try:
-            await handlers.configure(cmd, deps())
+            await configure_audited(cmd, deps())
         except ByokError as exc:
             await _rejected(service, exc, cmd)
         return None
@@ -89,7 +96,7 @@ async def _rejected(service: Service, exc: ByokError, cmd: ConfigureKey | None) 
         provider=cmd.provider if cmd else None,
         code=exc.code,
         error=exc.error,
-        message=exc.message,
+        message=redact_secrets(exc.message),
     )
     await service.js.publish(subjects.EVENTS_KEYS_REJECTED, event.model_dump_json().encode())
     service.metrics.count_event(subjects.EVENTS_KEYS_REJECTED, "published")

@@ -20,6 +20,7 @@ from nats.errors import NoRespondersError
 from byok_contracts import Catalog, Keypair, subjects
 from byok_shared import ByokSettings, Service
 from byok_shared.freshness import ReplicaPresence
+from byok_shared.recipients import register_recipient, unregister_recipient
 
 from .adapters.jetstream import CacheFeed
 from .adapters.keyvault import NatsKeySource
@@ -108,6 +109,7 @@ def create_app(
             state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
             await state.feed.start()
 
+        await register_recipient(js, "resolver", replica, keypair)  # key-vault seals only to it
         state.presence = ReplicaPresence(nc, js, replica, on_sync, on_reconnect=reload)
         await state.presence.start()  # before the warm load: no change can fall in between
         await state.feed.start()
@@ -136,5 +138,6 @@ def create_app(
         if state.presence is not None:
             await state.presence.stop()
         secrets.clear()
+        await unregister_recipient(service.js, keypair)
 
     return service.app

@@ -134,7 +134,7 @@ def decide(request: Resolve, state: StateView, catalog: Catalog) -> Decision:
 
     def platform_only(rule: str) -> Decision:
         if balance <= 0:
-            raise NoCredits(f"No credits left for account {request.account} ({rule})")
+            raise NoCredits(f"No credits left for this account ({rule})")
         key = _platform_key(state, provider)
         if key is None:
             raise NoPlatformKey(f"No platform key configured for {provider or 'any provider'}")

@@ -12,6 +12,7 @@ from faststream import FastStream
 
 from byok_contracts import Keypair, Unavailable
 from byok_shared import ByokSettings, Service
+from byok_shared.recipients import register_recipient, unregister_recipient
 
 from . import handlers
 from .adapters.http import HttpxProviders
@@ -81,6 +82,8 @@ def create_app(
 
     @service.on_started
     async def start() -> None:
+        # key-vault seals stored keys only to registered replicas (issue 10).
+        await register_recipient(service.js, "validator", replica, keypair)
         state["deps"] = Deps(
             providers=providers or build_providers(settings, config),
             key_vault=NatsKeyVault(service.nc, keypair, timeout=settings.request_timeout),
@@ -102,6 +105,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         tasks.clear()
+        await unregister_recipient(service.js, keypair)
         if "deps" in state:
             await state.pop("deps").providers.close()
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from byok_contracts import Keypair, NotFound, SealingError, subjects
+from byok_contracts import Conflict, Keypair, NotFound, SealingError, subjects
 from byok_contracts.v1 import KeyReportAccepted, KeyValid, ReportKey, ValidateKey
 
 from . import domain
@@ -90,7 +90,12 @@ async def report(cmd: ReportKey, deps: Deps) -> KeyReportAccepted:
 
 
 async def _revalidate(key_id: str, why: str, deps: Deps) -> str:
-    stored = await deps.key_vault.unseal(key_id)
+    try:
+        stored = await deps.key_vault.unseal(key_id)
+    except Conflict as exc:
+        if exc.error == "key_revoked":  # key-vault unseals no revoked key (issue 10)
+            return "revoked"
+        raise
     if stored.state == "revoked":
         return "revoked"
     result = await check_live(stored.provider, stored.key, deps)

@@ -17,6 +17,7 @@ from byok_shared.jetstream import (
     SERVICE_BUCKETS,
     bucket_keys,
 )
+from byok_shared.recipients import lookup_recipient
 
 from ..errors import StoreConflict
 from ..ports import Versioned
@@ -27,6 +28,7 @@ __all__ = [
     "JetStreamEvents",
     "KvKeyStore",
     "KvOwnerStore",
+    "KvRecipients",
     "KvSealingStore",
     "KvSettingsStore",
 ]
@@ -169,6 +171,25 @@ class KvOwnerStore:
                 continue
             return account
         raise StoreConflict("The owner of this scope kept changing; try again")
+
+
+class KvRecipients:
+    """Registered recipients, positive answers cached (a kid's key never changes)."""
+
+    def __init__(self, js: JetStreamContext, *, cache_max: int = 1024) -> None:
+        self.js = js
+        self.cache_max = cache_max
+        self._known: dict[str, str] = {}
+
+    async def role_of(self, public_key: str) -> str | None:
+        role = self._known.get(public_key)
+        if role is None:
+            role = await lookup_recipient(self.js, public_key)
+            if role is not None:
+                if len(self._known) >= self.cache_max:
+                    self._known.clear()
+                self._known[public_key] = role
+        return role
 
 
 class KvSealingStore:

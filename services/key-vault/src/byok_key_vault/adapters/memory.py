@@ -11,10 +11,12 @@ from ..errors import StoreConflict
 from ..ports import Versioned
 
 __all__ = [
+    "MemoryAudit",
     "MemoryBarrier",
     "MemoryEvents",
     "MemoryKeyStore",
     "MemoryOwnerStore",
+    "MemoryRecipients",
     "MemorySealingStore",
     "MemorySettingsStore",
     "MemoryValidator",
@@ -56,6 +58,22 @@ class MemoryOwnerStore:
 
     async def claim(self, scope_key: str, account: str) -> str:
         return self.owners.setdefault(scope_key, account)
+
+
+class MemoryAudit:
+    def __init__(self) -> None:
+        self.entries: list[BaseModel] = []
+
+    async def append(self, entry: BaseModel) -> None:
+        self.entries.append(entry)
+
+
+class MemoryRecipients:
+    def __init__(self) -> None:
+        self.roles: dict[str, str] = {}
+
+    async def role_of(self, public_key: str) -> str | None:
+        return self.roles.get(public_key)
 
 
 class MemoryKeyStore:

@@ -1,0 +1,58 @@
+"""Who key-vault may seal key material to: public keys that resolver and validator
+replicas registered in ``byok-recipients`` (a bucket only those roles may write).
+
+Each replica keeps its keypair in memory, registers the public half at start (key:
+the public key's ``kid``) and removes it at stop. key-vault looks a ``recipient_key``
+up before sealing an ``internal.keys.unseal`` reply; an unknown key gets a 403, so a
+process that merely reaches the bus cannot have a stored key sealed to itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
+
+from byok_contracts import Keypair
+from byok_contracts.sealing import kid_for, load_public_key
+
+from .jetstream import BUCKET_RECIPIENTS
+
+__all__ = ["RECIPIENT_ROLES", "lookup_recipient", "register_recipient", "unregister_recipient"]
+
+RECIPIENT_ROLES = ("resolver", "validator")
+
+
+async def register_recipient(
+    js: JetStreamContext, role: str, replica: str, keypair: Keypair
+) -> None:
+    """Announce ``keypair``'s public half as a recipient of unsealed keys for ``role``."""
+    assert role in RECIPIENT_ROLES
+    kv = await js.key_value(BUCKET_RECIPIENTS)
+    body = {"role": role, "replica": replica, "public_key": keypair.public_b64, "at": time.time()}
+    await kv.put(keypair.kid, json.dumps(body).encode())
+
+
+async def unregister_recipient(js: JetStreamContext, keypair: Keypair) -> None:
+    with contextlib.suppress(Exception):  # best effort at shutdown; the key dies with us
+        kv = await js.key_value(BUCKET_RECIPIENTS)
+        await kv.purge(keypair.kid)
+
+
+async def lookup_recipient(js: JetStreamContext, public_key: str) -> str | None:
+    """The role that registered ``public_key`` (base64), or None."""
+    kid = kid_for(load_public_key(public_key))
+    kv = await js.key_value(BUCKET_RECIPIENTS)
+    try:
+        entry = await kv.get(kid)
+    except KeyNotFoundError:
+        return None
+    if not entry.value:
+        return None
+    body = json.loads(entry.value)
+    if body.get("public_key") != public_key or body.get("role") not in RECIPIENT_ROLES:
+        return None
+    return str(body["role"])

@@ -1,0 +1,126 @@
+"""Custody under NATS authorization (issue 10): who may register as an unseal
+recipient, who writes and reads the audit trail, and the whole path with every
+service and client as its own user against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from pydantic import SecretStr
+
+from byok_client import ByokClient
+from byok_contracts import Keypair, subjects
+from byok_shared.jetstream import BUCKET_RECIPIENTS
+from byok_shared.natsauth import ROLES, allows_publish, inbox_prefix, render_config
+from byok_shared.natsserver import NatsServer
+from byok_shared.testing import running, settings_for
+from byok_shared.testing.fake_providers import FakeProviders
+
+PASSWORDS = {name: f"pw-{name}" for name in ROLES}
+KEY = "sk-ant-api03-" + "Cust0dyUnd3rAuth0r1z" * 4 + "-caAA"
+
+
+def test_only_resolver_and_validator_register_recipients_only_key_vault_audits() -> None:
+    register = f"$KV.{BUCKET_RECIPIENTS}.0123456789abcdef"
+    audit = subjects.audit("acme", "workspace", "w", "unseal")
+    read_audit = "$JS.API.CONSUMER.CREATE.BYOK_AUDIT"
+    for name, role in ROLES.items():
+        assert allows_publish(role, register) is (name in ("resolver", "validator")), name
+        assert allows_publish(role, audit) is (name == "key-vault"), name
+        assert allows_publish(role, read_audit) is (name == "operator"), name
+
+
+@pytest.fixture
+def auth_server(tmp_path: Path) -> Iterator[NatsServer]:
+    config = tmp_path / "auth.conf"
+    config.write_text(render_config(PASSWORDS))
+    server = NatsServer(
+        store_dir=tmp_path / "jetstream", config_file=config, log_file=tmp_path / "nats.log"
+    ).start()
+    yield server
+    server.stop()
+
+
+async def as_role(server: NatsServer, role: str, account: str | None = None) -> ByokClient:
+    return await ByokClient.connect(
+        server.url,
+        user=role,
+        password=PASSWORDS[role],
+        inbox_prefix=inbox_prefix(role),
+        timeout=5.0,
+        account=account,
+    )
+
+
+async def test_configure_resolve_and_audit_under_least_privilege(
+    auth_server: NatsServer, tmp_path: Path
+) -> None:
+    import importlib
+
+    with FakeProviders() as fake:
+        fake.add_key(KEY, "valid")
+        apps = []
+        for service in ("key-vault", "validator", "resolver", "credit-ledger"):
+            module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
+            settings = settings_for(
+                auth_server.url,
+                tmp_path / "data",
+                nats_user=service,
+                nats_password=SecretStr(PASSWORDS[service]),
+                nats_inbox_prefix=inbox_prefix(service),
+                **fake.settings_overrides(),
+            )
+            apps.append(module.create_app(settings))
+        async with running(*apps):
+            backend = await as_role(auth_server, "backend", account="acme")
+            runtime = await as_role(auth_server, "runtime")
+            operator = await as_role(auth_server, "operator")
+            try:
+                stored = await backend.configure("workspace:acme-ws", KEY, actor="alice")
+                route = await runtime.resolve("acme", ["workspace:acme-ws"], source="byok")
+                assert route.api_key == KEY  # unsealed to the registered resolver replica
+                # A runtime cannot register itself as a recipient, nor write the audit.
+                errors: list[str] = []
+
+                async def on_error(exc: Exception) -> None:
+                    errors.append(str(exc).lower())
+
+                raw = await nats.connect(
+                    auth_server.url,
+                    user="runtime",
+                    password=PASSWORDS["runtime"],
+                    inbox_prefix=inbox_prefix("runtime"),
+                    error_cb=on_error,
+                    max_reconnect_attempts=0,
+                )
+                forged = {"role": "resolver", "public_key": Keypair.generate().public_b64}
+                await raw.publish(
+                    f"$KV.{BUCKET_RECIPIENTS}.f0f0f0f0f0f0f0f0", json.dumps(forged).encode()
+                )
+                await raw.publish(subjects.audit("acme", "workspace", "x", "unseal"), b"{}")
+                await raw.flush()
+                await asyncio.sleep(0.3)
+                await raw.close()
+                assert sum("permissions violation" in e for e in errors) == 2, errors
+
+                await asyncio.sleep(0.2)
+                entries = await operator.audit(key_id=stored.key_id)
+                assert [(e.operation, e.role) for e in entries] == [
+                    ("configure", "backend"),
+                    ("unseal", "resolver"),
+                ]
+                assert entries[0].actor == "alice"
+            finally:
+                for client in (backend, runtime, operator):
+                    await client.close()
+    violations = [
+        line
+        for line in (tmp_path / "nats.log").read_text().splitlines()
+        if "Violation" in line and "runtime" not in line
+    ]
+    assert violations == []
