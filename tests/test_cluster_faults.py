@@ -135,7 +135,7 @@ async def test_leader_kills_and_a_rolling_restart_under_checked_load(
 ) -> None:
     assert run.nats is not None
     nodes = run.nats
-    client = await ByokClient.connect(run.url, timeout=3.0)
+    client = await ByokClient.connect(run.url, timeout=3.0, account="acme")
     try:
         js = client.nc.jetstream(timeout=3)
         world = await World.seed(client, fake_providers)
