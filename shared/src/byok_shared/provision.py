@@ -38,7 +38,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from .connect import connect_options, server_urls
 from .jetstream import BUCKETS, Bucket, all_buckets, stream_configs
-from .retry import quick, stream_ready, with_backoff
+from .retry import is_transient, quick, stream_ready, with_backoff
 from .settings import ByokSettings
 
 __all__ = [
@@ -138,8 +138,9 @@ async def _provision_stream(js: JetStreamContext, config: StreamConfig, done: li
         try:
             await js.add_stream(config)
             done.append(f"created stream {config.name}")
-        except BadRequestError:  # created meanwhile by another provisioning run
-            pass
+        except BadRequestError as exc:  # created meanwhile by another provisioning run
+            if is_transient(exc):  # or "no suitable peers": the cluster is still forming
+                raise
     elif _differences(_provisioned(config), _provisioned(have)):
         await js.update_stream(config)
         done.append(f"updated stream {config.name}")
@@ -163,8 +164,9 @@ async def _provision_bucket(
                 )
             )
             done.append(f"created bucket {bucket.name}")
-        except BadRequestError:
-            pass
+        except BadRequestError as exc:
+            if is_transient(exc):
+                raise
     elif _differences(_provisioned(want), _provisioned(have)):
         await js.update_stream(
             replace(
