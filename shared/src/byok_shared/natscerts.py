@@ -3,7 +3,8 @@
 ``compose.yaml`` runs this once in its ``nats-certs`` init container
 (``python -m byok_shared.natscerts /certs nats-1 nats-2 nats-3``); the process
 tests make the same files for their :class:`~byok_shared.natsserver.NatsCluster`.
-Files: ``ca.pem``, ``<node>.pem`` and ``<node>-key.pem`` (keys mode 0600). The CA's
+Files: ``ca.pem``, ``<node>.pem`` and ``<node>-key.pem`` (keys mode 0600), and
+``routes.conf`` (0600, :func:`write_route_auth`): the route user's secret. The CA's
 key is not kept: no further certificate can be signed with it, so a new node
 means making the set again. Existing files are kept (a restart of the init step
 does not rotate them).
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["make_cluster_certs"]
+__all__ = ["make_cluster_certs", "write_route_auth"]
 
 _VALID = datetime.timedelta(days=825)
 
@@ -123,6 +124,30 @@ def make_cluster_certs(
     return out
 
 
+def write_route_auth(out: Path, nodes: Sequence[str], *, port: int = 6222) -> Path:
+    """Write ``routes.conf`` (0600) for inside a node's ``cluster {}`` block: the route
+    user (a fresh secret, checked by its bcrypt hash) and the routes to every node,
+    logging in with it. Kept on later runs. nats-server takes a route's credentials
+    only from its URL, so this file, not the environment, is where they live."""
+    import secrets
+
+    import bcrypt
+
+    path = out / "routes.conf"
+    if path.exists():
+        return path
+    secret = secrets.token_urlsafe(24)
+    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=11)).decode()
+    routes = "".join(f'  "nats-route://route:{secret}@{node}:{port}"\n' for node in nodes)
+    text = (
+        "# Made by byok_shared.natscerts: the route user and the routes of this cluster.\n"
+        f'authorization {{ user: "route", password: "{hashed}", timeout: 5 }}\n'
+        f"routes: [\n{routes}]\n"
+    )
+    _write(path, text.encode(), 0o600)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m byok_shared.natscerts",
@@ -131,9 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="directory for ca.pem, <node>.pem, <node>-key.pem")
     parser.add_argument("nodes", nargs="+", help="node names (each becomes a DNS name)")
     parser.add_argument("--host", action="append", default=[], help="another name or IP")
+    parser.add_argument("--route-port", type=int, default=6222, help="the nodes' route port")
     args = parser.parse_args(argv)
     make_cluster_certs(args.out, args.nodes, hosts=[*args.host, "localhost", "127.0.0.1"])
-    print(f"certificates for {', '.join(args.nodes)} in {args.out}")
+    write_route_auth(args.out, args.nodes, port=args.route_port)
+    print(f"certificates and route credentials for {', '.join(args.nodes)} in {args.out}")
     return 0
 
 

@@ -226,15 +226,14 @@ def password_hash_env(role: str) -> str:
 
 def generate_env() -> str:
     """A ``.env`` for ``compose.yaml``: one fresh random password per role and its bcrypt
-    hash for the NATS nodes (single-quoted: compose does not expand ``$`` there), the
-    secret the nodes' routes log in with, and Grafana's admin password."""
+    hash for the NATS nodes (single-quoted: compose does not expand ``$`` there), and
+    Grafana's admin password."""
     lines = []
     for name in ROLES:
         password = secrets.token_urlsafe(24)
         lines.append(f"{password_env(name)}={password}\n")
         # nats-server parses a variable's value as config: quoted, a hash's `$` stays text
         lines.append(f"""{password_hash_env(name)}='"{_hash(password)}"'\n""")
-    lines.append(f"BYOK_NATS_ROUTE_PASSWORD={secrets.token_urlsafe(24)}\n")
     lines.append(f"GRAFANA_ADMIN_PASSWORD={secrets.token_urlsafe(18)}\n")
     return "".join(lines)
 

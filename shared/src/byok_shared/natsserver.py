@@ -65,6 +65,10 @@ class NatsServer:
     process: subprocess.Popen[bytes] | None = None
     name: str = ""
     """The server name (a cluster node's name: ``n1``); set in its config file."""
+    args: list[str] = field(default_factory=list)
+    """Further command-line options (``--name nats-1``)."""
+    env: dict[str, str] | None = None
+    """The process environment (None: inherit), for configs that refer to variables."""
 
     @property
     def url(self) -> str:
@@ -84,8 +88,9 @@ class NatsServer:
         ]
         if self.config_file is not None:
             cmd += ["-c", str(self.config_file)]
+        cmd += self.args
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
+        self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env=self.env)
         deadline = time.monotonic() + timeout
         while not _port_open(self.port):
             if self.process.poll() is not None:
