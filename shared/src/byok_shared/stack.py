@@ -190,7 +190,10 @@ class Stack:
 
     def provision(self) -> list[str]:
         """Create or update streams and buckets as the operator, before any service."""
-        settings = self.settings.model_copy(update={"nats_url": self.url})
+        update: dict[str, Any] = {"nats_url": self.url}
+        if self.cluster is not None and "BYOK_STREAM_REPLICAS" not in os.environ:
+            update["stream_replicas"] = min(self.nodes, 3)  # R3 on a local cluster
+        settings = self.settings.model_copy(update=update)
         return asyncio.run(provision(settings, **self.client_options("operator")))
 
     def start(self) -> None:
