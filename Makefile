@@ -39,6 +39,7 @@ bench: setup
 docs: setup
 	$(RUN) python -m byok_contracts.schema contracts
 	$(RUN) python -m byok_shared.reference contracts/REFERENCE.md
+	$(RUN) python -m byok_gateway.openapi contracts/openapi.json
 
 clean:
 	rm -rf .venv .byok .mypy_cache .ruff_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist

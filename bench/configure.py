@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from byok_client import ByokClient
 from byok_key_vault.app import create_app as key_vault_app
 from byok_shared.natsserver import NatsServer
+from byok_shared.provision import provision_blocking
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
@@ -83,6 +84,7 @@ async def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, FakeProviders() as fake:
         base = Path(tmp)
         server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start()
+        provision_blocking(server.url)  # the operator's step, before any service
         try:
             fake.add_key(KEY)
             settings = settings_for(server.url, base / "data", **fake.settings_overrides())

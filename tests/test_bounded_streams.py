@@ -8,12 +8,15 @@ its consumers.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import APIError
 
 from byok_client import ByokClient
 from byok_contracts import Unavailable, subjects
+from byok_contracts.v1 import usage_msg_id
 from byok_shared.jetstream import STREAM_EVENTS, STREAM_USAGE, usage_consumer
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import provision_jetstream
@@ -72,9 +75,9 @@ async def test_a_full_usage_stream_refuses_new_events_and_keeps_unprocessed_ones
     seen: list[str] = []
     while len(seen) < len(accepted):
         for msg in await ledger.fetch(100, timeout=2):
-            seen.append(msg.headers["Nats-Msg-Id"] if msg.headers else "")
+            seen.append(json.loads(msg.data)["request_id"])
             await msg.ack()
-    assert seen == accepted
+    assert seen == [usage_msg_id("acme", request_id) for request_id in accepted]
 
 
 async def test_a_full_events_stream_refuses_the_publisher(nc: NatsClient) -> None:

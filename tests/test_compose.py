@@ -40,6 +40,8 @@ INTERPOLATED = {
     "BYOK_CREDITS_PER_USD",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "GRAFANA_ADMIN_PASSWORD",
+    "BYOK_USAGE_MAX_BYTES",
+    "BYOK_EVENTS_MAX_BYTES",
 }
 
 
@@ -188,11 +190,33 @@ def test_references_resolve(compose: dict[str, Any], services: dict[str, dict[st
             else:
                 assert source in declared_volumes, (name, source)
         assert "image" in spec or "build" in spec, name
-        if name != "openbao-init" and spec.get("restart") != "no":  # not a one-shot job
+        if spec.get("restart") != "no" and name not in (
+            "openbao-init",
+            "provision",
+        ):  # one-shot jobs
             assert spec.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name in subjects.SERVICES:
         test = services[name]["healthcheck"]["test"]
         assert test == ["CMD", "python", "-m", "byok_shared.healthcheck", name]
+
+
+def test_a_provisioning_job_runs_as_the_operator_before_every_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    job = services["provision"]
+    assert job["command"] == ["python", "-m", "byok_shared.provision"]
+    assert job["restart"] == "no"
+    env = job["environment"]
+    assert env["BYOK_NATS_USER"] == "operator"
+    assert env["BYOK_NATS_INBOX_PREFIX"] == inbox_prefix("operator")
+    assert env["BYOK_NATS_PASSWORD"].startswith(f"${{{password_env('operator')}:?")
+    assert env["BYOK_STREAM_REPLICAS"] == "3"
+    for node in NATS_NODES:
+        assert job["depends_on"][node] == {"condition": "service_healthy"}
+    for name in subjects.SERVICES:
+        assert services[name]["depends_on"]["provision"] == {
+            "condition": "service_completed_successfully"
+        }
 
 
 def test_dockerfile_is_multi_stage_uv_based_and_non_root() -> None:
@@ -319,3 +343,31 @@ def test_json_logs_carry_correlation_and_trace_ids() -> None:
         correlation_id.reset(token)
     assert entry["correlation_id"] == "cid-123"
     assert entry["trace_id"] == trace_id
+
+
+def test_gateway_serves_tls_as_its_own_user_from_an_init_generated_certificate(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    gateway, init = services["gateway"], services["gateway-init"]
+    assert gateway["build"]["args"]["SERVICE"] == init["build"]["args"]["SERVICE"] == "gateway"
+    env = gateway["environment"]
+    assert env["BYOK_NATS_USER"] == "gateway"
+    assert env["BYOK_NATS_INBOX_PREFIX"] == inbox_prefix("gateway")
+    assert env["BYOK_NATS_PASSWORD"].startswith(f"${{{password_env('gateway')}:?")
+    assert env["BYOK_HTTP_TLS_CERT"].startswith("/data/tls/")
+    assert env["BYOK_HTTP_TLS_KEY"].startswith("/data/tls/")
+    assert gateway["ports"] == [f"127.0.0.1:{env['BYOK_HTTP_PORT']}:{env['BYOK_HTTP_PORT']}"]
+    assert gateway["depends_on"]["gateway-init"] == {"condition": "service_completed_successfully"}
+    assert "gateway-data:/data:ro" in gateway["volumes"]
+    assert init["restart"] == "no"
+    assert init["command"][:4] == ["python", "-m", "byok_gateway.deploy", "init"]
+    assert "gateway-data:/data" in init["volumes"]
+    assert gateway["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "byok_gateway.deploy",
+        "health",
+    ]
+    assert "gateway-data" in compose["volumes"]
+    assert (ROOT / "services" / "gateway" / "pyproject.toml").is_file()

@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from byok_client import ByokClient
 from byok_contracts import (
     Forbidden,
+    Keypair,
     KeyRejected,
     NotFound,
     Unavailable,
@@ -30,6 +31,7 @@ from byok_contracts.v1 import KeyChanged, KeyRejectedEvent
 from byok_key_vault.app import create_app as key_vault_app
 from byok_key_vault.config import KeyVaultSettings
 from byok_shared.natsserver import NatsServer
+from byok_shared.recipients import register_recipient
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
@@ -408,7 +410,9 @@ async def test_rotation_rewraps_everything_while_serving(
 
     async def traffic() -> None:
         nonlocal served
-        recipient = __import__("byok_contracts").Keypair.generate()
+        recipient = Keypair.generate()
+        # As a resolver replica does: key-vault seals only to registered recipients.
+        await register_recipient(nc.jetstream(), "resolver", "rotation-test", recipient)
         while not stop.is_set():
             for scope in keys:
                 [info] = await stack.list_keys(scope)

@@ -181,6 +181,8 @@ def test_clients_never_touch_internal_subjects_or_jetstream() -> None:
         for pattern in (*role.publish, *role.subscribe):
             if name == "operator" and pattern.endswith(("BYOK_AUDIT", "BYOK_AUDIT.>")):
                 continue  # ``byok audit`` reads the audit trail (and nothing else of JetStream)
+            if name == "operator" and "byok-api-tokens" in pattern:
+                continue  # ``byok tokens`` writes the gateway's token bucket (digests only)
             if name == "operator" and pattern.startswith("$JS.API.STREAM."):
                 # provisioning: create, inspect, update; never delete, purge or read messages
                 assert pattern.split(".")[3] in ("INFO", "CREATE", "UPDATE"), pattern

@@ -10,7 +10,8 @@ provisioning is missing or was tampered with.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,9 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import StreamConfig
 from pydantic import SecretStr
 
-from byok_contracts import subjects
+from byok_client import ByokClient
+from byok_contracts import Forbidden, Unavailable, subjects
+from byok_contracts.v1 import Resolved
 from byok_shared import Service
 from byok_shared.jetstream import (
     BUCKET_KEYS,
@@ -45,6 +48,7 @@ from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import NotProvisioned, provision_jetstream, verify_jetstream
 from byok_shared.testing.apps import running, settings_for
+from byok_shared.testing.fake_providers import FakeProviders
 
 TENANT = tenant_runtime("tenant-acme", ["acme", "acme-eu"])
 # Answers byok.v1.resolve.<account> until the resolver serves it (issue 10, custody).
@@ -347,3 +351,79 @@ def test_bounded_streams_refuse_new_rather_than_drop() -> None:
     for name in (STREAM_USAGE, STREAM_EVENTS, STREAM_LEDGER):
         assert by_name[name].discard is not None
         assert by_name[name].discard.value == "new", name
+
+
+async def test_a_tenant_runtime_resolves_its_own_accounts_through_the_real_services(
+    tmp_path: Path, fake_providers: FakeProviders
+) -> None:
+    """The five services under their own users; a runtime issued for acme only."""
+    base = tmp_path / "nats"
+    config = base / "auth.conf"
+    base.mkdir()
+    config.write_text(render_config(PASSWORDS, roles=AUTH_ROLES))
+    server = NatsServer(store_dir=base / "js", config_file=config, log_file=base / "nats.log")
+    server.start()
+    try:
+        await _tenant_scenario(server, tmp_path, fake_providers)
+    finally:
+        server.stop()
+    violations = [
+        line
+        for line in (base / "nats.log").read_text().splitlines()
+        if "Violation" in line and TENANT.name not in line
+    ]
+    assert violations == []  # only the tenant's own attempts were refused
+
+
+async def _tenant_scenario(server: NatsServer, tmp_path: Path, fake: FakeProviders) -> None:
+    async with login(server, "operator") as operator:
+        await provision_jetstream(operator.nc.jetstream())
+    apps = []
+    for service in ("key-vault", "validator", "resolver"):
+        module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
+        settings = settings_for(
+            server.url,
+            tmp_path / "data",
+            nats_user=service,
+            nats_password=SecretStr(PASSWORDS[service]),
+            nats_inbox_prefix=inbox_prefix(service),
+            **fake.settings_overrides(),
+        )
+        apps.append(module.create_app(settings))
+    acme_key = fake.add_key("sk-ant-api03-" + "acmeTenantKey0" * 6 + "-tailAA")
+    globex_key = fake.add_key("sk-ant-api03-" + "globexTenantK1" * 6 + "-tailAA")
+
+    def as_role(role: str, timeout: float = 10.0) -> Awaitable[ByokClient]:
+        return ByokClient.connect(
+            server.url,
+            user=role,
+            password=PASSWORDS[role],
+            inbox_prefix=inbox_prefix(role),
+            timeout=timeout,
+        )
+
+    async with running(*apps), await as_role("backend") as backend:
+        await backend.configure("workspace:acme-ws", acme_key, account="acme")
+        await backend.configure("workspace:globex-ws", globex_key, account="globex")
+        async with await as_role(TENANT.name, timeout=2.0) as tenant:
+            route = await tenant.resolve("acme", ["workspace:acme-ws"], per_account=True)
+            assert route.api_key == acme_key
+            # another account's subject, and the plain subject: refused by the server
+            with pytest.raises(Unavailable):
+                await tenant.resolve("globex", ["workspace:globex-ws"], per_account=True)
+            with pytest.raises(Unavailable):
+                await tenant.resolve("globex", ["workspace:globex-ws"])
+            # its own subject with another tenant's chain: refused by the resolver
+            with pytest.raises(Forbidden) as wrong:
+                await tenant.request(
+                    subjects.resolve_for("acme"),
+                    {
+                        "account": "globex",
+                        "chain": [{"type": "workspace", "id": "globex-ws"}],
+                        "recipient_key": tenant.runtime_keypair.public_b64,
+                    },
+                    Resolved,
+                )
+            assert wrong.value.error == "wrong_account"
+            with pytest.raises(Forbidden):
+                await tenant.resolve("acme", ["workspace:globex-ws"], per_account=True)

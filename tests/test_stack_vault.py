@@ -28,6 +28,7 @@ from byok_shared.natsserver import NatsServer
 from byok_shared.testing.fake_providers import FakeProviders
 
 KEY = "sk-ant-api03-embedded-openbao-" + "E" * 50
+ACCOUNT = "acme"
 
 
 def our_processes(marker: str) -> dict[int, tuple[str, bytes]]:
@@ -73,9 +74,13 @@ def make_run(env: dict[str, str]) -> Iterator[list[str]]:
         lines.append(rest)
         assert proc.returncode == 0, "".join(lines)[-4000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: stop it as Ctrl-C would, orphans none
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)  # drained, so its output never blocks it
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.mark.slow
@@ -110,9 +115,9 @@ async def test_vault_cipher_with_one_command_persists_across_restarts(
             assert len(told) == 1
             assert "byok_key_vault" in told[0]
             assert all(token.encode() not in env_ for _, env_ in processes.values())
-            async with await ByokClient.connect(nats_server.url) as client:
-                configured = await client.configure("workspace:embedded", KEY)
-                route = await client.resolve("a", ["workspace:embedded"], provider="anthropic")
+            async with await ByokClient.connect(nats_server.url, account=ACCOUNT) as client:
+                configured = await client.configure("workspace:embedded", KEY, account=ACCOUNT)
+                route = await client.resolve(ACCOUNT, ["workspace:embedded"], provider="anthropic")
                 assert (route.key_id, route.api_key) == (configured.key_id, KEY)
         await asyncio.sleep(0.5)
         assert our_processes(str(data)) == {}, "processes left running after Ctrl-C"
@@ -120,8 +125,8 @@ async def test_vault_cipher_with_one_command_persists_across_restarts(
         with make_run(env):  # second start: unseal with the stored key, same token
             assert json.loads((home / "init.json").read_text()) == material
             assert (home / "key-vault.token").read_text().strip() == token
-            async with await ByokClient.connect(nats_server.url) as client:
-                route = await client.resolve("a", ["workspace:embedded"], provider="anthropic")
+            async with await ByokClient.connect(nats_server.url, account=ACCOUNT) as client:
+                route = await client.resolve(ACCOUNT, ["workspace:embedded"], provider="anthropic")
                 assert (route.key_id, route.api_key) == (configured.key_id, KEY)
         await asyncio.sleep(0.5)
         assert our_processes(str(data)) == {}

@@ -30,12 +30,14 @@ from byok_key_vault.config import KeyVaultSettings
 from byok_resolver.app import create_app as resolver_app
 from byok_shared.natsserver import NatsServer
 from byok_shared.openbao import OpenBao
+from byok_shared.recipients import register_recipient
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
 from byok_validator.config import ValidatorSettings
 
 pytestmark = pytest.mark.vault
+ACCOUNT = "acme"
 
 
 def anthropic_key(tag: str) -> str:
@@ -64,7 +66,7 @@ async def stack(
             key_vault_app(settings, KeyVaultSettings(validate_timeout=3.0)),
             resolver_app(settings),
         ),
-        await ByokClient.connect(nats_server.url, timeout=5.0) as client,
+        await ByokClient.connect(nats_server.url, timeout=5.0, account=ACCOUNT) as client,
     ):
         yield client
 
@@ -82,6 +84,8 @@ class Unseals:
 
     async def run(self) -> None:
         recipient = Keypair.generate()
+        # As a resolver replica does: key-vault seals only to registered recipients.
+        await register_recipient(self.client.nc.jetstream(), "resolver", "vault-faults", recipient)
         while not self.stop.is_set():
             for key_id, plaintext in list(self.keys.items()):
                 body = json.dumps({"key_id": key_id, "recipient_key": recipient.public_b64})
@@ -113,7 +117,10 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         stored: dict[str, str] = {}
         for i in range(6):
             plaintext = fake_providers.add_key(anthropic_key(f"kill{i}"))
-            stored[(await client.configure(f"workspace:k{i}", plaintext)).key_id] = plaintext
+            stored[
+                (await client.configure(f"workspace:k{i}", plaintext, account=ACCOUNT)).key_id
+            ] = plaintext
+        warm = await client.resolve(ACCOUNT, ["workspace:k0"], provider="anthropic")
         unseals = Unseals(client, stored)
         task = asyncio.create_task(unseals.run())
         await asyncio.sleep(0.3)
@@ -125,21 +132,34 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         took: dict[str, float] = {}
         started = time.monotonic()
         with pytest.raises(Unavailable) as configure:
-            await client.configure("workspace:down", fake_providers.add_key(anthropic_key("dn")))
+            await client.configure(
+                "workspace:down", fake_providers.add_key(anthropic_key("dn")), account=ACCOUNT
+            )
         took["configure_while_down"] = time.monotonic() - started
         assert (configure.value.code, configure.value.error) == (503, "cipher_unavailable")
+        started = time.monotonic()
+        with pytest.raises(Unavailable):  # material never fetched by the resolver: needs bao
+            await client.resolve(ACCOUNT, ["workspace:k5"], provider="anthropic")
+        took["cold_resolve_while_down"] = time.monotonic() - started
+        # What needs no Vault keeps working: listing, and key material already in memory.
+        assert len(await client.list_keys("workspace:k1")) == 1
+        cached = await client.resolve(ACCOUNT, ["workspace:k0"], provider="anthropic")
+        assert (cached.key_id, cached.api_key) == (warm.key_id, warm.api_key)
 
         openbao.start(unseal=False)  # back on the same address, still sealed
         assert openbao.url == address
         await asyncio.sleep(0.5)
         started = time.monotonic()
         with pytest.raises(Unavailable) as sealed:
-            await client.configure("workspace:down", fake_providers.add_key(anthropic_key("sl")))
+            await client.configure(
+                "workspace:down", fake_providers.add_key(anthropic_key("sl")), account=ACCOUNT
+            )
         took["configure_while_sealed"] = time.monotonic() - started
         assert sealed.value.code == 503
 
         unsealed = time.monotonic()
         openbao.unseal()  # with the unseal key stored at first start
+        active = time.monotonic()
         assert openbao.key_vault_token == token  # same token: key-vault keeps its own
         recovered = unseals.ok_after(unsealed)
         deadline = time.monotonic() + 10
@@ -148,7 +168,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
             await asyncio.sleep(0.02)
             recovered = unseals.ok_after(unsealed)
         fresh = fake_providers.add_key(anthropic_key("after"))
-        after = await client.configure("workspace:after", fresh)
+        after = await client.configure("workspace:after", fresh, account=ACCOUNT)
         stored[after.key_id] = fresh
         await asyncio.sleep(0.3)
         unseals.stop.set()
@@ -160,7 +180,7 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         assert await client.list_keys("workspace:down") == []
         scopes = {f"workspace:k{i}" for i in range(6)} | {"workspace:after"}
         for scope in scopes:  # the resolver never held these: each is a decrypt now
-            route = await client.resolve("a", [scope], provider="anthropic")
+            route = await client.resolve(ACCOUNT, [scope], provider="anthropic")
             assert stored[route.key_id] == route.api_key
         opened_after = {k for s, _, k, o in unseals.replies if s > recovered and o == "ok"}
         assert opened_after == set(stored)
@@ -168,15 +188,16 @@ async def test_bao_kill9_restart_unseal_503_then_recovers_without_restart_nothin
         refused = [(s, t) for s, t, _, o in unseals.replies if o != "ok"]
         assert unseals.wrong == []
         assert refused, "no request saw the outage"
-        assert all(killed - 0.1 <= s <= unsealed + 0.5 for s, _ in refused), "503 outside outage"
-        assert max(t for _, t in refused) < 2.0  # a reply, never a client timeout
-        assert max(took.values()) < 2.0, took
+        assert all(killed - 0.1 <= s <= active + 0.3 for s, _ in refused), "503 outside outage"
+        assert max(t for _, t in refused) < 3.0  # a reply, well before the 5 s client timeout
+        assert max(took.values()) < 3.0, took
         failed_after = [s for s, _, _, o in unseals.replies if s > recovered and o != "ok"]
         assert failed_after == []  # once recovered, every unseal succeeded
         figures = {
             "outage_s": round(unsealed - killed, 3),
             "refused_503": len(refused),
             "max_503_reply_s": round(max(t for _, t in refused), 3),
+            "unseal_call_s": round(active - unsealed, 3),
             "recovered_after_unseal_s": round(recovered - unsealed, 3),
             "unseals_ok": outcomes["ok"],
             "wrong_or_other_errors": len(unseals.wrong),
@@ -197,7 +218,9 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
         stored: dict[str, str] = {}
         for i in range(12):
             plaintext = fake_providers.add_key(anthropic_key(f"rot{i}"))
-            stored[(await client.configure(f"session:r{i}", plaintext)).key_id] = plaintext
+            stored[(await client.configure(f"session:r{i}", plaintext, account=ACCOUNT)).key_id] = (
+                plaintext
+            )
         unseals = Unseals(client, stored)
         errors: Counter[str] = Counter()
         done: Counter[str] = Counter()
@@ -208,8 +231,8 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
                 n += 1
                 scope, plaintext = f"session:n{n}", fake_providers.add_key(anthropic_key(f"n{n}"))
                 try:
-                    key_id = (await client.configure(scope, plaintext)).key_id
-                    route = await client.resolve("a", [scope], provider="anthropic")
+                    key_id = (await client.configure(scope, plaintext, account=ACCOUNT)).key_id
+                    route = await client.resolve(ACCOUNT, [scope], provider="anthropic")
                 except Exception as exc:
                     errors[f"{type(exc).__name__}: {exc}"] += 1
                     continue
@@ -242,6 +265,9 @@ async def test_transit_rotation_with_rewrap_while_serving_zero_decrypt_errors(
             versions[record["ciphertext"].split(":")[1]] += 1
         assert set(versions) == {"v5"}, versions  # 1 + 3 rotations under load + 1
         assert last.rewrapped >= len(stored)
+        await register_recipient(
+            client.nc.jetstream(), "resolver", "vault-check", client.runtime_keypair
+        )
         for key_id, plaintext in list(stored.items())[::7]:
             body = json.dumps(
                 {"key_id": key_id, "recipient_key": client.runtime_keypair.public_b64}

@@ -59,10 +59,14 @@ class RuntimeMixin(BaseClient):
         provider: str | None = None,
         model: str | None = None,
         source: str = "auto",
+        *,
+        per_account: bool = False,
     ) -> Route:
         """Ask which key and model serve this request; raises the typed error otherwise.
 
         ``chain`` is most specific first; scopes may be given as ``"session:s1"``.
+        ``per_account`` asks on ``byok.v1.resolve.<account>``, the only resolve subject
+        a per-tenant runtime user may use (same body, same reply).
         """
         scopes = [
             Scope.parse(s) if isinstance(s, str) else Scope.model_validate(s, strict=False)
@@ -79,7 +83,8 @@ class RuntimeMixin(BaseClient):
             },
             strict=False,
         )
-        reply = await self.request(subjects.RESOLVE, body, Resolved)
+        subject = subjects.resolve_for(account) if per_account else subjects.RESOLVE
+        reply = await self.request(subject, body, Resolved)
         api_key = self.runtime_keypair.open(reply.sealed_key, subjects.RESOLVE).decode()
         return Route(
             source=reply.source,

@@ -38,6 +38,13 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "description": f"An account id (matches `{ID_PATTERN}`); must equal the body's `account`."
     },
     "replica": {"description": "A validator replica id (internal)."},
+    "owner": {"description": "The account owning the scope, `_` for none (platform, rotate)."},
+    "scope_type": {"description": "The scope's type, `_` for none."},
+    "scope_id": {"description": "The scope's id, `_` for none."},
+    "operation": {
+        "description": "What was done to the key.",
+        "enum": ["configure", "remove", "disable", "enable", "revoke", "rotate", "unseal"],
+    },
 }
 _CHANGES = {
     f"{s.EVENTS_PREFIX}.keys.{{change}}": [

@@ -127,6 +127,12 @@ _ALL: tuple[ErrorWord, ...] = (
         "from the body's.",
         "Never retry: it is a tenancy violation.",
     ),
+    _W(
+        "unregistered_recipient",
+        403,
+        "Internal unseal to a `recipient_key` no resolver or validator replica registered.",
+        "Never retry: only registered replicas get stored keys.",
+    ),
     # 404
     _W("not_found", 404, "Generic 404 (no more specific word applies).", ""),
     _W(
@@ -170,8 +176,15 @@ _ALL: tuple[ErrorWord, ...] = (
     _W(
         "key_revoked",
         409,
-        "`keys.set-enabled` with `enabled: true` on a key the provider revoked.",
+        "`keys.set-enabled` with `enabled: true` on a key the provider revoked, or an "
+        "internal unseal of a revoked key.",
         "Configure a new key.",
+    ),
+    _W(
+        "key_disabled",
+        409,
+        "Internal unseal of a disabled key for a resolver (only the validator gets those).",
+        "Resolve again: the key is no longer a candidate.",
     ),
     _W(
         "idempotency_conflict",
@@ -242,12 +255,32 @@ _ALL: tuple[ErrorWord, ...] = (
         "Client side: the body is larger than the server's `max_payload`; it was not sent.",
         "Send a smaller body.",
     ),
+    _W(
+        "usage_stream_full",
+        503,
+        "Client side: `BYOK_USAGE` is at its byte limit and refused the event (it never "
+        "drops a stored one to make room); the event was not stored.",
+        "Keep the event and retry later with the same request_id; the operator raises "
+        "`BYOK_USAGE_MAX_BYTES` and re-provisions.",
+    ),
+    _W(
+        "usage_not_recorded",
+        503,
+        "Client side: JetStream did not store the usage event (no stream, or another refusal).",
+        "Retry with the same request_id.",
+    ),
 )
 
 ERROR_WORDS: Final[Mapping[str, ErrorWord]] = {w.word: w for w in _ALL}
 """Every registered word."""
 
-CLIENT_SIDE: Final = ("no_responders", "timeout", "payload_too_large")
+CLIENT_SIDE: Final = (
+    "no_responders",
+    "timeout",
+    "payload_too_large",
+    "usage_stream_full",
+    "usage_not_recorded",
+)
 """Words the client libraries raise themselves; no service sends them."""
 
 COMMON: Final = ("malformed_request", "internal", "unavailable", "starting")
@@ -294,7 +327,14 @@ SUBJECT_ERRORS: Final[Mapping[str, tuple[str, ...]]] = {
     s.LEDGER_VERIFY: ("journal_unavailable",),
     f"{s.PREFIX}.health.{{service}}": (),
     # internal hops
-    s.INTERNAL_KEYS_UNSEAL: ("key_not_found", "cipher_unavailable", "stale_kid"),
+    s.INTERNAL_KEYS_UNSEAL: (
+        "key_not_found",
+        "cipher_unavailable",
+        "stale_kid",
+        "unregistered_recipient",
+        "key_revoked",
+        "key_disabled",
+    ),
     s.INTERNAL_KEYS_REVOKE: ("key_not_found", "concurrent_change"),
     s.INTERNAL_KEYS_ROTATE: ("cipher_unavailable",),
     s.INTERNAL_VALIDATOR_PUBLIC_KEY: (),

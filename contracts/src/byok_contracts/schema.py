@@ -154,18 +154,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "credits exhausted/restored",
     ),
     Operation(
-        f"{s.AUDIT_PREFIX}.{{account}}.{{scope_type}}.{{scope_id}}.{{operation}}",
+        f"{s.AUDIT_PREFIX}.{{owner}}.{{scope_type}}.{{scope_id}}.{{operation}}",
         "event",
         v1.AuditEntry,
         None,
         "audit trail: who touched which key (BYOK_AUDIT; operators read it)",
-    ),
-    Operation(
-        f"{s.RESOLVE}.{{account}}",
-        "request",
-        v1.Resolve,
-        v1.Resolved,
-        "resolve for one account (the subject's account must be the body's)",
     ),
     # Internal hops between services (NATS permissions keep product clients off them).
     Operation(

@@ -10,7 +10,12 @@ from ledger_helpers import memory_ledger, usage
 from byok_contracts import Conflict
 from byok_contracts.v1 import AccountPolicy, BalanceRequest, Grant, Mode
 from byok_contracts.v1.ledger import VerifyLedger
-from byok_credit_ledger.adapters.memory import MemoryDirectory, MemoryStates
+from byok_credit_ledger.adapters.memory import (
+    MemoryDirectory,
+    MemoryRequestIndex,
+    MemorySnapshots,
+    MemoryStates,
+)
 
 
 def grant(account: str, key: str, amount: int) -> Grant:
@@ -145,3 +150,22 @@ async def test_credits_paused_follows_policy_and_keys() -> None:
     assert not reply.credits_paused
     directory.policies["acme"] = AccountPolicy(account="acme", byok_allowed=False)
     assert not (await ledger.balance(BalanceRequest(account="acme"))).credits_paused
+
+
+async def test_claims_and_snapshots_keep_each_request_debited_once_for_ever() -> None:
+    index = MemoryRequestIndex()
+    ledger, journal, _ = memory_ledger(index=index, snapshot_every=2)
+    index.claims[("acme", "lost")] = 0  # claimed, then the process died before the append
+    for i in range(5):
+        await ledger.debit(usage(f"r{i}"))
+    await ledger.flush()  # snapshots past the claim: the ids are gone from memory
+    assert ledger.folds.cached("acme").unindexed == 0  # type: ignore[union-attr]
+    assert await ledger.debit(usage("lost")) is not None  # a claim is not a debit
+    assert await ledger.debit(usage("r1")) is None  # debited before the snapshot
+    snapshots = ledger.folds.snapshots
+    assert isinstance(snapshots, MemorySnapshots)
+    again, _, _ = memory_ledger(journal=journal, index=index, snapshots=snapshots)
+    for rid in ("r0", "r4", "lost"):
+        assert await again.debit(usage(rid)) is None
+    assert len(journal.log) == 6
+    assert (await again.balance(BalanceRequest(account="acme"))).balance == -6

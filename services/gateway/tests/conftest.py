@@ -45,12 +45,14 @@ class LogTap(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self.records: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record) + " " + repr(vars(record)))
+        self.lines.append(f"{record.name} {record.getMessage()}")
+        self.records.append(self.format(record) + " " + repr(vars(record)))
 
     def text(self) -> str:
-        return "\n".join(self.lines)
+        return "\n".join(self.records)
 
 
 @dataclass

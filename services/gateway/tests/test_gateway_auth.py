@@ -221,3 +221,32 @@ async def test_expired_api_token_is_401(gw: Gateway) -> None:
     assert r.status_code == 401
     assert r.json()["error"] == "token_expired"
     await asyncio.sleep(0)
+
+
+async def test_a_scope_of_account_a_is_403_for_a_token_of_account_b(gw: Gateway) -> None:
+    a, b = await gw.token("acct-a"), await gw.token("acct-b")
+    r = await gw.call(
+        "POST", f"{WS}/owned-by-a/keys", a, json={"api_key": gw.valid("openai", "oa")}
+    )
+    assert r.status_code == 200, r.text
+    mint = {"scope": {"type": "workspace", "id": "owned-by-a"}}
+    r = await gw.call("POST", "/v1/end-user-tokens", b, json=mint)
+    assert r.status_code == 403
+    assert r.json()["error"] == "wrong_account"
+    for token in (b,):
+        for method, path, body in [
+            ("GET", f"{WS}/owned-by-a/keys", None),
+            ("POST", f"{WS}/owned-by-a/keys", {"api_key": gw.valid("anthropic", "ob")}),
+            ("DELETE", f"{WS}/owned-by-a/keys/openai", None),
+            ("PUT", f"{WS}/owned-by-a/keys/openai/enabled", {"enabled": False}),
+            ("GET", f"{WS}/owned-by-a/settings", None),
+            ("PATCH", f"{WS}/owned-by-a/settings", {"byok_enabled": False}),
+            ("GET", "/v1/usage?scope=workspace:owned-by-a", None),
+        ]:
+            r = await gw.call(method, path, token, json=body)
+            assert r.status_code == 403, (method, path, r.text)
+            assert r.json()["error"] == "wrong_account"
+        r = await gw.call("DELETE", "/api/integrations/openai?scope=workspace:owned-by-a", token)
+        assert r.status_code == 403
+    (key,) = await gw.client.list_keys("workspace:owned-by-a")
+    assert key.state == "active"

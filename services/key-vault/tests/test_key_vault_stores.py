@@ -64,3 +64,21 @@ async def test_delete_at_the_current_revision_removes_every_revision(
     kv = await js.key_value("byok-keys")
     history = [e for e in await kv.history(SLOT) if e.value]
     assert history == []  # purged: no older ciphertext lingers
+
+
+async def test_racing_first_writes_cannot_both_own_a_scope(
+    store: KvKeyStore, js: JetStreamContext
+) -> None:
+    """Tenancy: 20 accounts claim one fresh scope at once; exactly one owns it, for all."""
+    import asyncio
+
+    from byok_key_vault.adapters.jetstream import KvOwnerStore
+
+    owners = [KvOwnerStore(js) for _ in range(20)]  # as many replicas
+    claims = await asyncio.gather(
+        *(o.claim("workspace.contested", f"acct{i}") for i, o in enumerate(owners))
+    )
+    assert len(set(claims)) == 1
+    winner = claims[0]
+    assert await owners[5].get("workspace.contested") == winner
+    assert await owners[7].claim("workspace.contested", "late") == winner

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .natsconfig import local_credentials
 from .settings import ByokSettings
 
 if TYPE_CHECKING:
@@ -21,6 +20,8 @@ __all__ = ["broker_security", "connect_options", "server_urls"]
 
 def connect_options(settings: ByokSettings, role: str | None = None) -> dict[str, Any]:
     """``nats.connect`` keyword arguments for the user, password or creds and inbox prefix."""
+    from .natsconfig import local_credentials  # not at import: `python -m ...natsauth` runs it
+
     options: dict[str, Any] = {"inbox_prefix": settings.nats_inbox_prefix}
     if settings.nats_creds is not None:
         options["user_credentials"] = str(settings.nats_creds)
@@ -36,6 +37,8 @@ def connect_options(settings: ByokSettings, role: str | None = None) -> dict[str
 def server_urls(settings: ByokSettings, role: str | None = None) -> list[str]:
     """``BYOK_NATS_URL`` (one URL or a comma-separated list), else the URL of the local
     ``make run`` server when ``role`` has credentials there, else the default."""
+    from .natsconfig import local_credentials
+
     if settings.nats_url is None and role is not None:
         local = local_credentials(settings.data_dir, role)
         if local is not None and local.servers:

@@ -26,7 +26,7 @@ The server config, password files and the command line are in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -42,18 +42,26 @@ from .jetstream import (
     BUCKET_RESOLVERS,
     BUCKET_SCOPES,
     BUCKET_SEALING,
-    BUCKETS,
     STREAM_AUDIT,
     STREAM_EVENTS,
     STREAM_LEDGER,
     STREAM_USAGE,
-    stream_configs,
 )
 from .jetstream import SERVICE_BUCKETS as _SERVICE_BUCKETS
+from .natsgrants import JS_API
+from .natsgrants import consume as _consume
+from .natsgrants import kv_read as _kv_read
+from .natsgrants import kv_stream as _kv_stream
+from .natsgrants import kv_write as _kv_write
+from .natsgrants import own_buckets as _own_buckets
+from .natsgrants import provision_grants as _provision
+from .natsgrants import read_stream as _read_stream
+from .natsgrants import verify_grants as _verify
 
 __all__ = [
     "ACCOUNT",
     "CLIENT_ROLES",
+    "JS_API",
     "RESOLVER_REPLICA_RESOLVE",
     "ROLES",
     "SERVICE_BUCKETS",
@@ -69,7 +77,6 @@ __all__ = [
 
 ACCOUNT: Final = "BYOK"
 CLIENT_ROLES: Final = ("runtime", "backend", "operator")
-JS_API: Final = "$JS.API"
 
 # Buckets only one service writes (its EXTRA_BUCKETS), by name.
 SERVICE_BUCKETS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -107,73 +114,6 @@ class Role:
     @property
     def password_env(self) -> str:
         return password_env(self.name)
-
-
-# --- JetStream grants ---------------------------------------------------------
-
-
-def _kv_stream(bucket: str) -> str:
-    return f"KV_{bucket}"
-
-
-def _streams(extra_buckets: Iterable[str]) -> list[str]:
-    streams = [c.name for c in stream_configs() if c.name is not None]
-    return streams + [_kv_stream(b.name) for b in BUCKETS] + [_kv_stream(b) for b in extra_buckets]
-
-
-def _verify(extra_buckets: Iterable[str]) -> list[str]:
-    """What ``verify_jetstream`` reads at a service's start: stream info, nothing more."""
-    streams = _streams(extra_buckets)
-    return [f"{JS_API}.INFO", *(f"{JS_API}.STREAM.INFO.{stream}" for stream in streams)]
-
-
-def _provision() -> list[str]:
-    """The operator's provisioning step: create, inspect and update (never delete or purge)."""
-    streams = _streams(name for own in SERVICE_BUCKETS.values() for name in own)
-    grants = [f"{JS_API}.INFO"]
-    for stream in streams:
-        grants += [f"{JS_API}.STREAM.{op}.{stream}" for op in ("INFO", "CREATE", "UPDATE")]
-    return grants
-
-
-def _read_stream(stream: str) -> list[str]:
-    """Get messages by sequence or subject (``get_msg``/``get_last_msg``, direct or not)."""
-    return [
-        f"{JS_API}.STREAM.MSG.GET.{stream}",
-        f"{JS_API}.DIRECT.GET.{stream}",
-        f"{JS_API}.DIRECT.GET.{stream}.>",
-    ]
-
-
-def _consume(stream: str) -> list[str]:
-    """Create, inspect and pull from consumers on ``stream``, and ack or flow-control them."""
-    return [
-        *_read_stream(stream),
-        f"{JS_API}.CONSUMER.CREATE.{stream}",
-        f"{JS_API}.CONSUMER.CREATE.{stream}.>",
-        f"{JS_API}.CONSUMER.DURABLE.CREATE.{stream}.>",
-        f"{JS_API}.CONSUMER.INFO.{stream}.>",
-        f"{JS_API}.CONSUMER.DELETE.{stream}.>",
-        f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.>",
-        f"{JS_API}.CONSUMER.NAMES.{stream}",
-        f"{JS_API}.CONSUMER.LIST.{stream}",
-        f"$JS.ACK.{stream}.>",
-        f"$JS.FC.{stream}.>",
-    ]
-
-
-def _kv_read(bucket: str) -> list[str]:
-    """get, keys, history and watch (ordered consumers) on one bucket."""
-    return _consume(_kv_stream(bucket))
-
-
-def _kv_write(bucket: str) -> list[str]:
-    """Everything of :func:`_kv_read`, plus put, create, update, delete and purge of keys."""
-    return [*_kv_read(bucket), f"$KV.{bucket}.>"]
-
-
-def _own_buckets(service: str) -> list[str]:
-    return [grant for bucket in SERVICE_BUCKETS.get(service, ()) for grant in _kv_write(bucket)]
 
 
 # --- the table ----------------------------------------------------------------
@@ -363,6 +303,7 @@ def _table() -> dict[str, Role]:
                 subjects.LEDGER_VERIFY,
                 RESOLVER_REPLICA_RESOLVE,
                 *_provision(),
+                *_consume(STREAM_AUDIT),  # byok audit
                 *_api_tokens(write=True),  # byok tokens create|list|revoke
                 *_consume(STREAM_AUDIT),  # byok audit
             ),

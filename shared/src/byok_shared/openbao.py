@@ -227,14 +227,14 @@ class OpenBao:
 
     # internals ---------------------------------------------------------------------
     def _spawn(self) -> None:
-        log = open(self.home / "bao.log", "ab")  # noqa: SIM115 - the child keeps it open
+        binary = bao_binary()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         if self.dev:
             while not _bindable(self.port + 1):  # dev mode's cluster listener: port + 1
                 self.port = free_port()
             self.root_token = self.root_token or "byok-dev-" + secrets.token_hex(16)
             cmd = [
-                bao_binary(),
+                binary,
                 "server",
                 "-dev",
                 f"-dev-listen-address=127.0.0.1:{self.port}",
@@ -244,11 +244,11 @@ class OpenBao:
         else:
             config = self.home / "config.json"
             config.write_text(json.dumps(self._config(), indent=2))
-            cmd = [bao_binary(), "server", f"-config={config}"]
-        self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=self.home
-        )
-        log.close()
+            cmd = [binary, "server", f"-config={config}"]
+        with open(self.home / "bao.log", "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=self.home
+            )
 
     def _config(self) -> dict[str, Any]:
         storage = self.home / "raft"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .openbao import OpenBao, OpenBaoError
+from .openbao import OpenBao, OpenBaoError, key_vault_policy
 
 __all__ = ["main"]
 
@@ -26,15 +26,17 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m byok_shared.openbao_init")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("provision", "watch", "status"):
+    for name in ("provision", "watch", "status", "policy"):
         sub = commands.add_parser(name)
-        sub.add_argument("--addr", required=True, help="OpenBao address, http(s)://host:port")
-        if name != "status":
+        if name != "policy":
+            sub.add_argument("--addr", required=True, help="OpenBao address, http(s)://host:port")
+        if name in ("provision", "watch"):
             sub.add_argument("--state", type=Path, required=True, help="unseal material dir")
-        if name == "provision":
-            sub.add_argument("--token-file", type=Path, required=True)
+        if name in ("provision", "policy"):
             sub.add_argument("--mount", default="transit")
             sub.add_argument("--key", default="byok")
+        if name == "provision":
+            sub.add_argument("--token-file", type=Path, required=True)
             sub.add_argument("--timeout", type=float, default=120.0)
         if name == "watch":
             sub.add_argument("--every", type=float, default=5.0)
@@ -43,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "policy":
+        print(key_vault_policy(args.mount, args.key), end="")
+        return 0
     if args.command == "status":
         return 0 if OpenBao(Path("."), address=args.addr).health_code() == 200 else 1
     if args.command == "provision":

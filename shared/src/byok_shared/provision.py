@@ -253,8 +253,16 @@ async def verify_jetstream(js: JetStreamContext, *, buckets: Iterable[Bucket] = 
 async def provision(settings: ByokSettings, **connect: Any) -> list[str]:
     """Connect as ``settings`` say (or with ``connect`` options) and provision."""
     options = connect_options(settings, role="operator") | connect
+
+    async def quiet(exc: Exception) -> None:  # a failed connect raises; no traceback per try
+        log.debug("provisioning connection: %r", exc)
+
     nc = await nats.connect(
-        server_urls(settings, "operator"), connect_timeout=5, max_reconnect_attempts=3, **options
+        server_urls(settings, "operator"),
+        connect_timeout=5,
+        max_reconnect_attempts=3,
+        error_cb=quiet,
+        **options,
     )
     try:
         return await provision_jetstream(

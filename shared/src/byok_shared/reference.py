@@ -174,15 +174,16 @@ def _errors() -> list[str]:
 
 def _streams() -> list[str]:
     lines = [
-        "| stream | subjects | max age | duplicate window | discard |",
-        "|---|---|---|---|---|",
+        "| stream | subjects | max age | max bytes (default) | duplicate window | discard |",
+        "|---|---|---|---|---|---|",
     ]
     for config in stream_configs():
         age = f"{config.max_age / 86400:g} days" if config.max_age else "unlimited"
         discard = getattr(config.discard, "value", config.discard) or "old"
+        size = f"{config.max_bytes / 1024**3:g} GiB" if config.max_bytes else "unlimited"
         lines.append(
             f"| `{config.name}` | {', '.join(f'`{x}`' for x in config.subjects or [])} | {age} | "
-            f"{config.duplicate_window:g} s | {discard} |"
+            f"{size} | {config.duplicate_window:g} s | {discard} |"
         )
     provisioned = importlib.util.find_spec("byok_shared.provision") is not None
     return [*lines, "", *(text.PROVISIONED if provisioned else text.SELF_CREATED), ""]

@@ -121,6 +121,12 @@ PROVISIONED: Final = (
     "is missing); clients never create streams. A runtime that publishes `usage.recorded`",
     "before provisioning gets **no responders** (the client raises 503 `no_responders`):",
     "retry with backoff; the event was not stored.",
+    "",
+    "`BYOK_USAGE` and `BYOK_EVENTS` are bounded in bytes (`BYOK_USAGE_MAX_BYTES`,",
+    "`BYOK_EVENTS_MAX_BYTES`, set by the provisioning step) with discard **new**: a full",
+    "stream refuses the publish and never drops a stored event, processed or not. The",
+    "Python client's `record_usage` then raises 503 `usage_stream_full`: keep the event",
+    "and retry later with the same `request_id`.",
 )
 
 DELIVERY: Final = (

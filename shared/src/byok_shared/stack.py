@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from .openbao import OpenBao, embedded_for
 from .provision import provision
 from .settings import ByokSettings, parse_server_urls
 
-__all__ = ["Stack", "auth_enabled", "main", "wait_healthy"]
+__all__ = ["ProvisioningFailed", "Stack", "auth_enabled", "main", "wait_healthy"]
 
 _COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -96,6 +97,10 @@ async def wait_healthy(
                 await asyncio.sleep(0.2)
     finally:
         await nc.close()
+
+
+class ProvisioningFailed(RuntimeError):
+    """``make run`` could not create or check the streams and buckets."""
 
 
 class Stack:
@@ -194,7 +199,14 @@ class Stack:
         if self.cluster is not None and "BYOK_STREAM_REPLICAS" not in os.environ:
             update["stream_replicas"] = min(self.nodes, 3)  # R3 on a local cluster
         settings = self.settings.model_copy(update=update)
-        return asyncio.run(provision(settings, **self.client_options("operator")))
+        try:
+            return asyncio.run(provision(settings, **self.client_options("operator")))
+        except Exception as exc:
+            raise ProvisioningFailed(
+                f"could not provision streams and buckets on {self.url} ({type(exc).__name__}); "
+                "the provisioning step connects as the operator (BYOK_NATS_USER=operator and "
+                "BYOK_NATS_PASSWORD, or BYOK_NATS_PASSWORD_<ROLE> for every role)"
+            ) from exc
 
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +222,23 @@ class Stack:
         self.openbao = embedded_for(self.settings)
         for index, service in enumerate(self.services):
             self.start_service(service, index)
+
+    def start_gateway(self, timeout: float = 30.0) -> str:
+        """The HTTP gateway on 127.0.0.1:``BYOK_HTTP_PORT`` (8080, or a free port if taken)."""
+        wanted = int(os.environ.get("BYOK_HTTP_PORT", "8080"))
+        port = wanted if not _port_open(wanted) else free_port()
+        os.environ["BYOK_HTTP_PORT"] = str(port)
+        self.start_service("gateway", len(self.services))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.dead():
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as reply:  # noqa: S310
+                    if reply.status == 200:
+                        return url
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("the HTTP gateway did not start")
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -258,7 +287,11 @@ def main() -> int:
             flush=True,
         )
     try:
-        stack.start()
+        try:
+            stack.start()
+        except ProvisioningFailed as exc:
+            print(f"byok: {exc}", file=sys.stderr, flush=True)
+            return 1
         print(f"byok: NATS at {stack.url}; starting {len(stack.services)} services", flush=True)
         if stack.openbao is not None:
             print(f"byok: OpenBao at {stack.openbao.url}, data in {stack.openbao.home}", flush=True)
@@ -281,9 +314,14 @@ def main() -> int:
         except TimeoutError as exc:
             print(f"byok: {exc}", flush=True)
             return 1
+        try:
+            http = stack.start_gateway()
+        except TimeoutError as exc:
+            print(f"byok: {exc}", flush=True)
+            return 1
         print(
             f"byok: all {len(stack.services)} services healthy "
-            f"({', '.join(stack.services)}); Ctrl-C to stop",
+            f"({', '.join(stack.services)}); HTTP gateway at {http}; Ctrl-C to stop",
             flush=True,
         )
         while not stopping.wait(0.5):

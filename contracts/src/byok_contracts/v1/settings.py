@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+
+from byok_contracts.redaction import refuse_keys
 
 from .common import AccountId, Actor, Provider, Reply, Request, Route, Scope
 
@@ -68,7 +70,11 @@ class ConfigureAccount(Request):
 
     account: AccountId
     plan: (
-        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")]
+        Annotated[
+            str,
+            Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$"),
+            AfterValidator(refuse_keys),
+        ]
         | None
     ) = None
     byok_allowed: bool | None = None

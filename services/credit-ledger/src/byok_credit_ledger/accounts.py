@@ -1,9 +1,10 @@
 """The accounts in use, as folds: snapshot + the journal after it, in a bounded LRU.
 
 Loading an account costs one snapshot read and the entries after it (at most
-about ``snapshot_every``), whatever its history. A checkpoint writes the ids
-folded since the snapshot to the request index, then the new snapshot: so any
-stored snapshot at sequence S has every id up to S in the index.
+about ``snapshot_every``), whatever its history. A request id is claimed in the
+request index before its debit is appended, and a checkpoint writes the grant
+keys folded since the snapshot before the new snapshot: so any stored snapshot
+at sequence S has every id up to S in the index.
 """
 
 from __future__ import annotations
@@ -88,11 +89,31 @@ class AccountFolds:
     def forget(self, account: str) -> None:
         self._folds.pop(account, None)
 
-    async def debited_before(self, state: Account, request_id: str) -> bool:
-        """Was ``request_id`` debited up to the state's snapshot? (the index knows)."""
-        if state.base_seq == 0 or request_id in state.debited:
+    async def claim(self, state: Account, request_id: str) -> bool:
+        """Claim ``request_id`` in the index; True when it was debited up to the snapshot.
+
+        A new claim means never debited. An earlier claim made at or after the
+        snapshot means its debit, if appended, is among the entries folded since
+        (the decision sees it). An earlier claim made before the snapshot is the
+        rare case (a crash between claim and append, then a snapshot): the journal
+        between the two answers it.
+        """
+        if request_id in state.debited:
+            return False  # the decision sees it
+        prior = await self._ask(self.index.claim(state.account, request_id, state.last_seq))
+        if prior is None or prior >= state.base_seq:
             return False
-        return await self._ask(self.index.debited(state.account, request_id))
+        return await self.debited_between(state.account, request_id, prior, state.base_seq)
+
+    async def debited_between(self, account: str, request_id: str, after: int, upto: int) -> bool:
+        """Is there a debit of ``request_id`` with ``after < seq <= upto``?"""
+        if upto <= after:
+            return False
+        return any(
+            e.kind == "debit" and e.request_id == request_id
+            for seq, e in await self._read(account, after)
+            if seq <= upto
+        )
 
     async def granted_before(self, state: Account, key: str) -> int | None:
         if state.base_seq == 0 or key in state.grants:
@@ -116,7 +137,8 @@ class AccountFolds:
                 return
             snapshot = state.snapshot()
             try:
-                await self.index.record(account, set(state.debited), dict(state.grants))
+                if state.grants:
+                    await self.index.record(account, dict(state.grants))
                 await self.snapshots.put(snapshot)
             except Exception as exc:  # the next checkpoint tries again; nothing is lost
                 log.warning("snapshot of %s not stored yet (%r)", account, exc)

@@ -107,7 +107,7 @@ class Ledger:
             return PreparedDebit(usage, charge)
         state = await self._state(usage.account)
         base = state.base_seq
-        before = await self.folds.debited_before(state, usage.request_id)
+        before = await self.folds.claim(state, usage.request_id)
         return PreparedDebit(usage, charge, base, before)
 
     async def debit(self, usage: UsageRecorded | PreparedDebit) -> LedgerEntry | None:
@@ -120,13 +120,18 @@ class Ledger:
 
         async def decide(acct: Account) -> LedgerEntry | None:
             before = prepared.debited_before
-            if acct.base_seq != prepared.base_seq:
-                before = await self.folds.debited_before(acct, event.request_id)
+            if not before and acct.base_seq > prepared.base_seq:
+                # a snapshot since the claim dropped the entries up to it from memory
+                before = await self.folds.debited_between(
+                    acct.account, event.request_id, prepared.base_seq, acct.base_seq
+                )
+            elif acct.base_seq < prepared.base_seq:  # reloaded from an older snapshot
+                before = await self.folds.claim(acct, event.request_id)
             return acct.debit(event, charge, now, before)
 
         _, entry = await self._append(event.account, decide)
         if entry is not None and charge.flags:
-            log.warning(
+            log.info(
                 "request %s of %s debited %d credits, flagged %s",
                 event.request_id,
                 event.account,

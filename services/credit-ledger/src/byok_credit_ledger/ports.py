@@ -66,14 +66,18 @@ class Snapshots(Protocol):
 
 
 class RequestIndex(Protocol):
-    """Request ids debited and grant keys granted, per account, for ever (on disk)."""
+    """Request ids claimed for a debit and grant keys granted, per account, for ever (on disk)."""
 
-    async def debited(self, account: str, request_id: str) -> bool: ...
+    async def claim(self, account: str, request_id: str, seq: int) -> int | None:
+        """Claim ``request_id`` before its debit is appended, noting the account's journal
+        position ``seq``. None: claimed now (never debited); else the position noted by
+        the earlier claim (its debit, if appended, comes after that position)."""
+        ...
 
     async def granted(self, account: str, idempotency_key: str) -> int | None: ...
 
-    async def record(self, account: str, debited: set[str], grants: Mapping[str, int]) -> None:
-        """Make every given id known; returns once all are stored."""
+    async def record(self, account: str, grants: Mapping[str, int]) -> None:
+        """Make every given grant key known; returns once all are stored."""
         ...
 
 

@@ -8,6 +8,7 @@ the ``byok-api-tokens`` bucket, end-user tokens are verified by signature.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,10 +50,11 @@ def create_app(
 ) -> FastAPI:
     settings = settings or ByokSettings()
     gateway = gateway or GatewaySettings()
-    secret = load_secret(gateway, settings.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # byok.gateway.access replaces uvicorn's access log (which prints raw queries).
+        logging.getLogger("uvicorn.access").disabled = True
         nc = await nats.connect(
             settings.server_urls,
             name="byok-gateway",
@@ -61,7 +63,7 @@ def create_app(
             **connect_options(settings),
         )
         store = ApiTokenStore(nc.jetstream())
-        end_users = EndUserTokens(secret)
+        end_users = EndUserTokens(load_secret(gateway, settings.data_dir))
         verifier = TokenVerifier(store, end_users, ttl=gateway.gateway_token_ttl)
         await verifier.start()
         app.state.gateway = GatewayState(
@@ -79,6 +81,7 @@ def create_app(
             await nc.drain()
 
     app = FastAPI(
+        servers=[{"url": "/"}],
         title="byok gateway",
         version=VERSION,
         description=_DESCRIPTION,

@@ -43,6 +43,8 @@ def load_secret(settings: GatewaySettings, data_dir: Path) -> bytes:
             raise ValueError("BYOK_GATEWAY_SECRET must be at least 32 characters")
         return value
     path = data_dir / "gateway" / "secret"
+    if path.exists():  # also on a read-only volume written by the init job
+        return path.read_bytes().strip()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -12,6 +12,7 @@ from byok_contracts.v1 import Scope, ScopeType
 
 from .deps import Caller, Gateway, get_state
 from .problems import ERROR_RESPONSES, error_response
+from .routes_keys import list_keys
 from .schemas import EndUserTokenReply, EndUserTokenRequest, HealthReply, WhoAmI
 
 __all__ = ["router"]
@@ -46,6 +47,7 @@ async def mint_end_user_token(
     scopes = [body.scope, *(Scope(type=ScopeType.AGENT, id=a) for a in body.agents)]
     for scope in scopes:
         caller.check_scope(scope, write=True)
+        await list_keys(state, caller, scope)  # a scope of another account: 403 wrong_account
     settings = state.settings
     ttl = min(body.ttl_seconds or settings.end_user_ttl_default, settings.end_user_ttl_max)
     claims = state.end_users.mint(

@@ -6,7 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from byok_contracts.v1 import Provider, Scope
 from byok_contracts.v1.common import ID_PATTERN, AccountId, ModelId, RequestId, Route, SealedBlob
@@ -36,6 +44,8 @@ AgentId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
 class Body(BaseModel):
+    """Unknown fields are refused; booleans and integers are strict (``0`` is not ``false``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -43,7 +53,7 @@ class SealedKeyBody(Body):
     """A key sealed in the browser or the product's backend: the gateway never sees it."""
 
     sealed_key: SealedBlob
-    kid: Annotated[str, Field(min_length=1, max_length=64)]
+    kid: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     provider: Provider | None = None
     model: ModelId | None = None
     request_id: RequestId | None = None
@@ -61,13 +71,13 @@ class PlaintextKeyBody(Body):
 
 
 class SetEnabledBody(Body):
-    enabled: bool
+    enabled: StrictBool
 
 
 class ScopeSettingsPatch(Body):
-    byok_enabled: bool | None = None
+    byok_enabled: StrictBool | None = None
     active_provider: Provider | None = None
-    read_only: bool | None = None
+    read_only: StrictBool | None = None
     route: Route | None = None
 
 
@@ -76,21 +86,21 @@ class AccountPolicyPatch(Body):
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")]
         | None
     ) = None
-    byok_allowed: bool | None = None
+    byok_allowed: StrictBool | None = None
     mode: Mode | None = None
-    platform_fallback: bool | None = None
-    allow_custom_models: bool | None = None
+    platform_fallback: StrictBool | None = None
+    allow_custom_models: StrictBool | None = None
 
 
 class GrantBody(Body):
-    amount: Annotated[int, Field(gt=0, le=10**12)]
+    amount: Annotated[StrictInt, Field(gt=0, le=10**12)]
     reason: Annotated[str, Field(min_length=1, max_length=256)]
     idempotency_key: RequestId
 
 
 class EndUserTokenRequest(Body):
     scope: Scope
-    ttl_seconds: Annotated[int, Field(ge=30, le=86_400)] | None = None
+    ttl_seconds: Annotated[StrictInt, Field(ge=30, le=86_400)] | None = None
     agents: Annotated[list[AgentId], Field(max_length=32)] = Field(default_factory=list)
 
 

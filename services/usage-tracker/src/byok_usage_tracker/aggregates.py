@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from .domain import Call
 from .ports import AggregateStore
@@ -32,6 +33,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = 1440  # minutes
 
 
+@lru_cache(maxsize=65_536)
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -40,31 +42,46 @@ def minute_of(moment: datetime) -> int:
     return int((moment - _EPOCH).total_seconds() // 60)
 
 
+Sums = list[int | Decimal]  # [calls, input tokens, output tokens, usd, priced calls]
+
+
 @dataclass
 class DayRecord:
     seq: int = 0
-    minutes: dict[int, dict[str, list[str | int]]] = field(default_factory=dict)
+    minutes: dict[int, dict[str, Sums]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
 
     def add(self, minute: int, call: Call) -> None:
-        sums = self.minutes.setdefault(minute, {}).setdefault(call.model, [0, 0, 0, "0", 0])
-        sums[0] = int(sums[0]) + 1
-        sums[1] = int(sums[1]) + call.input_tokens
-        sums[2] = int(sums[2]) + call.output_tokens
+        sums = self.minutes.setdefault(minute, {}).get(call.model)
+        if sums is None:
+            sums = self.minutes[minute][call.model] = [0, 0, 0, Decimal(0), 0]
+        sums[0] += 1
+        sums[1] += call.input_tokens
+        sums[2] += call.output_tokens
         if call.usd is not None:
-            sums[3] = str(Decimal(str(sums[3])) + call.usd)
-            sums[4] = int(sums[4]) + 1
+            sums[3] += call.usd
+            sums[4] += 1
 
     def dump(self) -> bytes:
+        minutes = {
+            m: {model: [*s[:3], str(s[3]), s[4]] for model, s in models.items()}
+            for m, models in self.minutes.items()
+        }
         return json.dumps(
-            {"seq": self.seq, "minutes": self.minutes, "requests": self.requests},
+            {"seq": self.seq, "minutes": minutes, "requests": self.requests},
             separators=(",", ":"),
         ).encode()
 
     @classmethod
     def load(cls, raw: bytes) -> DayRecord:
         data = json.loads(raw)
-        minutes = {int(m): v for m, v in data["minutes"].items()}
+        minutes: dict[int, dict[str, Sums]] = {
+            int(m): {
+                model: [int(s[0]), int(s[1]), int(s[2]), Decimal(s[3]), int(s[4])]
+                for model, s in models.items()
+            }
+            for m, models in data["minutes"].items()
+        }
         return cls(int(data["seq"]), minutes, dict(data.get("requests", {})))
 
 
@@ -133,9 +150,8 @@ class Aggregates:
                     continue
                 for model, s in models.items():
                     into = out.setdefault(model, [0, 0, 0, Decimal(0), 0])
-                    for i in (0, 1, 2, 4):
-                        into[i] = int(into[i]) + int(s[i])
-                    into[3] = Decimal(into[3]) + Decimal(str(s[3]))
+                    for i in range(5):
+                        into[i] += s[i]
         return out
 
     def __len__(self) -> int:

@@ -97,11 +97,25 @@ class UsageConsumer:
                 await _settle(msg.term())
                 continue
             seq = _seq(msg)
-            counted = await self._tracker.record(event, seq)
+            counted = await self._record(event, seq)
             if seq is not None:
                 self._last_seq = max(self._last_seq, seq)
             self._metrics.count_event(subjects.USAGE_RECORDED, "counted" if counted else "dup")
             await _settle(msg.ack())
+
+    async def _record(self, event: UsageRecorded, seq: int | None) -> bool:
+        """Count the call, retrying while the store is unreachable: messages are counted in
+        stream order, so a checkpoint never passes one that was not counted."""
+        delay = 0.1
+        while True:
+            try:
+                return await self._tracker.record(event, seq)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("usage aggregates unreachable (%r); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def _seq(msg: Msg) -> int | None:

@@ -197,6 +197,8 @@ class KvCreditStates:
     def __init__(self, js: JetStreamContext, kv: KeyValue) -> None:
         self._js = js
         self._kv = kv
+        # account -> (revision, journal seq) of the record this replica last wrote
+        self._revisions: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> KvCreditStates:
@@ -214,20 +216,37 @@ class KvCreditStates:
 
     async def put(self, state: CreditState) -> int:
         body = state.model_dump_json().encode()
+        known = self._revisions.get(state.account)
+        if known is not None:  # the usual case: this replica wrote the record last
+            revision, seq = known
+            if seq >= state.journal_seq:
+                return seq
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                revision = await self._kv.update(state.account, body, last=revision)
+                self._remember(state.account, revision, state.journal_seq)
+                return state.journal_seq
         for _ in range(10):
             found = await self._versioned(state.account)
             try:
                 if found is None:
-                    await self._kv.create(state.account, body)
-                    return state.journal_seq
-                current, revision = found
-                if current.journal_seq >= state.journal_seq:
-                    return current.journal_seq
-                await self._kv.update(state.account, body, last=revision)
+                    revision = await self._kv.create(state.account, body)
+                else:
+                    current, revision = found
+                    if current.journal_seq >= state.journal_seq:
+                        self._remember(state.account, revision, current.journal_seq)
+                        return current.journal_seq
+                    revision = await self._kv.update(state.account, body, last=revision)
+                self._remember(state.account, revision, state.journal_seq)
                 return state.journal_seq
             except KeyWrongLastSequenceError:
                 continue  # another replica wrote it meanwhile: compare again
         raise JournalUnavailable("byok-credits record kept moving; will retry")
+
+    def _remember(self, account: str, revision: int, seq: int) -> None:
+        self._revisions[account] = (revision, seq)
+        self._revisions.move_to_end(account)
+        if len(self._revisions) > 100_000:
+            self._revisions.popitem(last=False)
 
     async def _versioned(self, account: str) -> tuple[CreditState, int] | None:
         try:

@@ -1,11 +1,12 @@
 """The ledger's own buckets: account snapshots and the request index.
 
 - ``byok-ledger-snapshots``: ``<account>`` -> ``{balance, last_seq, entries}``.
-- ``byok-ledger-requests``: ``<account>.d.<sha256(request_id)>`` -> journal marker and
-  ``<account>.g.<sha256(idempotency_key)>`` -> granted amount. It grows on disk
-  with the history, one small record per debit; memory holds none of it. The
-  usage stream's ``Nats-Msg-Id`` window is the first line against duplicates,
-  this index the one that holds for ever.
+- ``byok-ledger-requests``: ``<account>.d.<sha256(request_id)>`` -> the account's
+  journal position when the request was claimed (a ``create``, before its debit is
+  appended), and ``<account>.g.<sha256(idempotency_key)>`` -> granted amount. It
+  grows on disk with the history, one small record per debit; memory holds none of
+  it. The usage stream's ``Nats-Msg-Id`` window is the first line against
+  duplicates, this index the one that holds for ever.
 """
 
 from __future__ import annotations
@@ -94,16 +95,22 @@ class KvRequestIndex:
     async def open(cls, js: JetStreamContext) -> KvRequestIndex:
         return cls(await js.key_value(BUCKET_LEDGER_REQUESTS))
 
-    async def debited(self, account: str, request_id: str) -> bool:
-        return await self._get(f"{account}.d.{_digest(request_id)}") is not None
+    async def claim(self, account: str, request_id: str, seq: int) -> int | None:
+        key = f"{account}.d.{_digest(request_id)}"
+        try:
+            async with self._in_flight:
+                await self._kv.create(key, str(seq).encode())
+        except KeyWrongLastSequenceError:
+            raw = await self._get(key)
+            return int(raw) if raw is not None else 0
+        return None
 
     async def granted(self, account: str, idempotency_key: str) -> int | None:
         raw = await self._get(f"{account}.g.{_digest(idempotency_key)}")
         return int(raw) if raw is not None else None
 
-    async def record(self, account: str, debited: set[str], grants: Mapping[str, int]) -> None:
-        writes = [(f"{account}.d.{_digest(rid)}", b"1") for rid in debited]
-        writes += [(f"{account}.g.{_digest(k)}", str(v).encode()) for k, v in grants.items()]
+    async def record(self, account: str, grants: Mapping[str, int]) -> None:
+        writes = [(f"{account}.g.{_digest(k)}", str(v).encode()) for k, v in grants.items()]
         await asyncio.gather(*(self._put(key, value) for key, value in writes))
 
     async def _put(self, key: str, value: bytes) -> None:

@@ -88,17 +88,19 @@ class MemorySnapshots:
 
 class MemoryRequestIndex:
     def __init__(self) -> None:
-        self.debits: set[tuple[str, str]] = set()
+        self.claims: dict[tuple[str, str], int] = {}
         self.grants: dict[tuple[str, str], int] = {}
 
-    async def debited(self, account: str, request_id: str) -> bool:
-        return (account, request_id) in self.debits
+    async def claim(self, account: str, request_id: str, seq: int) -> int | None:
+        prior = self.claims.get((account, request_id))
+        if prior is None:
+            self.claims[(account, request_id)] = seq
+        return prior
 
     async def granted(self, account: str, idempotency_key: str) -> int | None:
         return self.grants.get((account, idempotency_key))
 
-    async def record(self, account: str, debited: set[str], grants: Mapping[str, int]) -> None:
-        self.debits |= {(account, rid) for rid in debited}
+    async def record(self, account: str, grants: Mapping[str, int]) -> None:
         self.grants |= {(account, key): amount for key, amount in grants.items()}
 
 

@@ -1,0 +1,148 @@
+"""Growth of the usage-tracker: usage history, small vs large (issue 13).
+
+For each size M, on its own nats-server: M valid ``usage.recorded`` events are
+published raw (256 in flight, ``Nats-Msg-Id`` = ``<account>:<request_id>``;
+100 accounts, 1,000 sessions, 100 workspaces and keys, in time order over 30 days). A usage-tracker process counts them
+all and checkpoints; it is stopped, 100 more events arrive, and a new process
+starts. We time that restart until the tracker has caught up (its durable has
+nothing pending and a query answers with the full count) and read its RSS.
+Figures at the small and the large size are printed with their ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from byok_contracts import subjects
+from byok_contracts.v1 import usage_msg_id
+from byok_shared.jetstream import STREAM_USAGE, ensure_jetstream
+from byok_shared.natsserver import NatsServer
+from byok_shared.stack import wait_healthy
+from byok_usage_tracker.adapters.jetstream import USAGE_BUCKETS
+
+from ._growth_support import Proc, publish_all, ratio, until
+
+ACCOUNTS = 100
+DURABLE = "usage-tracker-main"
+T0 = datetime(2025, 5, 1, tzinfo=UTC)
+AFTER = 100  # events published while the tracker is down
+
+
+def _event(i: int, total: int) -> tuple[bytes, str]:
+    account = f"acct{i % ACCOUNTS}"
+    rid = f"u-{i}"
+    body = {
+        "request_id": rid,
+        "account": account,
+        "chain": [
+            {"type": "session", "id": f"s{i % 1000}"},
+            {"type": "workspace", "id": f"w{i % 100}"},
+        ],
+        "key_id": f"key_{i % 100}",
+        "source": "byok" if i % 3 else "platform",
+        "provider": "openai",
+        "model": "gpt-4o-mini" if i % 7 else "gpt-4o",
+        "input_tokens": 100 + i % 1000,
+        "output_tokens": 10 + i % 300,
+        # calls arrive in time order, spread over 30 days whatever the size
+        "occurred_at": (T0 + timedelta(seconds=i * 30 * 86_400 / total)).isoformat(),
+    }
+    return json.dumps(body).encode(), usage_msg_id(account, rid)
+
+
+async def _caught_up(js: JetStreamContext, total: int) -> bool:
+    try:
+        info = await js.consumer_info(STREAM_USAGE, DURABLE, timeout=5)
+    except Exception:
+        return False
+    floor = info.ack_floor.stream_seq if info.ack_floor else 0
+    return not info.num_pending and not info.num_ack_pending and (floor or 0) >= total
+
+
+async def _calls(nc: NatsClient, account: str) -> int:
+    body = json.dumps({"account": account}).encode()
+    try:
+        return int(
+            json.loads((await nc.request(subjects.USAGE_QUERY, body, timeout=30)).data)["calls"]
+        )
+    except Exception:
+        return -1
+
+
+async def measure(m: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="byok-growth-usage-") as tmp:
+        data = Path(tmp)
+        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start()
+        nc = await nats.connect(server.url)
+        procs: list[Proc] = []
+        try:
+            js = nc.jetstream(timeout=30)
+            await ensure_jetstream(js, extra_buckets=USAGE_BUCKETS)
+            t0 = time.perf_counter()
+            await publish_all(js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m)))
+            fill_s = time.perf_counter() - t0
+
+            first = Proc("byok_usage_tracker", server.url, data)
+            procs.append(first)
+            await wait_healthy(server.url, ["usage-tracker"], timeout=120)
+
+            async def all_counted() -> bool:
+                return await _caught_up(js, m)
+
+            first_pass_s = await until(all_counted, 3_600, "first pass")
+            await asyncio.sleep(2.5)  # idle: the tracker checkpoints
+            first_rss = first.rss_mb()
+            first.stop()
+            await publish_all(
+                js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m, m + AFTER))
+            )
+
+            again = Proc("byok_usage_tracker", server.url, data)
+            procs.append(again)
+            expected = len(range(0, m + AFTER, ACCOUNTS))
+
+            async def restarted() -> bool:
+                return await _caught_up(js, m + AFTER) and await _calls(nc, "acct0") == expected
+
+            await until(restarted, 3_600, "caught up after restart")
+            caught_up_s = time.perf_counter() - again.started
+            rss = again.rss_mb()
+        finally:
+            for proc in procs:
+                proc.stop()
+            await nc.close()
+            server.stop()
+    return {
+        "events": m,
+        "fill_s": round(fill_s, 1),
+        "first_pass_s": round(first_pass_s, 1),
+        "rss_first_pass_mb": first_rss,
+        "caught_up_after_restart_ms": round(caught_up_s * 1000),
+        "rss_after_restart_mb": rss,
+    }
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    small_m, large_m = (2_000, 50_000) if quick else (10_000, 1_000_000)
+    small = await measure(small_m)
+    large = await measure(large_m)
+    ratios = {
+        f"{k}_ratio": ratio(float(large[k]), float(small[k]))
+        for k in ("caught_up_after_restart_ms", "rss_after_restart_mb")
+    }
+    return {
+        "small": small,
+        "large": large,
+        **ratios,
+        "within_2x": all(v <= 2 for v in ratios.values()),
+    }
