@@ -110,11 +110,15 @@ async def move_leader(nc: NatsClient, stream: str, to: str) -> None:
     raise AssertionError(f"{stream}: leadership did not move to {to}")
 
 
-async def recovered(load: Load, ops: tuple[str, ...] = OPS, timeout: float = 45.0) -> float:
+async def recovered(load: Load, ops: tuple[str, ...] = OPS, timeout: float = 90.0) -> float:
     """Seconds until every operation succeeded again (three times each)."""
     started = time.monotonic()
     for op in ops:
-        await load.until_ok(op, 3, timeout)
+        try:
+            await load.until_ok(op, 3, timeout)
+        except AssertionError as exc:
+            summary = load.tally.summary()
+            raise AssertionError(f"{exc}; {summary}; wrong: {load.tally.wrong[:3]}") from None
     return round(time.monotonic() - started, 2)
 
 
@@ -129,7 +133,7 @@ async def run(tmp_path: Path, fake_providers: FakeProviders) -> AsyncIterator[Cl
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 async def test_leader_kills_and_a_rolling_restart_under_checked_load(
     run: ClusterRun, fake_providers: FakeProviders
 ) -> None:

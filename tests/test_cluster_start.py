@@ -101,7 +101,7 @@ async def one_round(base: Path, users: tuple[ClusterUsers, Path]) -> dict[str, f
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)  # ~35 s on an idle 2-core machine; a safety net only
 async def test_stack_starts_on_ten_fresh_r3_clusters_in_a_row(tmp_path: Path) -> None:
     users = cluster_users(tmp_path / "users")
     rounds = []
