@@ -305,6 +305,7 @@ class World:
     events: dict[str, UsageRecorded] = field(default_factory=dict)  # acked by JetStream
     attempted: Counter[str] = field(default_factory=Counter)  # per account, sent or sending
     churned: dict[str, str] = field(default_factory=dict)  # session scope -> key_id stored
+    owners: dict[str, str] = field(default_factory=dict)  # churned session scope -> account
     unsure: set[str] = field(default_factory=set)  # session scopes whose outcome is unknown
 
     @property
@@ -458,7 +459,7 @@ class Load:
 
     async def _list(self) -> None:
         workspace = self._workspace()
-        listed = await self.client.list_keys(workspace)
+        listed = await self.client.list_keys(workspace, account=self.world.account_of(workspace))
         assert [(k.key_id, k.state) for k in listed] == [
             (self.world.key_ids[workspace], "active")
         ], f"{workspace} lists {listed}"
@@ -523,6 +524,7 @@ class Load:
         key = self.providers.add_key(anthropic_key(f"churn{self._churns}x{id(self) % 997}"))
         chain = [session, workspace]
         self.world.unsure.add(session)
+        self.world.owners[session] = account
         configured = await self.client.configure(session, key, account=account)
         self.world.churned[session] = configured.key_id
         self.world.unsure.discard(session)
@@ -624,7 +626,9 @@ async def check_state(
     """The end state after the faults; returns the figures it checked."""
     # Keys: every workspace key is listed, active, and resolves to its own material.
     for workspace, key_id in world.key_ids.items():
-        listed = await retrying(lambda w=workspace: client.list_keys(w))  # type: ignore[misc]
+        listed = await retrying(
+            lambda w=workspace: client.list_keys(w, account=world.account_of(w))
+        )  # type: ignore[misc]
         assert [(k.key_id, k.state) for k in listed] == [(key_id, "active")], (workspace, listed)
         route = await retrying(
             lambda w=workspace: client.resolve(  # type: ignore[misc]
@@ -634,7 +638,7 @@ async def check_state(
         assert (route.key_id, route.api_key) == (key_id, world.keys[workspace])
     # Churned session keys: exactly what the replies said, or (unsure) whatever is listed.
     for session in set(world.churned) | world.unsure:
-        listed = await retrying(lambda s=session: client.list_keys(s))  # type: ignore[misc]
+        listed = await retrying(lambda s=session: client.list_keys(s, account=world.owners[s]))  # type: ignore[misc]
         ids = [k.key_id for k in listed]
         if session in world.unsure:  # a 503 on configure or remove: either outcome is fine
             assert len(ids) <= 1, (session, listed)
