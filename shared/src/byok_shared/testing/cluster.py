@@ -35,9 +35,17 @@ def cluster_users(base: Path) -> tuple[ClusterUsers, Path]:
     """A password per byok role and the accounts block with their bcrypt hashes
     (hashing is slow on purpose: make it once and share it across clusters)."""
     base.mkdir(parents=True, exist_ok=True)
+    import bcrypt
+
     passwords = {name: f"pw-{name}-{base.name}" for name in ROLES}
+    # bcrypt hashes as make run and compose write them, at the lowest cost: every
+    # connect checks one, and on a busy 2-core machine cost 11 made reconnect storms.
+    hashes = {
+        name: bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+        for name, password in passwords.items()
+    }
     accounts = base / "accounts.conf"
-    accounts.write_text(render_config(passwords, hashed=True))
+    accounts.write_text(render_config(hashes))
     return passwords, accounts
 
 
