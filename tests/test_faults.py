@@ -84,7 +84,7 @@ async def cluster(tmp_path: Path, fake_providers: FakeProviders) -> AsyncIterato
 
 async def connect(cluster: Cluster) -> ByokClient:
     # Longer than a removal's freshness barrier (2 s) when a resolver replica just died.
-    return await ByokClient.connect(cluster.url, timeout=3.0, account="acme")
+    return await ByokClient.connect(cluster.url, timeout=3.0)
 
 
 def assert_failures_explained(
@@ -396,7 +396,7 @@ async def test_no_key_served_after_removal_while_a_resolver_replica_dies(
         await cluster.start()
         client = await connect(cluster)
         fallback = await client.configure(
-            "workspace:f", fake_providers.add_key(anthropic_key("fallback"))
+            "workspace:f", fake_providers.add_key(anthropic_key("fallback")), account="acme"
         )
         removed: dict[str, float] = {}  # key_id -> when its removal replied
         stale: list[str] = []
@@ -448,9 +448,9 @@ async def test_no_key_served_after_removal_while_a_resolver_replica_dies(
                 kills += 1
                 restarting = asyncio.create_task(cluster.restart("resolver", victim))
             key = fake_providers.add_key(anthropic_key(f"round{i}"))
-            configured = await client.configure("session:s", key)
+            configured = await client.configure("session:s", key, account="acme")
             await resolve_until(client, "acme", ["session:s", "workspace:f"], configured.key_id)
-            await client.remove("session:s", "anthropic")
+            await client.remove("session:s", "anthropic", account="acme")
             removed[configured.key_id] = time.monotonic()
             await resolve_until(client, "acme", ["session:s", "workspace:f"], fallback.key_id)
         if restarting is not None:

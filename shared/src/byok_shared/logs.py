@@ -115,6 +115,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _FrameworkNoise(logging.Filter):
+    """Drops faststream's per-task "callback for Task-N is being executed..." line: it is
+    logged at INFO for every finished handler task, thousands per second under load."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is being executed" not in str(record.msg)
+
+
+def quiet_framework() -> None:
+    """Keep faststream's own bookkeeping out of the logs (idempotent)."""
+    for name in ("faststream", "faststream.access.nats"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _FrameworkNoise) for f in logger.filters):
+            logger.addFilter(_FrameworkNoise())
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     """Route every logger to stderr through the redaction filter."""
     install_redaction()
@@ -131,3 +147,4 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.setLevel(level.upper())
     # faststream logs every message at INFO; that is noise at request rate.
     logging.getLogger("faststream").setLevel(max(logging.WARNING, root.level))
+    quiet_framework()

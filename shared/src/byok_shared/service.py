@@ -26,7 +26,7 @@ from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
 from .jetstream import Bucket
-from .logs import configure_logging, correlation_id
+from .logs import configure_logging, correlation_id, quiet_framework
 from .metrics import Metrics, serve_metrics
 from .provision import NotProvisioned, verify_jetstream
 from .responder import respond
@@ -68,6 +68,7 @@ class Service:
         self.version = _version()
         self.metrics = Metrics(name)
         self.queue = f"byok-{name}"
+        quiet_framework()
         self.broker = NatsBroker(
             settings.server_urls,
             name=f"byok-{name}",

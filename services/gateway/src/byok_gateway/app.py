@@ -22,7 +22,7 @@ from byok_shared.apitokens import ApiTokenStore
 from byok_shared.connect import connect_options
 from byok_shared.settings import ByokSettings
 
-from . import routes_accounts, routes_auth, routes_keys, routes_waypath
+from . import routes_accounts, routes_auth, routes_keys, routes_waypath, settings_page
 from .config import GatewaySettings, load_secret
 from .endusers import EndUserTokens
 from .middleware import GatewayMiddleware
@@ -91,7 +91,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (routes_auth, routes_keys, routes_accounts, routes_waypath):
+    for module in (routes_auth, routes_keys, routes_accounts, routes_waypath, settings_page):
         app.include_router(module.router)
     app.add_middleware(GatewayMiddleware, max_body=gateway.gateway_max_body)
     return app
