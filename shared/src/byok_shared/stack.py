@@ -128,7 +128,10 @@ class Stack:
         config = os.environ.get("BYOK_NATS_CONFIG")
         if self.auth:
             config = str(write_server_config(data)[0])
-<<<<<<< HEAD
+        if self.nodes > 1:
+            self.cluster = local_cluster(data, self.nodes, Path(config) if config else None)
+            self.url = self.cluster.url
+            return
         for attempt in range(3):  # 4222 (or a free port) may be taken before we bind it
             server = NatsServer(
                 store_dir=data / "nats",
@@ -144,19 +147,6 @@ class Stack:
                     raise
                 port = free_port()
         self.url = server.url
-=======
-        if self.nodes > 1:
-            self.cluster = local_cluster(data, self.nodes, Path(config) if config else None)
-            self.url = self.cluster.url
-            return
-        self.server = NatsServer(
-            store_dir=data / "nats",
-            port=port,
-            config_file=Path(config) if config else None,
-            log_file=data / "nats-server.log",
-        ).start()
-        self.url = self.server.url
->>>>>>> cluster
 
     @property
     def manages_auth(self) -> bool:
