@@ -23,4 +23,4 @@ def test_faststream_task_callbacks_are_not_logged(caplog: pytest.LogCaptureFixtu
     finally:
         logger.removeHandler(caplog.handler)
     messages = [r.getMessage() for r in caplog.records if r.name == "faststream.access.nats"]
-    assert messages == ["a message a byok operator wants to see"]
+    assert set(messages) == {"a message a byok operator wants to see"}
