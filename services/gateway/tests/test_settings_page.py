@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from .browser import launch, open_settings, shot
-from .conftest import Gateway, key
+from .conftest import Gateway, key, launch, open_settings, shot
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -19,8 +19,7 @@ from byok_contracts.sealing import open_configure, open_sealed
 from byok_gateway.settings_page import content_security_policy
 from byok_shared.testing.localhttp import LocalHTTPServer
 
-from .browser import chromium_path, launch, open_settings, shot
-from .conftest import Gateway
+from .conftest import Gateway, chromium_path, launch, open_settings, shot
 from .test_settings_page import ACCOUNT, WS, backend_get, end_user_token, row
 
 pytestmark = pytest.mark.timeout(240)
