@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -32,9 +33,10 @@ from byok_contracts.v1 import utcnow
 from byok_credit_ledger.app import create_app as credit_ledger
 from byok_key_vault.app import create_app as key_vault
 from byok_resolver.app import create_app as resolver
-from byok_shared.natsserver import NatsServer
+from byok_shared.natsserver import NatsCluster, NatsServer
 from byok_shared.openbao import OpenBao
 from byok_shared.testing import running, settings_for
+from byok_shared.testing.cluster import fresh_r3
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_usage_tracker.app import create_app as usage_tracker
 from byok_validator.app import create_app as validator
@@ -84,30 +86,52 @@ async def until(
 
 
 def cipher_settings(request: pytest.FixtureRequest) -> dict[str, object]:
-    if request.param == "local":
+    if request.param != "vault":
         return {"cipher": "local"}
     bao: OpenBao = request.getfixturevalue("openbao_dev")
     return {"cipher": "vault", "vault_addr": bao.url, "vault_token_file": bao.token_file}
 
 
-@pytest.fixture(params=["local", pytest.param("vault", marks=pytest.mark.vault)])
-async def system(
-    nats_server: NatsServer, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[System]:
-    with FakeProviders() as fake:
-        config = settings_for(
-            nats_server.url,
-            tmp_path / "data",
-            **fake.settings_overrides(),
-            **cipher_settings(request),
-        )
-        apps = [f(config) for f in (key_vault, validator, resolver, credit_ledger, usage_tracker)]
-        async with running(*apps):
-            client = await ByokClient.connect(nats_server.url, account="acme")
-            try:
-                yield System(client, fake, config.cipher)
-            finally:
-                await client.close()
+@asynccontextmanager
+async def nats_for(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, int]]:
+    """One server; or (``cluster-r3``) a 3-node cluster provisioned at R3 (issue 11):
+    one cluster for the session, emptied after each scenario."""
+    if request.param != "cluster-r3":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        yield server.url, 1
+        return
+    cluster: NatsCluster = request.getfixturevalue("shared_nats_cluster")
+    async with fresh_r3(cluster):
+        yield cluster.url, 3
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("vault", marks=pytest.mark.vault),
+        pytest.param("cluster-r3", marks=pytest.mark.slow),
+    ]
+)
+async def system(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[System]:
+    """Every scenario with the local cipher, with a real OpenBao, and at R3 on a cluster."""
+    async with nats_for(request) as (url, replicas):
+        with FakeProviders() as fake:
+            config = settings_for(
+                url,
+                tmp_path / "data",
+                stream_replicas=replicas,
+                **fake.settings_overrides(),
+                **cipher_settings(request),
+            )
+            apps = [
+                f(config) for f in (key_vault, validator, resolver, credit_ledger, usage_tracker)
+            ]
+            async with running(*apps):
+                client = await ByokClient.connect(url, account="acme")
+                try:
+                    yield System(client, fake, config.cipher)
+                finally:
+                    await client.close()
 
 
 async def test_1_paste_an_anthropic_key_at_workspace_scope(system: System) -> None:

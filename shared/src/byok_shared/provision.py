@@ -38,6 +38,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from .connect import connect_options, server_urls
 from .jetstream import BUCKETS, Bucket, all_buckets, stream_configs
+from .retry import is_transient, quick, stream_ready, with_backoff
 from .settings import ByokSettings
 
 __all__ = [
@@ -126,6 +127,62 @@ async def _info(js: JetStreamContext, name: str) -> StreamConfig | None:
         return None
 
 
+def _names() -> list[str]:
+    return [c.name for c in stream_configs() if c.name] + [f"KV_{b.name}" for b in all_buckets()]
+
+
+async def _provision_stream(js: JetStreamContext, config: StreamConfig, done: list[str]) -> None:
+    assert config.name is not None
+    have = await _info(js, config.name)
+    if have is None:
+        try:
+            await js.add_stream(config)
+            done.append(f"created stream {config.name}")
+        except BadRequestError as exc:  # created meanwhile by another provisioning run
+            if is_transient(exc):  # or "no suitable peers": the cluster is still forming
+                raise
+    elif _differences(_provisioned(config), _provisioned(have)):
+        await js.update_stream(config)
+        done.append(f"updated stream {config.name}")
+
+
+async def _provision_bucket(
+    js: JetStreamContext, bucket: Bucket, replicas: int, done: list[str]
+) -> None:
+    want = _bucket_stream(bucket, replicas)
+    assert want.name is not None
+    have = await _info(js, want.name)
+    if have is None:
+        try:
+            await js.create_key_value(
+                KeyValueConfig(
+                    bucket=bucket.name,
+                    history=bucket.history,
+                    ttl=bucket.ttl,
+                    storage=StorageType.FILE,
+                    replicas=replicas,
+                )
+            )
+            done.append(f"created bucket {bucket.name}")
+        except BadRequestError as exc:
+            if is_transient(exc):
+                raise
+    elif _differences(_provisioned(want), _provisioned(have)):
+        await js.update_stream(
+            replace(
+                have,
+                subjects=want.subjects,
+                discard=want.discard,
+                max_msgs=-1,
+                max_bytes=-1,
+                max_msgs_per_subject=bucket.history,
+                max_age=bucket.ttl or 0,
+                num_replicas=replicas,
+            )
+        )
+        done.append(f"updated bucket {bucket.name}")
+
+
 async def provision_jetstream(
     js: JetStreamContext,
     *,
@@ -146,50 +203,22 @@ async def provision_jetstream(
         if value is not None
     }
     done: list[str] = []
+    # On a forming cluster each step is retried while JetStream is not ready, with short
+    # request timeouts (an electing group does not answer at all).
+    js = quick(js)
     for config in stream_configs(replicas, **limits):
-        assert config.name is not None
-        have = await _info(js, config.name)
-        if have is None:
-            try:
-                await js.add_stream(config)
-                done.append(f"created stream {config.name}")
-            except BadRequestError:  # created meanwhile by another provisioning run
-                pass
-        elif _differences(_provisioned(config), _provisioned(have)):
-            await js.update_stream(config)
-            done.append(f"updated stream {config.name}")
+        await with_backoff(
+            lambda c=config: _provision_stream(js, c, done),  # type: ignore[misc]
+            what=f"stream {config.name}",
+        )
     for bucket in all_buckets():
-        want = _bucket_stream(bucket, replicas)
-        assert want.name is not None
-        have = await _info(js, want.name)
-        if have is None:
-            try:
-                await js.create_key_value(
-                    KeyValueConfig(
-                        bucket=bucket.name,
-                        history=bucket.history,
-                        ttl=bucket.ttl,
-                        storage=StorageType.FILE,
-                        replicas=replicas,
-                    )
-                )
-                done.append(f"created bucket {bucket.name}")
-            except BadRequestError:
-                pass
-        elif _differences(_provisioned(want), _provisioned(have)):
-            await js.update_stream(
-                replace(
-                    have,
-                    subjects=want.subjects,
-                    discard=want.discard,
-                    max_msgs=-1,
-                    max_bytes=-1,
-                    max_msgs_per_subject=bucket.history,
-                    max_age=bucket.ttl or 0,
-                    num_replicas=replicas,
-                )
-            )
-            done.append(f"updated bucket {bucket.name}")
+        await with_backoff(
+            lambda b=bucket: _provision_bucket(js, b, replicas, done),  # type: ignore[misc]
+            what=f"bucket {bucket.name}",
+        )
+    # Return once every group has a leader: the services' first writes then land.
+    for name in _names():
+        await stream_ready(js, name)
     for line in done:
         log.info("%s", line)
     return done
@@ -203,15 +232,22 @@ async def verify_jetstream(js: JetStreamContext, *, buckets: Iterable[Bucket] = 
     expected += [
         (_bucket_stream(b, 1), f"bucket {b.name}") for b in dict.fromkeys((*BUCKETS, *buckets))
     ]
+    js = quick(js)
     for want, label in expected:
         assert want.name is not None
-        have = await _info(js, want.name)
+        have = await with_backoff(
+            lambda n=want.name: _info(js, n),  # type: ignore[misc]
+            what=f"{label} info",
+        )
         if have is None:
             problems.append(f"{label} does not exist")
             continue
         problems += [f"{label}: {d}" for d in _differences(_essentials(want), _essentials(have))]
     if problems:
         raise NotProvisioned(problems)
+    for want, _ in expected:  # a cluster may still be electing leaders (issue 11)
+        assert want.name is not None
+        await stream_ready(js, want.name)
 
 
 async def provision(settings: ByokSettings, **connect: Any) -> list[str]:
@@ -239,7 +275,7 @@ async def provision(settings: ByokSettings, **connect: Any) -> list[str]:
         await nc.close()
 
 
-def provision_blocking(servers: str | list[str], **connect: Any) -> list[str]:
+def provision_blocking(servers: str | list[str], *, replicas: int = 1, **connect: Any) -> list[str]:
     """:func:`provision_jetstream` from synchronous code (a test fixture, a benchmark),
     on its own thread and event loop; ``connect`` adds ``nats.connect`` options."""
     result: list[list[str]] = []
@@ -248,7 +284,7 @@ def provision_blocking(servers: str | list[str], **connect: Any) -> list[str]:
     async def run() -> None:
         nc = await nats.connect(servers, connect_timeout=5, max_reconnect_attempts=3, **connect)
         try:
-            result.append(await provision_jetstream(nc.jetstream()))
+            result.append(await provision_jetstream(nc.jetstream(), replicas=replicas))
         finally:
             await nc.close()
 

@@ -30,6 +30,7 @@ from .logs import configure_logging, correlation_id, quiet_framework
 from .metrics import Metrics, serve_metrics
 from .provision import NotProvisioned, verify_jetstream
 from .responder import respond
+from .retry import with_backoff
 from .settings import ByokSettings
 from .tracing import telemetry_middlewares
 
@@ -140,7 +141,10 @@ class Service:
     def on_started(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Run ``hook`` once connected and streams exist, before the request subscribers
         join their queue groups: a replica takes no request until it is ready (a restarted
-        replica must not answer its share of the traffic with "starting")."""
+        replica must not answer its share of the traffic with "starting").
+
+        A hook that fails with a transient JetStream error (no leader yet) runs again,
+        so it must undo or tolerate what a failed run left behind."""
         self._started.append(hook)
         return hook
 
@@ -159,8 +163,11 @@ class Service:
         except NotProvisioned as exc:
             log.critical("%s refuses to start: %s", self.name, exc)
             raise
+        # On a cluster a start may meet a Raft group still electing its leader (a fresh
+        # R3 bucket, a node that just died): retry each hook with backoff. Hooks are
+        # written to be re-run after a transient failure.
         for hook in self._started:
-            await hook()
+            await with_backoff(hook, what=f"{self.name} start")
 
     async def _after_startup(self) -> None:
         serve_metrics(self.metrics, self.settings.metrics_port)

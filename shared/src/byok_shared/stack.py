@@ -41,7 +41,7 @@ from .natsconfig import (
     write_local_credentials,
     write_server_config,
 )
-from .natsserver import NatsServer, _port_open, free_port
+from .natsserver import NatsCluster, NatsServer, _port_open, free_port, local_cluster
 from .openbao import OpenBao, embedded_for
 from .provision import provision
 from .settings import ByokSettings, parse_server_urls
@@ -110,6 +110,8 @@ class Stack:
         self.settings = settings
         self.services = list(services)
         self.server: NatsServer | None = None
+        self.cluster: NatsCluster | None = None  # BYOK_NATS_NODES=3
+        self.nodes = int(os.environ.get("BYOK_NATS_NODES") or 1)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.url = settings.nats_url or ""
         # On unless BYOK_NATS_AUTH=0: the server gets the generated authorization
@@ -126,13 +128,25 @@ class Stack:
         config = os.environ.get("BYOK_NATS_CONFIG")
         if self.auth:
             config = str(write_server_config(data)[0])
-        self.server = NatsServer(
-            store_dir=data / "nats",
-            port=port,
-            config_file=Path(config) if config else None,
-            log_file=data / "nats-server.log",
-        ).start()
-        self.url = self.server.url
+        if self.nodes > 1:
+            self.cluster = local_cluster(data, self.nodes, Path(config) if config else None)
+            self.url = self.cluster.url
+            return
+        for attempt in range(3):  # 4222 (or a free port) may be taken before we bind it
+            server = NatsServer(
+                store_dir=data / "nats",
+                port=port,
+                config_file=Path(config) if config else None,
+                log_file=data / "nats-server.log",
+            )
+            try:
+                self.server = server.start()
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                port = free_port()
+        self.url = server.url
 
     @property
     def manages_auth(self) -> bool:
@@ -159,6 +173,8 @@ class Stack:
         if self.manages_auth and service is not None:
             env.update(service_env(service, self.passwords))
         env["BYOK_NATS_URL"] = self.url
+        if self.cluster is not None:  # R3 (or the cluster's size) unless chosen otherwise
+            env.setdefault("BYOK_STREAM_REPLICAS", str(min(self.nodes, 3)))
         env.setdefault("BYOK_LOG_FORMAT", "text")
         if self.openbao is not None:
             env.update(self.openbao.service_env(service))
@@ -187,7 +203,10 @@ class Stack:
 
     def provision(self) -> list[str]:
         """Create or update streams and buckets as the operator, before any service."""
-        settings = self.settings.model_copy(update={"nats_url": self.url})
+        update: dict[str, Any] = {"nats_url": self.url}
+        if self.cluster is not None and "BYOK_STREAM_REPLICAS" not in os.environ:
+            update["stream_replicas"] = min(self.nodes, 3)  # R3 on a local cluster
+        settings = self.settings.model_copy(update=update)
         try:
             return asyncio.run(provision(settings, **self.client_options("operator")))
         except Exception as exc:
@@ -245,6 +264,8 @@ class Stack:
                 proc.wait()
         if self.server is not None:
             self.server.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         if self.openbao is not None:
             self.openbao.stop()
 

@@ -104,6 +104,8 @@ def create_app(
 
     @service.on_started
     async def start() -> None:
+        if state.presence is not None:  # a retried start (JetStream was not ready): undo
+            await stop()
         nc, js = service.nc, service.js
         state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
 

@@ -11,10 +11,11 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from ..logs import install_redaction
-from ..natsserver import NatsServer
+from ..natsserver import NatsCluster, NatsServer
 from ..provision import provision_blocking
 from ..settings import ByokSettings
 from .apps import settings_for
+from .cluster import start_cluster
 from .fake_providers import FakeProviders
 
 
@@ -42,6 +43,27 @@ def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nat
     provision_blocking(server.url)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A fresh 3-node JetStream cluster (routes with TLS and authorization) on free ports.
+
+    Connect with ``nats_cluster.urls`` (or ``.url``, comma-separated). Provisioned at R3.
+    """
+    cluster = start_cluster(tmp_path / "nats-cluster")
+    provision_blocking(cluster.urls, replicas=3)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """One 3-node cluster for a whole session, not provisioned: a test provisions it at R3
+    and empties it (:func:`byok_shared.testing.cluster.fresh_r3`)."""
+    cluster = start_cluster(tmp_path_factory.mktemp("nats-cluster"))
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
