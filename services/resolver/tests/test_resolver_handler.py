@@ -180,3 +180,20 @@ async def test_an_evicted_scope_is_not_answered_from_the_memo() -> None:
     assert (await s.resolve())["key_id"] == "k1"
     s.loader.present(Scope.parse("session:other"))  # evicts the older scopes
     assert s.resolver.reply(s.request()) is NOT_LOADED
+
+
+async def test_a_key_removed_before_key_vault_unseals_it_falls_back(s: Setup) -> None:
+    s.cache.apply_key(S1, "anthropic", 1, entry("k1", 1))
+    s.cache.apply_key(ACME, "anthropic", 2, entry("k2", 2, scope=ACME))
+    s.source.add("k2", "anthropic", b"sk-ant-account")  # k1 is gone from key-vault already
+    unseal = s.source.unseal
+
+    async def removal_sync_arrives(key_id: str) -> Material:
+        try:
+            return await unseal(key_id)
+        finally:  # the removal's sync reaches the replica right after key-vault refused
+            s.cache.apply_key_event(S1, "anthropic", "k1", "removed", None)
+
+    s.source.unseal = removal_sync_arrives  # type: ignore[method-assign]
+    answer = await s.resolve()
+    assert answer["key_id"] == "k2"  # not the 404 of the unseal

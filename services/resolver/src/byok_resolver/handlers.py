@@ -21,10 +21,11 @@ what a fresh decision would answer.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Final, Protocol
 
-from byok_contracts import Catalog, seal, subjects
+from byok_contracts import ByokError, Catalog, seal, subjects
 from byok_contracts.v1 import Resolve, Resolved
 from byok_shared.responder import encode
 
@@ -37,6 +38,8 @@ __all__ = ["NOT_LOADED", "Miss", "Ready", "Resolver"]
 
 _INFO = subjects.RESOLVE
 _ATTEMPTS = 3
+_GONE = ("key_not_found", "key_disabled", "key_revoked")
+"""Unseal refusals that mean the key changed meanwhile, not that anything is down."""
 
 
 class Ready(Protocol):
@@ -143,7 +146,15 @@ class Resolver:
 
     async def _fetch(self, decision: Decision) -> None:
         generation = self.cache.generation
-        material = await self.keys.unseal(decision.key.key_id)
+        try:
+            material = await self.keys.unseal(decision.key.key_id)
+        except ByokError as exc:
+            if exc.error not in _GONE:
+                raise
+            # Removed, disabled or revoked while we asked: that change's sync drops the
+            # key here too, so deciding again falls back (or, still held, retries).
+            await asyncio.sleep(0.01)
+            return
         if self.cache.generation == generation or self.cache.still_serves(decision.key):
             self.secrets.put_material(material)
         # else the key changed while we waited: the next reply() decides again
