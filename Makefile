@@ -11,7 +11,7 @@ TS_CLIENT := clients/typescript
 SETTINGS_STATIC := services/gateway/src/byok_gateway/settings_page/static
 SEAL_JS := $(SETTINGS_STATIC)/seal.js
 
-setup: .venv/.synced $(TS_CLIENT)/node_modules/.installed $(SEAL_JS)
+setup: .venv/.synced $(TS_CLIENT)/dist/.built $(SEAL_JS)
 
 .venv/.synced: pyproject.toml uv.lock contracts/pyproject.toml shared/pyproject.toml client/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -23,6 +23,12 @@ setup: .venv/.synced $(TS_CLIENT)/node_modules/.installed $(SEAL_JS)
 $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
 	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The built client: dist/ (ESM + types generated from contracts/schemas) and
+# dist/browser/seal.js (one self-contained ES module for pages that seal in the browser).
+$(TS_CLIENT)/dist/.built: $(TS_CLIENT)/node_modules/.installed $(TS_CLIENT)/tsconfig.json $(TS_CLIENT)/scripts/gen-types.mjs $(wildcard $(TS_CLIENT)/src/*.ts) $(wildcard contracts/schemas/*.json) contracts/error-words.json
+	cd $(TS_CLIENT) && npm run --silent build
 	@touch $@
 
 # The settings page's sealing: the TypeScript client's sealForConfigure (and @hpke) bundled

@@ -32,6 +32,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     args = parser.parse_args()
     chosen = args.suite or suites()
+    for name in list(chosen):  # a suite that runs others as part of it (growth)
+        included = getattr(importlib.import_module(f"bench.{name}"), "INCLUDES", ())
+        chosen = [other for other in chosen if other not in included]
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     failed = False

@@ -1,7 +1,8 @@
 """``make bench BENCH_ARGS="configure"``: keys.configure latency end to end.
 
 A real nats-server, key-vault and validator in-process, a local FakeProviders
-HTTP server standing in for Anthropic. One configure = client seals -> key-vault
+HTTP server standing in for Anthropic. Each configure is followed by one sample
+of each baseline, so a busy machine slows both alike. One configure = client seals -> key-vault
 opens, checks, asks the validator (sealed hop) -> live HTTP call -> encrypt ->
 KV write -> event publish -> reply. Baselines measured in the same run: a raw
 nats-py echo responder round trip and a raw httpx round trip to the fake
@@ -43,67 +44,73 @@ def _summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def _echo(url: str, n: int) -> list[float]:
-    server = await nats.connect(url)
-    client = await nats.connect(url)
+class _Floor:
+    """The floor's parts, measured between configures so drift on a shared machine hits
+    both alike: a raw nats-py echo (400 bytes) and a raw httpx call to the fake provider."""
 
-    async def echo(msg: Msg) -> None:
-        await msg.respond(msg.data)
+    def __init__(self) -> None:
+        self.echo: list[float] = []
+        self.http: list[float] = []
 
-    await server.subscribe("bench.echo", cb=echo)
-    await server.flush()
-    payload = b"x" * 400
-    for _ in range(20):
-        await client.request("bench.echo", payload, timeout=5)
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await client.request("bench.echo", payload, timeout=5)
-        samples.append(time.perf_counter() - started)
-    await client.drain()
-    await server.drain()
-    return samples
+    async def start(self, url: str, fake: FakeProviders) -> None:
+        self._server = await nats.connect(url)
+        self._client = await nats.connect(url)
 
+        async def echo(msg: Msg) -> None:
+            await msg.respond(msg.data)
 
-async def _http(fake: FakeProviders, n: int) -> list[float]:
-    samples = []
-    async with httpx.AsyncClient() as client:
-        headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+        await self._server.subscribe("bench.echo", cb=echo)
+        await self._server.flush()
+        self._http = httpx.AsyncClient()
+        self._url = f"{fake.anthropic_url}/v1/models"
         for _ in range(20):
-            await client.get(f"{fake.anthropic_url}/v1/models", headers=headers)
-        for _ in range(n):
-            started = time.perf_counter()
-            response = await client.get(f"{fake.anthropic_url}/v1/models", headers=headers)
-            samples.append(time.perf_counter() - started)
-            assert response.status_code == 200
-    return samples
+            await self.sample(keep=False)
+
+    async def sample(self, *, keep: bool = True) -> None:
+        started = time.perf_counter()
+        await self._client.request("bench.echo", b"x" * 400, timeout=5)
+        middle = time.perf_counter()
+        headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+        response = await self._http.get(self._url, headers=headers)
+        assert response.status_code == 200
+        if keep:
+            self.echo.append(middle - started)
+            self.http.append(time.perf_counter() - middle)
+
+    async def stop(self) -> None:
+        await self._http.aclose()
+        await self._client.drain()
+        await self._server.drain()
 
 
 async def run(quick: bool) -> dict[str, Any]:
     n = 60 if quick else 400
+    floor = _Floor()
     with tempfile.TemporaryDirectory() as tmp, FakeProviders() as fake:
         base = Path(tmp)
         server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start()
-        provision_blocking(server.url)  # the operator's step, before any service
+        provision_blocking(server.url)  # the operator's step: services only verify
         try:
             fake.add_key(KEY)
             settings = settings_for(server.url, base / "data", **fake.settings_overrides())
             async with running(validator_app(settings), key_vault_app(settings)):
                 client = await ByokClient.connect(server.url, account="bench")
+                await floor.start(server.url, fake)
                 try:
                     for i in range(10):
-                        await client.configure(f"session:warm{i}", KEY)
+                        await client.configure(f"session:warm{i}", KEY, account="bench")
                     samples = []
                     for i in range(n):
                         started = time.perf_counter()
-                        await client.configure(f"session:b{i}", KEY)
+                        await client.configure(f"session:b{i}", KEY, account="bench")
                         samples.append(time.perf_counter() - started)
+                        await floor.sample()
                 finally:
+                    await floor.stop()
                     await client.close()
-            echo = await _echo(server.url, n)
-            http = await _http(fake, n)
         finally:
             server.stop()
+    echo, http = floor.echo, floor.http
     configure = _summary(samples)
     echo_s = _summary(echo)
     http_s = _summary(http)

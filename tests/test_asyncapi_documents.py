@@ -91,6 +91,9 @@ def test_channel_parameters_list_their_allowed_values() -> None:
     assert credits["change"]["enum"] == ["exhausted", "restored"]
     account = channels[f"{subjects.RESOLVE}.{{account}}"][1]["parameters"]["account"]
     assert "A-Za-z0-9" in account["description"]
+    audit = next(c for a, (_, c) in channels.items() if ".audit." in a)["parameters"]
+    assert "configure" in audit["operation"]["enum"]
+    assert "workspace" in audit["scope_type"]["enum"]
 
 
 def test_usage_recorded_declares_the_nats_msg_id_header() -> None:

@@ -96,3 +96,15 @@ async def test_a_full_events_stream_refuses_the_publisher(nc: NatsClient) -> Non
     info = await js.stream_info(STREAM_EVENTS)
     assert info.state.first_seq == 1
     assert info.state.messages == published > 10
+
+
+async def test_lowering_the_limit_below_what_is_stored_drops_nothing(nc: NatsClient) -> None:
+    js = nc.jetstream()
+    for i in range(50):
+        await js.publish(subjects.USAGE_RECORDED, b"{}" * 50, headers={"Nats-Msg-Id": f"m{i}"})
+    before = await js.stream_info(STREAM_USAGE)
+    assert await provision_jetstream(js, usage_max_bytes=1024) == [f"updated stream {STREAM_USAGE}"]
+    after = await js.stream_info(STREAM_USAGE)
+    assert (after.state.first_seq, after.state.messages) == (1, before.state.messages)
+    with pytest.raises(APIError, match="maximum bytes"):
+        await js.publish(subjects.USAGE_RECORDED, b"{}", headers={"Nats-Msg-Id": "m-late"})

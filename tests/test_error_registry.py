@@ -9,8 +9,10 @@ error class that carries it, fails here, so the reference never lags the code.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import pkgutil
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from byok_contracts.error_words import (
     CLIENT_SIDE,
     COMMON,
     ERROR_WORDS,
+    HTTP_ONLY,
     SUBJECT_ERRORS,
     words_for,
 )
@@ -51,9 +54,30 @@ def _const_str(node: ast.expr | None) -> str | None:
     return None
 
 
-def scan(source: str, where: str) -> Iterator[Use]:
-    """Error words in one module's source."""
+_WORD = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+def _word_first(tree: ast.Module) -> set[str]:
+    """Classes whose ``__init__`` takes the error word first (``Err("word", message)``)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                if isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
+                    params = [a.arg for a in stmt.args.args[1:]]
+                    if params[:1] == ["error"]:
+                        found.add(node.name)
+    return found
+
+
+def scan(source: str, where: str, word_first: set[str] | None = None) -> Iterator[Use]:
+    """Error words in one module's source.
+
+    ``default_error = "..."`` in a class body, ``error="..."`` in any call, and the first
+    positional argument of a class in ``word_first`` (its ``__init__(self, error, ...)``).
+    """
     tree = ast.parse(source)
+    word_first = (word_first or set()) | _word_first(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             for stmt in node.body:
@@ -77,6 +101,8 @@ def scan(source: str, where: str) -> Iterator[Use]:
             )
             kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
             word = _const_str(kwargs.get("error"))
+            if word is None and name in word_first and node.args:
+                word = _const_str(node.args[0])
             if word is None:
                 continue
             code_node = kwargs.get("code")
@@ -93,11 +119,14 @@ def source_files() -> list[Path]:
     ]
 
 
+@functools.cache
 def all_uses() -> list[Use]:
+    sources = {path: path.read_text() for path in source_files()}
+    word_first = set().union(*(_word_first(ast.parse(text)) for text in sources.values()))
     return [
         use
-        for path in source_files()
-        for use in scan(path.read_text(), str(path.relative_to(ROOT)))
+        for path, text in sources.items()
+        for use in scan(text, str(path.relative_to(ROOT)), word_first)
     ]
 
 
@@ -152,13 +181,18 @@ def test_a_word_keeps_the_code_it_is_registered_with() -> None:
 def test_every_word_the_code_sends_is_listed_for_some_subject() -> None:
     listed = set(COMMON).union(*SUBJECT_ERRORS.values())
     unlisted = sorted(
-        {u.word for u in all_uses()} - listed - set(CLIENT_SIDE) - set(GENERIC) - {"internal"}
+        {u.word for u in all_uses()}
+        - listed
+        - set(CLIENT_SIDE)
+        - set(HTTP_ONLY)
+        - set(GENERIC)
+        - {"internal"}
     )
     assert not unlisted, f"name the subjects that answer these in SUBJECT_ERRORS: {unlisted}"
 
 
 def test_every_registered_word_is_meant_for_something() -> None:
-    listed = set(COMMON).union(*SUBJECT_ERRORS.values(), CLIENT_SIDE, GENERIC)
+    listed = set(COMMON).union(*SUBJECT_ERRORS.values(), CLIENT_SIDE, HTTP_ONLY, GENERIC)
     assert set(ERROR_WORDS) <= listed
     for word in ERROR_WORDS.values():
         assert word.meaning.endswith((".", ")")), word.word
@@ -168,6 +202,7 @@ def test_every_registered_word_is_meant_for_something() -> None:
 def test_every_request_subject_has_its_words() -> None:
     requests = {op.subject for op in OPERATIONS if op.kind == "request"}
     assert requests <= set(SUBJECT_ERRORS), sorted(requests - set(SUBJECT_ERRORS))
+    assert set(SUBJECT_ERRORS) <= requests, sorted(set(SUBJECT_ERRORS) - requests)
     for subject in SUBJECT_ERRORS:
         assert set(words_for(subject)) <= set(ERROR_WORDS), subject
 
@@ -178,9 +213,24 @@ def test_every_request_subject_has_its_words() -> None:
         'raise Conflict("x", error="made_up_word")',
         'class Made(NotFound):\n    default_error = "made_up_word"\n',
         'ErrorReply(code=409, error="made_up_word", message="m")',
+        "class Bound(ValueError):\n    def __init__(self, error: str, message: str) -> None: ...\n"
+        'raise Bound("made_up_word", "message")',
     ],
 )
 def test_the_scan_catches_an_unregistered_word(source: str) -> None:
     uses = list(scan(source, "example.py"))
     assert [u.word for u in uses] == ["made_up_word"]
     assert "made_up_word" not in ERROR_WORDS
+
+
+_TS_ERROR = re.compile(r'new ByokError\(\s*(\d{3}),\s*"([a-z_]+)"')
+
+
+def test_the_typescript_client_raises_only_registered_words() -> None:
+    sources = sorted((ROOT / "clients" / "typescript" / "src").glob("*.ts"))
+    found = [m.groups() for path in sources for m in _TS_ERROR.finditer(path.read_text())]
+    assert {word for _, word in found} >= {"no_responders", "payload_too_large"}
+    for code, word in found:
+        assert word in ERROR_WORDS, f"register {word} (clients/typescript)"
+        assert ERROR_WORDS[word].code == int(code), word
+        assert word in CLIENT_SIDE, f"{word}: the client raises it, so it is client side"

@@ -19,6 +19,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import StreamConfig
 from pydantic import SecretStr
@@ -35,8 +36,10 @@ from byok_shared.jetstream import (
     STREAM_USAGE,
     all_buckets,
     stream_configs,
+    usage_consumer,
 )
 from byok_shared.natsauth import (
+    LEDGER_USAGE_DURABLE,
     ROLES,
     Role,
     allows_publish,
@@ -86,6 +89,16 @@ class Login:
             while not self.denied(subject):
                 self._reported.clear()
                 await self._reported.wait()
+
+
+async def _ask(conn: Login, subject: str) -> nats.aio.msg.Msg:
+    """nats-server may answer "no responders" right after another connection's SUB."""
+    for _ in range(20):
+        try:
+            return await conn.nc.request(subject, b"{}", timeout=2)
+        except NoRespondersError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nobody answers {subject}")
 
 
 @asynccontextmanager
@@ -328,7 +341,7 @@ async def test_a_tenant_runtime_resolves_only_for_its_accounts(provisioned: Nats
 
         await resolver.nc.subscribe(f"{subjects.RESOLVE}.*", queue="byok-resolver", cb=answer)
         await resolver.nc.flush()
-        reply = await tenant.nc.request(resolve_subject_for("acme"), b"{}", timeout=2)
+        reply = await _ask(tenant, resolve_subject_for("acme"))
         assert reply.data == b'{"status": "resolved"}'
         assert reply.subject.startswith(f"_INBOX_{TENANT.name}.")
         for forbidden in (resolve_subject_for("globex"), subjects.RESOLVE, f"{subjects.RESOLVE}.*"):
@@ -427,3 +440,39 @@ async def _tenant_scenario(server: NatsServer, tmp_path: Path, fake: FakeProvide
             assert wrong.value.error == "wrong_account"
             with pytest.raises(Forbidden):
                 await tenant.resolve("acme", ["workspace:globex-ws"], per_account=True)
+
+
+def test_the_denied_durable_is_the_ledgers() -> None:
+    from byok_credit_ledger.config import LedgerConfig
+
+    assert LedgerConfig.model_fields["durable"].default == LEDGER_USAGE_DURABLE
+    tracker = ROLES["usage-tracker"]
+    assert not allows_publish(tracker, f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_USAGE}.credit-ledger")
+    assert allows_publish(tracker, f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_USAGE}.usage-tracker-main")
+
+
+async def test_usage_tracker_cannot_drain_or_delete_the_ledgers_consumer(
+    provisioned: NatsServer,
+) -> None:
+    """Pulling and acking from the ledger's durable would make usage skip its debit."""
+    async with (
+        login(provisioned, "credit-ledger") as ledger,
+        login(provisioned, "usage-tracker") as tracker,
+        login(provisioned, "runtime") as runtime,
+    ):
+        pull = await usage_consumer(
+            ledger.nc.jetstream(), LEDGER_USAGE_DURABLE, ack_wait=30, max_ack_pending=100
+        )
+        await runtime.nc.jetstream().publish(
+            subjects.USAGE_RECORDED, b'{"n": 1}', headers={"Nats-Msg-Id": "drain-1"}
+        )
+        js = tracker.nc.jetstream(timeout=0.5)
+        with pytest.raises(NatsTimeout):
+            await js.delete_consumer(STREAM_USAGE, LEDGER_USAGE_DURABLE)
+        await tracker.wait_denied(f"$JS.API.CONSUMER.DELETE.{STREAM_USAGE}.{LEDGER_USAGE_DURABLE}")
+        next_msg = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_USAGE}.{LEDGER_USAGE_DURABLE}"
+        with pytest.raises(NatsTimeout):
+            await tracker.nc.request(next_msg, b'{"batch": 10, "expires": 300000000}', timeout=0.5)
+        await tracker.wait_denied(next_msg)
+        msgs = await pull.fetch(10, timeout=2)
+        assert [m.data for m in msgs if m.data == b'{"n": 1}'] == [b'{"n": 1}']

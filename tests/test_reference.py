@@ -79,3 +79,13 @@ async def test_a_body_over_max_payload_is_refused_before_it_is_sent(
         assert refused.value.code == 400
     finally:
         await client.close()
+
+
+def test_the_stated_gateway_limits_are_the_defaults() -> None:
+    from byok_gateway.config import GatewaySettings
+
+    fields = GatewaySettings.model_fields
+    text = render()
+    rate, burst = fields["gateway_rate"].default, fields["gateway_burst"].default
+    assert f"{rate:g} requests/s sustained, bursts of {burst}" in text
+    assert fields["gateway_max_body"].default == 64 * 1024

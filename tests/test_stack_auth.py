@@ -210,3 +210,12 @@ def test_a_tenant_runtime_is_recorded_issued_and_given_private_credentials(
     assert creds.inbox_prefix == "_INBOX_tenant-a"
     for name in ("tenants.json", "tenant-a.json", "auth.conf", "passwords.json"):
         assert (tmp_path / "nats-auth" / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_server_whose_port_is_taken_fails_instead_of_adopting_the_other(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """make run would otherwise hand its passwords to whatever listens on 4222."""
+    squatter = NatsServer(store_dir=tmp_path / "js2", port=nats_server.port)
+    with pytest.raises(RuntimeError, match="exited"):
+        squatter.start()

@@ -10,10 +10,12 @@ from nats.js.api import StreamConfig
 from byok_shared.jetstream import (
     BUCKETS,
     STREAM_EVENTS,
+    bucket_key_pages,
     bucket_keys,
     ensure_jetstream,
     stream_configs,
 )
+from byok_shared.testing.bulk import put_many
 
 
 async def names(js: JetStreamContext) -> set[str]:
@@ -63,3 +65,19 @@ async def test_bucket_keys_lists_every_key_without_a_consumer(js: JetStreamConte
     assert "session.s39.openai" in names
     assert (await js.stream_info("KV_byok-keys")).state.consumer_count == 0
     assert await bucket_keys(js, "byok-scopes") == []
+
+
+async def test_bucket_keys_pages_past_the_servers_100000_subjects_per_reply(
+    js: JetStreamContext,
+) -> None:
+    await ensure_jetstream(js)
+    total = 100_000 + 1_234
+    items = ((f"session.s{n:06d}.anthropic", b"{}") for n in range(total))
+    assert await put_many(js, "byok-keys", items) == total
+    pages = [page async for page in bucket_key_pages(js, "byok-keys")]
+    assert len(pages) == 2  # one stream-info reply lists at most 100,000 subjects
+    names = [name for page in pages for name in page]
+    assert len(names) == total
+    assert len(set(names)) == total
+    assert names[-1] == f"session.s{total - 1:06d}.anthropic"
+    assert len(await bucket_keys(js, "byok-keys")) == total

@@ -61,6 +61,28 @@ const ts = await compile(root, "ByokContract", {
   strictIndexSignatures: true,
   ignoreMinAndMaxItems: true, // chain is 1..16 scopes: checked by byok, not as a 16-way tuple
 });
+// The error registry (contracts/error-words.json, from byok_contracts.error_words).
+const registry = JSON.parse(
+  await readFile(join(schemasDir, "..", "error-words.json"), "utf8"),
+);
+const words = Object.keys(registry.words).sort();
+const errors = [
+  "",
+  "/** Every registered `error` word (contracts/REFERENCE.md lists them per subject). */",
+  `export type ErrorWord = ${words.map((w) => JSON.stringify(w)).join(" | ")};`,
+  "/** The code each word comes with. */",
+  "export const ERROR_CODES: Readonly<Record<ErrorWord, number>> = {",
+  ...words.map((w) => `  ${w}: ${registry.words[w].code},`),
+  "};",
+  "/** The words each subject may answer besides COMMON_ERRORS. */",
+  "export const SUBJECT_ERRORS: Readonly<Record<string, readonly ErrorWord[]>> = {",
+  ...Object.entries(registry.subjects).map(
+    ([subject, list]) => `  ${JSON.stringify(subject)}: ${JSON.stringify(list)},`,
+  ),
+  "};",
+  `export const COMMON_ERRORS: readonly ErrorWord[] = ${JSON.stringify(registry.common)};`,
+  "",
+].join("\n");
 await mkdir(dirname(outFile), { recursive: true });
-await writeFile(outFile, ts);
+await writeFile(outFile, ts + errors);
 console.log(`wrote ${outFile} (${names.length} messages)`);

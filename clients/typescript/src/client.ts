@@ -33,7 +33,7 @@ export interface ResolveOptions {
   model?: string;
   source?: "auto" | "byok" | "credits";
   /** Ask on `byok.v1.resolve.<account>` (runtimes whose permissions name their tenants). */
-  perAccountSubject?: boolean;
+  perAccount?: boolean;
 }
 
 /** The answer to one resolve. `apiKey` is not enumerable: logging a Route does not leak it. */
@@ -70,6 +70,11 @@ export interface UsageQuery {
 }
 
 const utf8 = new TextDecoder();
+
+/** The Nats-Msg-Id of a usage.recorded: dedupe is per (account, request_id). */
+export function usageMsgId(account: string, requestId: string): string {
+  return `${account}:${requestId}`;
+}
 
 function defined<T extends object>(body: T): T {
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as T;
@@ -115,9 +120,10 @@ export class ByokClient {
   ): Promise<C.ConfigureKey> {
     const target = toScope(scope);
     const vault = await this.publicKey(refresh);
-    const account = options.account ?? null;
+    // The seal is bound to exactly what the body says: account (null for the platform),
+    // scope and request_id (COORDINATION "bound seal"; contracts/SEALING.md).
     const sealed = await sealForConfigure(key, vault.public_key, {
-      account: target.type === "platform" ? (options.account ?? null) : account,
+      account: options.account ?? null,
       scope: target,
       requestId: options.requestId ?? null,
     });
@@ -285,7 +291,7 @@ export class ByokClient {
       source: options.source,
       recipient_key: keypair.publicKey,
     });
-    const subject = options.perAccountSubject ? S.resolveFor(account) : S.RESOLVE;
+    const subject = options.perAccount ? S.resolveFor(account) : S.RESOLVE;
     const reply = await this.request<C.Resolved>(subject, body);
     const apiKey = utf8.decode(await keypair.open(reply.sealed_key, RESOLVE_INFO));
     const route = {
@@ -302,9 +308,10 @@ export class ByokClient {
   }
 
   /**
-   * Publish byok.v1.usage.recorded to JetStream with `Nats-Msg-Id: <request_id>`.
-   * Returns the request_id (reuse it when retrying). Throws ByokError 503 `no_responders`
-   * while the usage stream is not provisioned.
+   * Publish byok.v1.usage.recorded to JetStream with `Nats-Msg-Id: <account>:<request_id>`.
+   * Returns the request_id (reuse it when retrying). Throws ByokError 503
+   * `usage_not_recorded` when JetStream did not store it (e.g. the stream is not
+   * provisioned yet) or `usage_stream_full` when BYOK_USAGE is at its byte limit.
    */
   async recordUsage(account: string, chain: ScopeLike[], options: UsageOptions): Promise<string> {
     const route = options.route;
@@ -323,15 +330,24 @@ export class ByokClient {
     const data = this.transport.encode(S.USAGE_RECORDED, event);
     try {
       await jetstream(this.transport.nc).publish(S.USAGE_RECORDED, data, {
-        msgID: event.request_id,
+        msgID: usageMsgId(account, event.request_id),
         timeout: this.transport.timeout,
       });
     } catch (err) {
       const text = String(err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : err);
-      if (/no responders|503/i.test(text)) {
-        throw new ByokError(503, "no_responders", "No stream holds byok.v1.usage.recorded yet");
+      if (/maximum/i.test(text)) {
+        throw new ByokError(
+          503,
+          "usage_stream_full",
+          "Usage not recorded: the BYOK_USAGE stream is full; retry later with the same request_id",
+        );
       }
-      throw err;
+      throw new ByokError(
+        503,
+        "usage_not_recorded",
+        "Usage not recorded: JetStream did not store it (is BYOK_USAGE provisioned?); " +
+          "retry with the same request_id",
+      );
     }
     return event.request_id;
   }

@@ -1,4 +1,6 @@
-import type { ErrorReply } from "./generated/contract.js";
+import type { ErrorReply, ErrorWord } from "./generated/contract.js";
+
+export { COMMON_ERRORS, ERROR_CODES, type ErrorWord, SUBJECT_ERRORS } from "./generated/contract.js";
 
 /**
  * Every failed call: the v1 error reply (`code`, `error` word, `message`), or one the
@@ -10,7 +12,8 @@ export class ByokError extends Error {
 
   constructor(
     readonly code: number,
-    readonly error: string,
+    /** A registered word (typed for autocompletion); a newer server may send others. */
+    readonly error: ErrorWord | (string & {}),
     message: string,
   ) {
     super(message);

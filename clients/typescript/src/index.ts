@@ -1,4 +1,4 @@
-export { ByokClient } from "./client.js";
+export { ByokClient, usageMsgId } from "./client.js";
 export type {
   ConfigureOptions,
   Provider,
@@ -8,7 +8,7 @@ export type {
   UsageQuery,
   WriteOptions,
 } from "./client.js";
-export { ByokError } from "./errors.js";
+export { ByokError, COMMON_ERRORS, ERROR_CODES, type ErrorWord, SUBJECT_ERRORS } from "./errors.js";
 export type * from "./generated/contract.js";
 export { PLATFORM, SCOPE_TYPES, type ScopeLike, toScope } from "./scope.js";
 export {
@@ -19,6 +19,7 @@ export {
   RecipientKeypair,
   RESOLVE_INFO,
   SUITE,
+  type SealRequest,
   seal,
   sealForConfigure,
 } from "./seal.js";

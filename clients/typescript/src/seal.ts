@@ -71,16 +71,35 @@ export function configureEnvelope(key: string, binding: ConfigureBinding): Uint8
   return utf8.encode(JSON.stringify(envelope));
 }
 
+/** Everything one configure seal needs, in one object (the settings page's form). */
+export interface SealRequest extends ConfigureBinding {
+  key: string;
+  /** key-vault's public key (`public_key` of keys.public-key / GET /v1/public-key). */
+  publicKey: string | Uint8Array;
+}
+
 /**
  * Seal a provider key for `byok.v1.keys.configure` (and `POST /v1/scopes/.../keys`):
  * returns the `sealed_key` to send with the public key's `kid`. Usable in a browser.
+ * Call it as `sealForConfigure(key, publicKey, binding)` or `sealForConfigure({key,
+ * publicKey, account, scope, requestId})`.
  */
+export async function sealForConfigure(request: SealRequest): Promise<string>;
 export async function sealForConfigure(
   key: string,
   publicKey: string | Uint8Array,
   binding: ConfigureBinding,
+): Promise<string>;
+export async function sealForConfigure(
+  keyOrRequest: string | SealRequest,
+  publicKey?: string | Uint8Array,
+  binding?: ConfigureBinding,
 ): Promise<string> {
-  return seal(configureEnvelope(key, binding), publicKey, CONFIGURE_INFO);
+  const request: SealRequest =
+    typeof keyOrRequest === "string"
+      ? { ...(binding as ConfigureBinding), key: keyOrRequest, publicKey: publicKey as string }
+      : keyOrRequest;
+  return seal(configureEnvelope(request.key, request), request.publicKey, CONFIGURE_INFO);
 }
 
 /** An in-memory X25519 keypair to receive sealed keys (runtimes: resolve replies). */

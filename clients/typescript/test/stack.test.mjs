@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { ByokClient, ByokError, SUITE, subjects } from "../dist/index.js";
+import { ByokClient, ByokError, SUITE, sealForConfigure, subjects } from "../dist/index.js";
 
 const env = process.env.BYOK_TS_STACK ? JSON.parse(process.env.BYOK_TS_STACK) : null;
 const ACCOUNT = "acme-ts";
@@ -37,7 +37,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
 
   before(async () => {
     backend = await ByokClient.connect({ servers: env.url, ...env.roles.backend, timeout: 10_000 });
-    runtime = await ByokClient.connect({ servers: env.url, ...env.roles.runtime, timeout: 3_000 });
+    runtime = await ByokClient.connect({ servers: env.url, ...env.roles.runtime, timeout: 5_000 });
   });
   after(async () => {
     await backend?.close();
@@ -161,6 +161,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
   test("runtime: usage with Nats-Msg-Id is counted once however often it is published", async () => {
     const route = await runtime.resolve(ACCOUNT, [SCOPE], { provider: "anthropic" });
     const options = { route, inputTokens: 120, outputTokens: 30, requestId: "ts-usage-1" };
+    const started = performance.now();
     const id = await runtime.recordUsage(ACCOUNT, ["session:ts-s1", SCOPE], options);
     assert.equal(id, "ts-usage-1");
     await runtime.recordUsage(ACCOUNT, ["session:ts-s1", SCOPE], options); // a retry
@@ -168,6 +169,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
       () => backend.usage({ scope: "session:ts-s1" }),
       (r) => r.calls >= 1,
     );
+    console.log(`USAGE_LAG_MS=${Math.round(performance.now() - started)}`);
     await new Promise((r) => setTimeout(r, 300));
     const settled = await backend.usage({ keyId: route.keyId });
     assert.equal(report.status, "ok");
@@ -180,6 +182,50 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
     await backend.configure("workspace:ts-rm", env.keys.ts_gemini, acct(ACCOUNT));
     assert.equal((await backend.remove("workspace:ts-rm", "gemini", acct(ACCOUNT))).status, "removed");
     await rejectsWith(backend.remove("workspace:ts-rm", "gemini", acct(ACCOUNT)), 404, "key_not_found");
+  });
+
+  test("tenancy: resolve.<account> serves its account and refuses another", { skip: !env?.tenancy }, async () => {
+    const route = await runtime.resolve(ACCOUNT, [SCOPE], { provider: "anthropic", perAccount: true });
+    assert.equal(route.apiKey, env.keys.ts_anthropic);
+    const keypair = await runtime.runtimeKeypair();
+    const body = { account: ACCOUNT, chain: [{ type: "workspace", id: "ts-ws" }], recipient_key: keypair.publicKey };
+    await rejectsWith(runtime.transport.request(subjects.resolveFor("acme-other"), body), 403, "wrong_account");
+    // a chain holding another account's scope
+    await rejectsWith(runtime.resolve(env.python.account, [SCOPE], { provider: "anthropic" }), 403, "wrong_account");
+    // a write for a scope of another account
+    await rejectsWith(backend.remove(SCOPE, "anthropic", { account: "acme-other" }), 403, "wrong_account");
+    await rejectsWith(backend.remove(SCOPE, "anthropic", {}), 400, "account_required");
+  });
+
+  test("the bound seal: a configure body moved to another scope is refused", { skip: !env?.tenancy }, async () => {
+    const vault = await backend.publicKey();
+    const sealed = await sealForConfigure(env.keys.ts_openai, vault.public_key, {
+      account: ACCOUNT,
+      scope: { type: "workspace", id: "ts-seal-a" },
+    });
+    const body = { scope: { type: "workspace", id: "ts-seal-b" }, sealed_key: sealed, kid: vault.kid, actor: "ts", account: ACCOUNT };
+    await rejectsWith(backend.transport.request(subjects.KEYS_CONFIGURE, body), 400, "seal_mismatch");
+    const old = await sealForConfigure(env.keys.ts_openai, vault.public_key, {
+      account: ACCOUNT,
+      scope: { type: "workspace", id: "ts-seal-b" },
+      iat: Math.floor(Date.now() / 1000) - 301,
+    });
+    await rejectsWith(
+      backend.transport.request(subjects.KEYS_CONFIGURE, { ...body, sealed_key: old }),
+      400,
+      "seal_expired",
+    );
+  });
+
+  test("usage published before the streams exist: 503 no_responders, nothing stored", async () => {
+    const bare = await ByokClient.connect({ servers: env.bare_url, timeout: 2_000 });
+    try {
+      const options = { inputTokens: 1, outputTokens: 1, source: "byok", provider: "openai", model: "gpt-4o-mini" };
+      await rejectsWith(bare.recordUsage(ACCOUNT, [SCOPE], options), 503, "usage_not_recorded");
+      await rejectsWith(bare.health("resolver"), 503, "no_responders");
+    } finally {
+      await bare.close();
+    }
   });
 
   test("a runtime role may not configure keys (NATS permissions)", async () => {

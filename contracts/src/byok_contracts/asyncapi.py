@@ -13,13 +13,14 @@ reply schema requires ``status``.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import BaseModel
 
 from . import subjects as s
 from .error_words import words_for
-from .v1.common import ID_PATTERN
+from .v1.audit import AuditOperation
+from .v1.common import ID_PATTERN, ScopeType
 
 if TYPE_CHECKING:
     from .schema import Operation
@@ -39,11 +40,14 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "replica": {"description": "A validator replica id (internal)."},
     "owner": {"description": "The account owning the scope, `_` for none (platform, rotate)."},
-    "scope_type": {"description": "The scope's type, `_` for none."},
-    "scope_id": {"description": "The scope's id, `_` for none."},
+    "scope_type": {
+        "description": "The scope's type, `_` for none.",
+        "enum": [*(t.value for t in ScopeType), "_"],
+    },
+    "scope_id": {"description": f"The scope's id (matches `{ID_PATTERN}`), `_` for none."},
     "operation": {
         "description": "What was done to the key.",
-        "enum": ["configure", "remove", "disable", "enable", "revoke", "rotate", "unseal"],
+        "enum": list(get_args(AuditOperation)),
     },
 }
 _CHANGES = {
@@ -62,9 +66,10 @@ NATS_MSG_ID = {
     "properties": {
         "Nats-Msg-Id": {
             "type": "string",
-            "description": "The event's `request_id`: JetStream drops a duplicate publish "
-            "within the stream's duplicate window, consumers dedupe on (account, request_id) "
-            "beyond it.",
+            "description": "`<account>:<request_id>` of the event: JetStream drops a "
+            "duplicate publish within the stream's duplicate window (120 s), consumers dedupe "
+            "on (account, request_id) beyond it.",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}:[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
         }
     },
 }

@@ -20,6 +20,7 @@ __all__ = [
     "CLIENT_SIDE",
     "COMMON",
     "ERROR_WORDS",
+    "HTTP_ONLY",
     "SUBJECT_ERRORS",
     "ErrorWord",
     "words_for",
@@ -130,7 +131,8 @@ _ALL: tuple[ErrorWord, ...] = (
     _W(
         "unregistered_recipient",
         403,
-        "Internal unseal to a `recipient_key` no resolver or validator replica registered.",
+        "Internal: `internal.keys.unseal` for a recipient key no resolver or validator replica "
+        "registered; key-vault seals stored keys to nobody else.",
         "Never retry: only registered replicas get stored keys.",
     ),
     # 404
@@ -183,7 +185,8 @@ _ALL: tuple[ErrorWord, ...] = (
     _W(
         "key_disabled",
         409,
-        "Internal unseal of a disabled key for a resolver (only the validator gets those).",
+        "Internal: `internal.keys.unseal` of a disabled key by a resolver (only the validator "
+        "may re-validate a disabled key).",
         "Resolve again: the key is no longer a candidate.",
     ),
     _W(
@@ -244,30 +247,67 @@ _ALL: tuple[ErrorWord, ...] = (
     _W(
         "no_responders",
         503,
-        "Client side: no service subscribes to the subject (not started, or for "
-        "`usage.recorded`, the stream is not provisioned yet).",
+        "Client side: no service subscribes to the subject (not started yet).",
         "Retry with backoff; check the deployment.",
     ),
     _W("timeout", 503, "Client side: no reply within the client's timeout.", "Retry."),
     _W(
-        "payload_too_large",
-        400,
-        "Client side: the body is larger than the server's `max_payload`; it was not sent.",
-        "Send a smaller body.",
-    ),
-    _W(
         "usage_stream_full",
         503,
-        "Client side: `BYOK_USAGE` is at its byte limit and refused the event (it never "
-        "drops a stored one to make room); the event was not stored.",
+        "Client side: the BYOK_USAGE stream is at its byte limit and refuses new events (it "
+        "never drops stored ones); the event was not stored.",
         "Keep the event and retry later with the same request_id; the operator raises "
         "`BYOK_USAGE_MAX_BYTES` and re-provisions.",
     ),
     _W(
         "usage_not_recorded",
         503,
-        "Client side: JetStream did not store the usage event (no stream, or another refusal).",
-        "Retry with the same request_id.",
+        "Client side: JetStream did not store a usage.recorded (no stream answered: not "
+        "provisioned yet, or another JetStream refusal).",
+        "Keep the event; retry with the same request_id.",
+    ),
+    # the HTTP gateway (issue 15): the same error body, HTTP status = code
+    _W(
+        "missing_token",
+        401,
+        "HTTP: no `Authorization: Bearer <token>` header.",
+        "Send a token.",
+    ),
+    _W("invalid_token", 401, "HTTP: the token is unknown or revoked.", "Get a new token."),
+    _W("token_expired", 401, "HTTP: the token has expired.", "Mint or request a new token."),
+    _W(
+        "token_role",
+        403,
+        "HTTP: the token's role may not do this (e.g. an end-user token granting credits, or "
+        "an all-accounts token minting end-user tokens).",
+        "Use a token of the right role.",
+    ),
+    _W("read_only_token", 403, "HTTP: the token is read-only and this is a write.", ""),
+    _W(
+        "scope_not_allowed",
+        403,
+        "HTTP: the token does not cover that scope (or is limited to scopes and the request "
+        "is account-wide).",
+        "",
+    ),
+    _W("platform_scope", 403, "HTTP: only operator tokens reach the platform scope.", ""),
+    _W(
+        "scope_required",
+        400,
+        "HTTP (Waypath routes): no `?scope=type:id` and no end-user token to take it from.",
+        "Name the scope.",
+    ),
+    _W(
+        "rate_limited",
+        429,
+        "HTTP: too many requests for this token (`Retry-After` says when to retry).",
+        "Wait `Retry-After` seconds.",
+    ),
+    _W(
+        "payload_too_large",
+        400,
+        "Client side: the body is larger than the server's `max_payload`; it was not sent.",
+        "Send a smaller body.",
     ),
 )
 
@@ -282,6 +322,19 @@ CLIENT_SIDE: Final = (
     "usage_not_recorded",
 )
 """Words the client libraries raise themselves; no service sends them."""
+
+HTTP_ONLY: Final = (
+    "missing_token",
+    "invalid_token",
+    "token_expired",
+    "token_role",
+    "read_only_token",
+    "scope_not_allowed",
+    "platform_scope",
+    "scope_required",
+    "rate_limited",
+)
+"""Words only the HTTP gateway answers (on top of the words of the subject it calls)."""
 
 COMMON: Final = ("malformed_request", "internal", "unavailable", "starting")
 """Words every request subject may answer."""
@@ -328,12 +381,11 @@ SUBJECT_ERRORS: Final[Mapping[str, tuple[str, ...]]] = {
     f"{s.PREFIX}.health.{{service}}": (),
     # internal hops
     s.INTERNAL_KEYS_UNSEAL: (
-        "key_not_found",
-        "cipher_unavailable",
-        "stale_kid",
         "unregistered_recipient",
+        "key_not_found",
         "key_revoked",
         "key_disabled",
+        "cipher_unavailable",
     ),
     s.INTERNAL_KEYS_REVOKE: ("key_not_found", "concurrent_change"),
     s.INTERNAL_KEYS_ROTATE: ("cipher_unavailable",),

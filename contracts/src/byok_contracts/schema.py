@@ -26,6 +26,7 @@ __all__ = [
     "asyncapi",
     "asyncapi_internal",
     "breaking_changes",
+    "error_registry",
     "export",
     "outbound",
     "schemas",
@@ -97,7 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "request",
         v1.Resolve,
         v1.Resolved,
-        "resolve for one account (the body's account must equal the subject's)",
+        "resolve for one account (the subject's account must be the body's)",
     ),
     Operation(s.USAGE_QUERY, "request", v1.QueryUsage, v1.UsageReport, "usage and estimated cost"),
     Operation(s.LEDGER_GRANT, "request", v1.Grant, v1.Granted, "add credits (idempotent)"),
@@ -251,6 +252,29 @@ def outbound() -> set[str]:
     return names
 
 
+def error_registry() -> dict[str, Any]:
+    """The error registry as data (``contracts/error-words.json``), for clients in any language."""
+    from .error_words import CLIENT_SIDE, COMMON, ERROR_WORDS, HTTP_ONLY, SUBJECT_ERRORS
+
+    return {
+        "words": {
+            w.word: {
+                "code": w.code,
+                "meaning": w.meaning,
+                "action": w.action,
+                "origin": "client"
+                if w.word in CLIENT_SIDE
+                else "http"
+                if w.word in HTTP_ONLY
+                else "service",
+            }
+            for w in ERROR_WORDS.values()
+        },
+        "common": list(COMMON),
+        "subjects": {subject: list(words) for subject, words in SUBJECT_ERRORS.items()},
+    }
+
+
 def _dump(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -267,6 +291,7 @@ def export(directory: Path) -> list[Path]:
     for name, text in (
         ("asyncapi.json", _dump(asyncapi())),
         ("asyncapi-internal.json", _dump(asyncapi_internal())),
+        ("error-words.json", _dump(error_registry())),
     ):
         (directory / name).write_text(text)
         written.append(directory / name)

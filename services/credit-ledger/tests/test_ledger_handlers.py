@@ -16,6 +16,7 @@ from byok_credit_ledger.adapters.memory import (
     MemorySnapshots,
     MemoryStates,
 )
+from byok_credit_ledger.domain import Snapshot
 
 
 def grant(account: str, key: str, amount: int) -> Grant:
@@ -169,3 +170,17 @@ async def test_claims_and_snapshots_keep_each_request_debited_once_for_ever() ->
         assert await again.debit(usage(rid)) is None
     assert len(journal.log) == 6
     assert (await again.balance(BalanceRequest(account="acme"))).balance == -6
+
+
+async def test_verify_checks_snapshots_against_the_journal() -> None:
+    ledger, _, _ = memory_ledger(snapshot_every=2)
+    for i in range(4):
+        await ledger.debit(usage(f"r{i}"))
+    await ledger.flush()
+    assert (await ledger.verify(VerifyLedger())).consistent
+    snapshots = ledger.folds.snapshots
+    assert isinstance(snapshots, MemorySnapshots)
+    good = snapshots.snapshots["acme"]
+    snapshots.snapshots["acme"] = Snapshot("acme", good.balance + 5, good.last_seq, good.entries)
+    report = await ledger.verify(VerifyLedger(account="acme"))
+    assert [d.check for d in report.differences] == ["snapshot"]

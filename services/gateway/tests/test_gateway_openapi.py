@@ -79,6 +79,7 @@ async def test_schemathesis_fuzzing_finds_only_documented_responses(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        cwd=tmp_path,  # schemathesis keeps a .schemathesis/ cache in its working directory
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=540)
     text = out.decode("utf-8", "replace")

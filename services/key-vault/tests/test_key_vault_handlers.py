@@ -42,6 +42,7 @@ from byok_key_vault.adapters.memory import (
     MemorySettingsStore,
     MemoryValidator,
 )
+from byok_key_vault.bulk import write_records
 from byok_key_vault.errors import KeyRevokedError, ReadOnlyScope, SealedKeyUnreadable, StaleKid
 from byok_key_vault.keyring import SealingKeys
 
@@ -376,3 +377,17 @@ async def test_unseal_only_to_registered_recipients_and_active_keys(
     recipients.roles[resolver_pair.public_b64] = "validator"
     with pytest.raises(KeyRevokedError):
         await handlers.unseal(as_resolver, deps)
+
+
+async def test_rotate_rewraps_every_page_of_records(deps: handlers.Deps) -> None:
+    store = deps.keys
+    assert isinstance(store, MemoryKeyStore)
+    store.page_size = 7  # the paging logic, with pages small enough to count
+    scopes = [Scope.parse(f"session:s{n:03d}") for n in range(30)]
+    assert await write_records(store, deps.cipher, scopes, window=8) == 30
+    result = await handlers.rotate(RotateKeys.model_validate({}), deps)
+    assert result.rewrapped >= 30
+    for scope in scopes:
+        stored = await store.get(f"{scope.key}.anthropic")
+        assert stored is not None
+        assert stored.value.ciphertext.startswith("local:v2:")

@@ -9,6 +9,7 @@ import pytest
 
 from byok_contracts import Catalog, Keypair, WrongAccount
 from byok_contracts.v1 import AccountPolicy, KeyState, Resolve, Scope, ScopeSettings
+from byok_resolver.adapters.memory import InMemoryStateLoader
 from byok_resolver.cache import ResolverCache
 from byok_resolver.domain import Decision, KeyEntry, decide
 from byok_resolver.errors import (
@@ -35,6 +36,9 @@ class World:
     cache: ResolverCache = field(default_factory=ResolverCache)
     revision: int = 0
 
+    def __post_init__(self) -> None:
+        self.loader = InMemoryStateLoader(self.cache)
+
     def key(
         self,
         scope: str,
@@ -49,26 +53,31 @@ class World:
         key_id = f"k-{where.type.value}-{where.id}-{provider}"
         account = None if where.type.value == "platform" else owner
         entry = KeyEntry(key_id, where, provider, model, state, self.revision, account)
+        self.loader.present(where)
         self.cache.apply_key(where, provider, self.revision, entry)
         return self
 
     def drop(self, scope: str, provider: str) -> World:
         self.revision += 1
+        self.loader.present(sc(scope))
         self.cache.apply_key(sc(scope), provider, self.revision, None)
         return self
 
     def scope(self, scope: str, **values: Any) -> World:
         self.revision += 1
         settings = ScopeSettings(scope=sc(scope), **values)
+        self.loader.present(sc(scope))
         self.cache.apply_settings(settings, self.revision, sc(scope))
         return self
 
     def account(self, account: str = "acme", **values: Any) -> World:
         self.revision += 1
+        self.loader.present_account(account)
         self.cache.apply_policy(AccountPolicy(account=account, **values), self.revision, account)
         return self
 
     def credits(self, balance: int, account: str = "acme") -> World:
+        self.loader.present_account(account)
         self.cache.apply_balance(account, balance, float(self.revision))
         return self
 
@@ -417,6 +426,7 @@ def test_an_account_that_does_not_exist_gets_no_tenants_key() -> None:
 
 def test_a_scope_owned_by_another_account_is_403_even_without_keys() -> None:
     world = World().key("platform:default", "anthropic").credits(100)
+    world.loader.present(sc("workspace:globex"))
     world.cache.apply_owner("workspace:globex".replace(":", "."), "globex")
     with pytest.raises(WrongAccount):
         world.resolve("session:s1", "workspace:globex")
@@ -427,6 +437,7 @@ def test_a_key_without_a_known_owner_is_served_to_nobody() -> None:
     world.revision += 1
     where = sc("workspace:legacy")
     entry = KeyEntry("k-legacy", where, "anthropic", "", KeyState.ACTIVE, world.revision)
+    world.loader.present(where)
     world.cache.apply_key(where, "anthropic", world.revision, entry)
     with pytest.raises(WrongAccount):
         world.resolve("workspace:legacy")
@@ -440,5 +451,6 @@ def test_platform_keys_serve_every_account() -> None:
 
 def test_own_scopes_still_resolve() -> None:
     world = World().key("workspace:acme-ws", "openai")
+    world.loader.present(sc("workspace:acme-ws"))
     world.cache.apply_owner("workspace.acme-ws", "acme")
     assert pick(world.resolve("workspace:acme-ws")) == ("byok", "workspace:acme-ws", "openai")

@@ -210,3 +210,18 @@ async def test_httpx_adapter_timeouts_are_transient() -> None:
     )
     assert (await adapter.check("openai", "sk-x")).outcome is Outcome.TRANSIENT
     await adapter.close()
+
+
+async def test_sweep_reaches_keys_past_the_first_pages(deps: handlers.Deps) -> None:
+    vault = deps.key_vault
+    providers = deps.providers
+    assert isinstance(vault, MemoryKeyVault)
+    assert isinstance(providers, MemoryProviders)
+    fresh = datetime.now(UTC)
+    old = fresh - timedelta(days=2)
+    keys = [StoredKey(f"key_{n:03d}", "active", fresh) for n in range(25)]
+    keys.append(StoredKey("key_last", "active", old))  # on the last, partial page
+    deps.stored = MemoryStoredKeys(keys, page_size=4)
+    vault.add("key_last", "openai", "sk-last-0123456789")
+    providers.set("sk-last-0123456789", NO)
+    assert await handlers.sweep(deps, interval=3600, rate=0) == {"revoked": 1}

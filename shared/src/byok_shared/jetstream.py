@@ -8,10 +8,11 @@ to create, update, purge or delete a stream (:mod:`byok_shared.natsauth`).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -47,6 +48,7 @@ __all__ = [
     "STREAM_USAGE",
     "Bucket",
     "all_buckets",
+    "bucket_key_pages",
     "bucket_keys",
     "ensure_jetstream",
     "stream_configs",
@@ -189,15 +191,41 @@ async def ensure_jetstream(
 
 
 async def bucket_keys(js: JetStreamContext, bucket: str) -> list[str]:
-    """Every key that has a message in ``bucket`` (a deleted key too, by its marker).
+    """Every key that has a message in ``bucket`` (a deleted key too, by its marker), sorted.
 
-    Read from the stream's per-subject state: unlike ``KeyValue.keys()`` it creates
-    no consumer and cannot stop early (seen here returning 2 of 12 keys while the
-    bucket was busy). Callers get each key and skip the deleted ones.
+    Read from the stream's per-subject state, page after page (see
+    :func:`bucket_key_pages`): unlike ``KeyValue.keys()`` it creates no consumer and
+    cannot stop early (seen here returning 2 of 12 keys while the bucket was busy).
+    Callers get each key and skip the deleted ones. Holds every key in memory:
+    enumerations of big buckets iterate :func:`bucket_key_pages` instead.
+    """
+    return [key async for page in bucket_key_pages(js, bucket) for key in page]
+
+
+async def bucket_key_pages(js: JetStreamContext, bucket: str) -> AsyncIterator[list[str]]:
+    """The keys of ``bucket`` in sorted pages, however many there are.
+
+    The server lists at most ``limit`` (100,000) subjects per stream-info reply,
+    in sorted order from ``offset``; this follows the offsets until ``total``. A key
+    created meanwhile shifts later keys by one (a key is seen twice, never missed:
+    the ones already yielded are skipped by name); keys are never removed from the
+    per-subject state by a delete or purge, which leave a marker.
     """
     prefix = f"$KV.{bucket}."
-    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
-    return sorted(subject.removeprefix(prefix) for subject in (info.state.subjects or {}))
+    subject = f"{js._prefix}.STREAM.INFO.KV_{bucket}"
+    offset, last = 0, ""
+    while True:
+        request = json.dumps({"subjects_filter": f"{prefix}>", "offset": offset}).encode()
+        reply: dict[str, Any] = await js._api_request(subject, request, timeout=js._timeout)
+        found = (reply.get("state") or {}).get("subjects") or {}
+        page = sorted(name.removeprefix(prefix) for name in found)
+        offset += len(page)
+        fresh = [key for key in page if key > last]
+        if fresh:
+            last = fresh[-1]
+            yield fresh
+        if not page or offset >= int(reply.get("total") or 0):
+            return
 
 
 async def usage_consumer(

@@ -50,6 +50,7 @@ from .jetstream import (
 from .jetstream import SERVICE_BUCKETS as _SERVICE_BUCKETS
 from .natsgrants import JS_API
 from .natsgrants import consume as _consume
+from .natsgrants import durable as _durable
 from .natsgrants import kv_read as _kv_read
 from .natsgrants import kv_stream as _kv_stream
 from .natsgrants import kv_write as _kv_write
@@ -62,6 +63,7 @@ __all__ = [
     "ACCOUNT",
     "CLIENT_ROLES",
     "JS_API",
+    "LEDGER_USAGE_DURABLE",
     "RESOLVER_REPLICA_RESOLVE",
     "ROLES",
     "SERVICE_BUCKETS",
@@ -83,6 +85,9 @@ SERVICE_BUCKETS: Final[Mapping[str, tuple[str, ...]]] = {
     service: tuple(bucket.name for bucket in buckets)
     for service, buckets in _SERVICE_BUCKETS.items()
 }
+
+# The credit ledger's durable consumer on BYOK_USAGE (byok_credit_ledger.config.durable).
+LEDGER_USAGE_DURABLE: Final = "credit-ledger"
 
 # ``resolve`` answered by one resolver replica only (byok_resolver.app.replica_subject).
 RESOLVER_REPLICA_RESOLVE: Final = f"{subjects.PREFIX}.internal.resolver.*.resolve"
@@ -106,6 +111,7 @@ class Role:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
     allow_responses: bool = False
+    deny_publish: tuple[str, ...] = ()  # carved out of ``publish`` (wins over it)
 
     @property
     def inbox_prefix(self) -> str:
@@ -136,6 +142,7 @@ def _service(
     publishes: Sequence[str] = (),
     listens: Sequence[str] = (),
     jetstream: Sequence[str] = (),
+    denies: Sequence[str] = (),
 ) -> Role:
     """A service user: it serves ``serves`` (replying through ``allow_responses``)."""
     return Role(
@@ -154,6 +161,7 @@ def _service(
             dict.fromkeys([subjects.health(name), *serves, *listens, f"{inbox_prefix(name)}.>"])
         ),
         allow_responses=True,
+        deny_publish=tuple(denies),
     )
 
 
@@ -280,6 +288,8 @@ def _table() -> dict[str, Role]:
             "usage-tracker",
             serves=(subjects.USAGE_QUERY,),
             jetstream=(*_consume(STREAM_USAGE), *_own_buckets("usage-tracker")),
+            # never the ledger's consumer: pulling and acking from it would skip debits
+            denies=_durable(STREAM_USAGE, LEDGER_USAGE_DURABLE),
         ),
         _client(
             "runtime",
@@ -332,7 +342,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # scope and account ids 
 
 def resolve_subject_for(account: str) -> str:
     """``byok.v1.resolve.<account>``: resolve for one account (same body as ``resolve``)."""
-    return f"{subjects.RESOLVE}.{account}"
+    return subjects.resolve_for(account)
 
 
 def tenant_runtime(name: str, accounts: Sequence[str]) -> Role:
@@ -372,6 +382,8 @@ def subject_matches(pattern: str, subject: str) -> bool:
 
 
 def allows_publish(role: Role, subject: str) -> bool:
+    if any(subject_matches(pattern, subject) for pattern in role.deny_publish):
+        return False
     return any(subject_matches(pattern, subject) for pattern in role.publish)
 
 

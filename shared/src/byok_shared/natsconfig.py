@@ -96,12 +96,13 @@ def render_config(
         else:
             clear = passwords[role.name]
             password = _quote(_hash(clear) if hashed else clear)
+        deny = f", deny: {_list(role.deny_publish, ' ' * 10)}" if role.deny_publish else ""
         lines += [
             "      {",
             f"        user: {_quote(role.name)}",
             f"        password: {password}",
             "        permissions: {",
-            f"          publish: {{ allow: {_list(role.publish, ' ' * 10)} }}",
+            f"          publish: {{ allow: {_list(role.publish, ' ' * 10)}{deny} }}",
             f"          subscribe: {{ allow: {_list(role.subscribe, ' ' * 10)} }}",
         ]
         if role.allow_responses:
@@ -277,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = {
             name: {
                 "publish": list(role.publish),
+                "deny_publish": list(role.deny_publish),
                 "subscribe": list(role.subscribe),
                 "allow_responses": role.allow_responses,
                 "inbox_prefix": role.inbox_prefix,

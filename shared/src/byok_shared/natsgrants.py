@@ -16,6 +16,7 @@ from .jetstream import BUCKETS, SERVICE_BUCKETS, stream_configs
 __all__ = [
     "JS_API",
     "consume",
+    "durable",
     "kv_read",
     "kv_stream",
     "kv_write",
@@ -75,6 +76,20 @@ def consume(stream: str) -> list[str]:
         f"{JS_API}.CONSUMER.LIST.{stream}",
         f"$JS.ACK.{stream}.>",
         f"$JS.FC.{stream}.>",
+    ]
+
+
+def durable(stream: str, name: str) -> list[str]:
+    """Everything that acts on one durable consumer of ``stream``: create or bind, inspect,
+    delete, pull its messages and ack them (for a deny list)."""
+    return [
+        f"{JS_API}.CONSUMER.CREATE.{stream}.{name}",
+        f"{JS_API}.CONSUMER.CREATE.{stream}.{name}.>",
+        f"{JS_API}.CONSUMER.DURABLE.CREATE.{stream}.{name}",
+        f"{JS_API}.CONSUMER.INFO.{stream}.{name}",
+        f"{JS_API}.CONSUMER.DELETE.{stream}.{name}",
+        f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{name}",
+        f"$JS.ACK.{stream}.{name}.>",
     ]
 
 

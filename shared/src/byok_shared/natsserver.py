@@ -88,11 +88,17 @@ class NatsServer:
         ]
         if self.config_file is not None:
             cmd += ["-c", str(self.config_file)]
+        # Written once this process listens: the port may be another server's (taken
+        # between a check and our bind), and ours then exits with "address in use".
+        ports = self.store_dir / ".ports"
+        ports.mkdir(exist_ok=True)
+        cmd += ["--ports_file_dir", str(ports)]
         cmd += self.args
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env=self.env)
         deadline = time.monotonic() + timeout
-        while not _port_open(self.port):
+        mine = ports / f"{Path(cmd[0]).name}_{self.process.pid}.ports"
+        while not (mine.exists() and _port_open(self.port)):
             if self.process.poll() is not None:
                 raise RuntimeError(f"nats-server exited with {self.process.returncode}")
             if time.monotonic() > deadline:

@@ -21,13 +21,19 @@ from typing import Any
 
 from byok_contracts import sealing
 from byok_contracts import subjects as s
-from byok_contracts.error_words import CLIENT_SIDE, COMMON, ERROR_WORDS, SUBJECT_ERRORS
+from byok_contracts.error_words import (
+    CLIENT_SIDE,
+    COMMON,
+    ERROR_WORDS,
+    HTTP_ONLY,
+    SUBJECT_ERRORS,
+)
 from byok_contracts.schema import OPERATIONS, Operation
 from byok_contracts.v1.common import ID_PATTERN
 
 from . import reference_text as text
 from .jetstream import stream_configs
-from .natsauth import ROLES
+from .natsauth import ROLES, tenant_runtime
 from .responder import MAX_BODY
 
 __all__ = ["render"]
@@ -161,7 +167,13 @@ def _errors() -> list[str]:
         "|---|---|---|---|",
     ]
     for word in sorted(ERROR_WORDS.values(), key=lambda w: (w.code, w.word)):
-        where = " (client side)" if word.word in CLIENT_SIDE else ""
+        where = (
+            " (client side)"
+            if word.word in CLIENT_SIDE
+            else " (HTTP)"
+            if word.word in HTTP_ONLY
+            else ""
+        )
         lines.append(f"| `{word.word}`{where} | {word.code} | {word.meaning} | {word.action} |")
     lines += ["", f"Common words (any request subject): {', '.join(f'`{w}`' for w in COMMON)}.", ""]
     lines += ["| subject | further words |", "|---|---|"]
@@ -174,16 +186,21 @@ def _errors() -> list[str]:
 
 def _streams() -> list[str]:
     lines = [
-        "| stream | subjects | max age | max bytes (default) | duplicate window | discard |",
+        "| stream | subjects | max age | max bytes (default) | duplicate window | when full |",
         "|---|---|---|---|---|---|",
     ]
     for config in stream_configs():
         age = f"{config.max_age / 86400:g} days" if config.max_age else "unlimited"
         discard = getattr(config.discard, "value", config.discard) or "old"
-        size = f"{config.max_bytes / 1024**3:g} GiB" if config.max_bytes else "unlimited"
+        full = "refuses new messages" if discard == "new" else "drops the oldest"
+        size = (
+            f"{config.max_bytes / 1024**3:g} GiB (`BYOK_{(config.name or '').removeprefix('BYOK_')}_MAX_BYTES`)"
+            if config.max_bytes and config.max_bytes > 0
+            else "unlimited"
+        )
         lines.append(
             f"| `{config.name}` | {', '.join(f'`{x}`' for x in config.subjects or [])} | {age} | "
-            f"{size} | {config.duplicate_window:g} s | {discard} |"
+            f"{size} | {config.duplicate_window:g} s | {full} |"
         )
     provisioned = importlib.util.find_spec("byok_shared.provision") is not None
     return [*lines, "", *(text.PROVISIONED if provisioned else text.SELF_CREATED), ""]
@@ -191,8 +208,17 @@ def _streams() -> list[str]:
 
 def _permissions() -> list[str]:
     lines: list[str] = []
-    for name in ("backend", "runtime"):
-        role = ROLES[name]
+    example = tenant_runtime("runtime-acme", ["acme", "globex"])
+    for name, role in (
+        ("backend", ROLES["backend"]),
+        ("runtime", ROLES["runtime"]),
+        ("tenant runtime", example),
+    ):
+        if role is example:
+            lines += [
+                *(x.format(name=role.name, accounts="`acme` and `globex`") for x in text.TENANT),
+                "",
+            ]
         lines += [
             f"**{name}** (user `{role.name}`, replies on `{role.inbox_prefix}.>`):",
             "",

@@ -22,7 +22,7 @@ from byok_contracts.v1 import ErrorReply
 
 from .metrics import Metrics
 
-__all__ = ["Handler", "encode", "error_bytes", "parse_request", "respond"]
+__all__ = ["Handler", "encode", "error_bytes", "guarded", "parse_request", "respond"]
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,25 @@ async def respond(
     metrics: Metrics | None = None,
 ) -> bytes:
     """Run ``handler`` on the decoded request; always return reply bytes."""
-    started = time.perf_counter()
+
+    async def work() -> bytes:
+        return encode(await handler(parse_request(raw, model)))
+
+    return await guarded(work(), subject=subject, metrics=metrics)
+
+
+async def guarded(
+    work: Awaitable[bytes],
+    *,
+    subject: str,
+    metrics: Metrics | None = None,
+    started: float | None = None,
+) -> bytes:
+    """Await reply bytes; map any failure to the error contract (and count the reply)."""
+    started = time.perf_counter() if started is None else started
     code = 200
     try:
-        request = parse_request(raw, model)
-        reply = await handler(request)
-        out = encode(reply)
+        out = await work
     except ByokError as exc:
         code = exc.code
         out = error_bytes(exc)

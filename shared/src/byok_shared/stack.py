@@ -132,13 +132,21 @@ class Stack:
             self.cluster = local_cluster(data, self.nodes, Path(config) if config else None)
             self.url = self.cluster.url
             return
-        self.server = NatsServer(
-            store_dir=data / "nats",
-            port=port,
-            config_file=Path(config) if config else None,
-            log_file=data / "nats-server.log",
-        ).start()
-        self.url = self.server.url
+        for attempt in range(3):  # 4222 (or a free port) may be taken before we bind it
+            server = NatsServer(
+                store_dir=data / "nats",
+                port=port,
+                config_file=Path(config) if config else None,
+                log_file=data / "nats-server.log",
+            )
+            try:
+                self.server = server.start()
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                port = free_port()
+        self.url = server.url
 
     @property
     def manages_auth(self) -> bool:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from byok_contracts.v1 import CreditState
 from byok_contracts.v1.ledger import LedgerDifference, LedgerEntry, LedgerVerification
 
-from .domain import Account
+from .domain import Account, Snapshot
 from .errors import JournalUnavailable
-from .ports import CreditStates, Journal, StoredEntry
+from .ports import CreditStates, Journal, Snapshots, StoredEntry
 
 __all__ = ["Audit", "verify_journal"]
 
@@ -30,12 +30,14 @@ class Folded:
     entries: int = 0
     debited: set[str] = field(default_factory=set)
     grants: set[str] = field(default_factory=set)
+    at: dict[int, tuple[int, int]] = field(default_factory=dict)  # seq -> (balance, entries)
 
 
 def verify_journal(
-    account: str, entries: Iterable[tuple[int, LedgerEntry]]
+    account: str, entries: Iterable[tuple[int, LedgerEntry]], remember: int | None = None
 ) -> tuple[Folded, list[LedgerDifference]]:
-    """Fold the journal and list every entry that disagrees with the fold so far."""
+    """Fold the journal and list every entry that disagrees with the fold so far
+    (``remember``: keep the fold's figures at that sequence, to check a snapshot)."""
     state = Folded(account)
     problems: list[LedgerDifference] = []
 
@@ -82,6 +84,8 @@ def verify_journal(
         state.balance = expected
         state.last_seq = seq
         state.entries += 1
+        if seq == remember:
+            state.at[seq] = (state.balance, state.entries)
         if entry.kind == "debit" and entry.request_id is not None:
             state.debited.add(entry.request_id)
         if entry.kind == "grant" and entry.idempotency_key is not None:
@@ -91,10 +95,15 @@ def verify_journal(
 
 class Audit:
     def __init__(
-        self, journal: Journal, states: CreditStates, served: Callable[[str], Account | None]
+        self,
+        journal: Journal,
+        states: CreditStates,
+        snapshots: Snapshots,
+        served: Callable[[str], Account | None],
     ) -> None:
         self.journal = journal
         self.states = states
+        self.snapshots = snapshots
         self.served = served
 
     async def verify(self, account: str | None) -> LedgerVerification:
@@ -118,8 +127,12 @@ class Audit:
         balances: dict[str, int] = {}
         entries = 0
         for acct, stored_entries in sorted(journals.items()):
-            folded, problems = verify_journal(acct, stored_entries)
+            snapshot = await self._snapshot(acct)
+            remember = snapshot.last_seq if snapshot is not None else None
+            folded, problems = verify_journal(acct, stored_entries, remember)
             differences += problems
+            if snapshot is not None:
+                differences += _check_snapshot(folded, snapshot)
             balances[acct] = folded.balance
             entries += folded.entries
             differences += self._compare(folded, stored.get(acct))
@@ -130,6 +143,12 @@ class Audit:
             balances=balances,
             differences=differences,
         )
+
+    async def _snapshot(self, account: str) -> Snapshot | None:
+        try:
+            return await self.snapshots.get(account)
+        except Exception as exc:
+            raise JournalUnavailable(f"cannot read the snapshot of {account}: {exc!r}") from exc
 
     def _compare(self, folded: Folded, stored: CreditState | None) -> list[LedgerDifference]:
         out: list[LedgerDifference] = []
@@ -170,3 +189,22 @@ class Audit:
                 )
             )
         return out
+
+
+def _check_snapshot(folded: Folded, snapshot: Snapshot) -> list[LedgerDifference]:
+    """A snapshot must be the journal's fold at its sequence."""
+    found = folded.at.get(snapshot.last_seq)
+    if found == (snapshot.balance, snapshot.entries):
+        return []
+    return [
+        LedgerDifference(
+            account=folded.account,
+            check="snapshot",
+            expected=found[0] if found else None,
+            found=snapshot.balance,
+            seq=snapshot.last_seq,
+            detail="the snapshot differs from the journal's fold at its sequence"
+            if found
+            else "the snapshot names a sequence that is not an entry of this account",
+        )
+    ]

@@ -77,7 +77,7 @@ class Ledger:
             journal, snapshots, index, capacity=capacity, snapshot_every=snapshot_every
         )
         self.effects = Effects(states, notifier, clock)
-        self.audit = Audit(journal, states, self.folds.cached)
+        self.audit = Audit(journal, states, snapshots, self.folds.cached)
 
     # -- use cases ---------------------------------------------------------
 

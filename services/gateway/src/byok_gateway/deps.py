@@ -18,7 +18,8 @@ __all__ = ["Caller", "Gateway", "PathScope", "ScopeId", "get_state"]
 _bearer = HTTPBearer(auto_error=False, description="An API token or an end-user token")
 
 
-def get_state(request: Request) -> GatewayState:
+# Dependencies are ``async``: FastAPI runs plain ``def`` ones in a worker thread.
+async def get_state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
 
@@ -27,7 +28,7 @@ async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    state = get_state(request)
+    state: GatewayState = request.app.state.gateway
     header = f"Bearer {credentials.credentials}" if credentials is not None else None
     principal = await state.verifier.principal(header)
     request.state.token_id = principal.token_id
@@ -40,7 +41,7 @@ async def authenticate(
 ScopeId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description="Scope id")]
 
 
-def path_scope(type: ScopeType, id: ScopeId) -> Scope:
+async def path_scope(type: ScopeType, id: ScopeId) -> Scope:
     return Scope(type=type, id=id)
 
 

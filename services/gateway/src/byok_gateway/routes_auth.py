@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from byok_contracts import Forbidden
 from byok_contracts.v1 import Scope, ScopeType
 
-from .deps import Caller, Gateway, get_state
+from .deps import Caller, Gateway
 from .problems import ERROR_RESPONSES, error_response
 from .routes_keys import list_keys
 from .schemas import EndUserTokenReply, EndUserTokenRequest, HealthReply, WhoAmI
+from .state import GatewayState
 
 __all__ = ["router"]
 
@@ -73,7 +74,7 @@ async def mint_end_user_token(
 )
 async def healthz(request: Request) -> HealthReply | JSONResponse:
     """Liveness and NATS connectivity of this replica (no token needed)."""
-    state = get_state(request)
+    state: GatewayState = request.app.state.gateway
     if not state.client.nc.is_connected:
         return error_response(503, "unavailable", "Not connected to NATS")
     return HealthReply(nats=True)

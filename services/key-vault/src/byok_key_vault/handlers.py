@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from byok_contracts import (
@@ -43,7 +44,8 @@ from .internal import revoke, rotate, unseal
 from .ports import (
     Versioned,
 )
-from .tenancy import check_owner, claim_owner
+from .slots import write_slot
+from .tenancy import account_for, check_owner, claim_owner
 
 __all__ = [
     "Deps",
@@ -74,11 +76,15 @@ async def public_key(deps: Deps) -> PublicKey:
 
 async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     """Open, detect, check the model, validate live, then encrypt and store (in that order)."""
-    owner = await claim_owner(cmd.scope, cmd.account, deps.owners)
-    await _check_writable(cmd.scope, deps)
+    # The owner claim, the read-only check and the plan's policy: one round trip.
+    acting = account_for(cmd.scope, cmd.account)
+    owner, _, policy = await asyncio.gather(
+        claim_owner(cmd.scope, cmd.account, deps.owners),
+        _check_writable(cmd.scope, deps),
+        _policy(acting, deps),
+    )
     key = domain.clean_key(await _open_bound(cmd, owner, deps))
     provider = check_provider(key, cmd.provider)
-    policy = await _policy(owner, deps)
     model = domain.choose_model(
         deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
     )
@@ -88,11 +94,10 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     fp = domain.fingerprint(deps.sealing.fingerprint_secret, key)
     key_id = domain.key_id_for(slot, fp)
     ciphertext = await deps.cipher.encrypt(key.encode(), cmd.scope.key)
-    await deps.keys.index(key_id, slot)
-    for _ in range(RETRIES):
-        existing = await deps.keys.get(slot)
+
+    def build(existing: Versioned[KeyRecord] | None) -> KeyRecord:
         same = existing is not None and existing.value.key_id == key_id
-        record = domain.new_record(
+        return domain.new_record(
             key_id=key_id,
             scope=cmd.scope,
             provider=provider,
@@ -105,16 +110,13 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
             actor=cmd.actor,
             account=owner,
         )
-        try:
-            if existing is None:
-                revision = await deps.keys.create(slot, record)
-            else:
-                revision = await deps.keys.update(slot, record, existing.revision)
-        except StoreConflict:
-            continue
-        break
-    else:
-        raise StoreConflict(f"The {provider} key of this scope kept changing; try again")
+
+    # The index entry and the record in parallel: both land before the event goes out.
+    _, (revision, record, existing) = await asyncio.gather(
+        deps.keys.index(key_id, slot),
+        write_slot(deps.keys, slot, build, f"{provider} key at {cmd.scope}"),
+    )
+    same = existing is not None and existing.value.key_id == key_id
     if existing is not None and not same:
         await deps.keys.unindex(existing.value.key_id)
     event = KeyChanged(

@@ -19,6 +19,7 @@ from byok_contracts.v1 import (
 
 from .deps import RETRIES, Deps, get_by_id, key_event, publish_confirmed
 from .errors import KeyRevokedError, StoreConflict
+from .rotation import rewrap_records
 
 __all__ = ["revoke", "rotate", "unseal"]
 
@@ -91,31 +92,13 @@ async def unseal(cmd: UnsealKey, deps: Deps) -> KeyUnsealed:
 
 
 async def rotate(cmd: RotateKeys, deps: Deps) -> KeysRotated:
-    """Rotate the cipher key and rewrap every ciphertext in place, while serving.
-
-    Each record is rewritten with compare-and-set, so a configure or remove that
-    races the rewrap wins and the rewrap simply re-reads (or skips) that slot.
-    """
+    """Rotate the cipher key and rewrap every ciphertext in place, while serving
+    (:mod:`byok_key_vault.rotation`: page by page, compare-and-set per record)."""
     rewrapped = unchanged = 0
     if cmd.cipher:
         await deps.cipher.rotate()
-        for slot in await deps.keys.slots():
-            for _ in range(RETRIES):
-                entry = await deps.keys.get(slot)
-                if entry is None:
-                    break
-                fresh = await deps.cipher.rewrap(entry.value.ciphertext, entry.value.scope.key)
-                if fresh == entry.value.ciphertext:
-                    unchanged += 1
-                    break
-                try:
-                    await deps.keys.update(
-                        slot, entry.value.model_copy(update={"ciphertext": fresh}), entry.revision
-                    )
-                except StoreConflict:
-                    continue
-                rewrapped += 1
-                break
+        counts = await rewrap_records(deps.keys, deps.cipher)
+        rewrapped, unchanged = counts["rewrapped"], counts["unchanged"]
         rewrapped += await deps.sealing.rewrap()
     pair = await deps.sealing.rotate() if cmd.sealing else await deps.sealing.current()
     log.info(

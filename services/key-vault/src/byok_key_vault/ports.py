@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -75,6 +76,10 @@ class KeyStore(Protocol):
         ...
 
     async def slots(self) -> list[str]: ...
+
+    def slot_pages(self) -> AsyncIterator[list[str]]:
+        """Every slot, in sorted pages (no cap on how many)."""
+        ...
 
     async def slot_of(self, key_id: str) -> str | None: ...
 

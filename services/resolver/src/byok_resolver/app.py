@@ -1,8 +1,10 @@
 """Wiring of the resolver service: build everything from settings, connect nothing at import.
 
 Start order matters for freshness (see :mod:`byok_shared.freshness`): the
-replica registers its presence and listens for syncs, then loads the caches
-from KV, and only then subscribes to ``byok.v1.resolve``.
+replica registers its presence and listens for syncs, then follows KV changes
+and events, and only then subscribes to ``byok.v1.resolve``. Nothing stored is
+read at start beyond the platform scope: scopes and accounts load on first
+use, so start-up does not grow with the number of stored keys.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from byok_shared.recipients import register_recipient, unregister_recipient
 
 from .adapters.jetstream import CacheFeed
 from .adapters.keyvault import NatsKeySource
+from .adapters.kvload import KvStateLoader
 from .cache import ResolverCache, SecretCache
 from .config import ResolverConfig
+from .domain import PLATFORM
 from .handlers import Resolver
 from .ports import KeySource
 from .subscribers import ResolveSubscriber
@@ -42,13 +46,19 @@ def replica_subject(replica: str) -> str:
 
 @dataclass
 class _Running:
-    """What one started replica holds; ``fresh`` is False until it serves."""
+    """What one started replica holds, and the one notion of "ready and fresh"."""
 
-    fresh: bool = False
+    serving: bool = False
     feed: CacheFeed | None = None
     presence: ReplicaPresence | None = None
     subscriber: ResolveSubscriber | None = None
     subs: list[Subscription] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def fresh(self) -> bool:
+        """Serving, and the presence proves no change can have been missed."""
+        return self.serving and self.presence is not None and self.presence.fresh
 
 
 async def _until_served(nc: NatsClient, timeout: float = 5.0) -> None:
@@ -83,10 +93,13 @@ def create_app(
     keypair = Keypair.generate()
     secrets = SecretCache(
         material_ttl=config.material_ttl,
+        material_max=config.material_max,
         sealed_ttl=config.sealed_ttl,
         sealed_max=config.sealed_max,
     )
-    cache = ResolverCache(on_key_change=secrets.drop)
+    cache = ResolverCache(
+        on_key_change=secrets.drop, max_scopes=config.max_scopes, max_accounts=config.max_accounts
+    )
     state = _Running()
 
     @service.on_started
@@ -101,20 +114,23 @@ def create_app(
             state.feed.on_sync(event_subject, data)
 
         async def reload() -> None:
-            # Syncs and events sent while disconnected are lost: rebuild from KV.
+            # Syncs and events sent while disconnected are lost: forget what is held
+            # once the new feed follows, so every later load reads after it exists.
             if state.feed is not None:
                 await state.feed.stop()
-            cache.clear()
-            secrets.clear()
             state.feed = CacheFeed(nc, js, cache, metrics=service.metrics)
             await state.feed.start()
+            cache.clear()
+            secrets.clear()
 
         await register_recipient(js, "resolver", replica, keypair)  # key-vault seals only to it
         state.presence = ReplicaPresence(nc, js, replica, on_sync, on_reconnect=reload)
-        await state.presence.start()  # before the warm load: no change can fall in between
+        await state.presence.start()  # before the feed: no change can fall in between
         await state.feed.start()
+        loader = KvStateLoader(js, cache)
+        await loader.preload(PLATFORM)  # every resolve reads it
         source = key_source or NatsKeySource(nc, keypair, timeout=config.unseal_timeout)
-        resolver = Resolver(cache, secrets, source, catalog, state.presence, ready=state)
+        resolver = Resolver(cache, secrets, source, catalog, state, loader=loader)
         state.subscriber = ResolveSubscriber(nc, resolver, service.metrics)
         handle = state.subscriber.handle
         state.subs.append(await nc.subscribe(subjects.RESOLVE, queue=service.queue, cb=handle))
@@ -122,12 +138,18 @@ def create_app(
         scoped = state.subscriber.handle_for_account
         per_account = subjects.resolve_for("*")
         state.subs.append(await nc.subscribe(per_account, queue=service.queue, cb=scoped))
-        state.fresh = True
+        expiry = asyncio.create_task(secrets.run_expiry(config.expiry_tick), name="secret-expiry")
+        state.tasks.append(expiry)
+        state.serving = True
         await _until_served(nc)
 
     @service.on_stopping
     async def stop() -> None:
-        state.fresh = False
+        state.serving = False
+        for task in state.tasks:
+            task.cancel()
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+        state.tasks.clear()
         for sub in state.subs:
             await sub.unsubscribe()
         state.subs.clear()

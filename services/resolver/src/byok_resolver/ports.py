@@ -1,11 +1,13 @@
-"""Ports of the resolver: where key material comes from."""
+"""Ports of the resolver: where key material and stored state come from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["KeySource", "Material"]
+from byok_contracts.v1 import Resolve
+
+__all__ = ["KeySource", "Material", "StateLoader"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,4 +28,12 @@ class KeySource(Protocol):
 
     async def unseal(self, key_id: str) -> Material:
         """Return the key's material; raise a :class:`byok_contracts.ByokError` if it cannot."""
+        ...
+
+
+class StateLoader(Protocol):
+    """Loads what a request reads (scopes, account) into the cache, from KV."""
+
+    async def load(self, request: Resolve) -> None:
+        """Return once every scope and account of ``request`` is present in the cache."""
         ...

@@ -1,9 +1,10 @@
-"""``byok.v1.resolve`` on a raw nats-py subscription: decode -> handler -> reply.
+"""``byok.v1.resolve`` on a raw nats-py subscription: decode -> decide -> reply.
 
 The subject runs at request rate, so it skips faststream's per-message
 machinery but keeps its guarantees: strict validation, every request gets a
-reply (malformed -> 400), metrics per reply code. A request whose key material
-is not cached yet continues in its own task, so it never holds up the others.
+reply (malformed -> 400), metrics per reply code. The body is parsed once. A
+request the caches cannot answer yet (a cold scope, key material not cached)
+continues in its own task with what was missing, so it never holds up the others.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from nats.aio.msg import Msg
 from byok_contracts import ByokError, WrongAccount, subjects
 from byok_contracts.v1 import Resolve
 from byok_shared.metrics import Metrics
-from byok_shared.responder import error_bytes, parse_request, respond
+from byok_shared.responder import error_bytes, guarded, parse_request
 
-from .handlers import Resolver
+from .handlers import Miss, Resolver
 
 __all__ = ["ResolveSubscriber"]
 
@@ -60,16 +61,20 @@ class ResolveSubscriber:
             request = parse_request(msg.data, Resolve)
             if account is not None and request.account != account:
                 raise WrongAccount("The body's account is not the subject's account")
-            out = self.resolver.reply_cached(request)
+            out = self.resolver.reply(request)
         except ByokError as exc:
             await self.nc.publish(reply, error_bytes(exc))
             self.metrics.observe_request(SUBJECT, exc.code, time.perf_counter() - started)
             return
-        except Exception:
-            out = None  # respond() below turns it into a 500 and logs it
-        if out is None:
+        except Exception as exc:  # a bug: the 500 of the error contract, logged once
+            out = await guarded(
+                _failed(exc), subject=SUBJECT, metrics=self.metrics, started=started
+            )
+            await self.nc.publish(reply, out)
+            return
+        if not isinstance(out, bytes):
             self._misses.inc()
-            task = asyncio.create_task(self._slow(msg.data, reply))
+            task = asyncio.create_task(self._slow(request, out, reply, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
@@ -78,10 +83,9 @@ class ResolveSubscriber:
         self._ok.inc()
         self._latency.observe(time.perf_counter() - started)
 
-    async def _slow(self, raw: bytes, reply: str) -> None:
-        out = await respond(
-            raw, Resolve, self.resolver.resolve, subject=SUBJECT, metrics=self.metrics
-        )
+    async def _slow(self, request: Resolve, miss: Miss, reply: str, started: float) -> None:
+        work = self.resolver.complete(request, miss)
+        out = await guarded(work, subject=SUBJECT, metrics=self.metrics, started=started)
         try:
             await self.nc.publish(reply, out)
         except Exception:
@@ -89,3 +93,7 @@ class ResolveSubscriber:
 
     async def drain(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _failed(exc: Exception) -> bytes:
+    raise exc

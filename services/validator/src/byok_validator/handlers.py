@@ -113,23 +113,24 @@ async def sweep(deps: Deps, *, interval: float, rate: float) -> dict[str, int]:
     """Re-validate stored keys whose last check is older than ``interval``, ``rate`` per second."""
     counts: dict[str, int] = {}
     now = datetime.now(UTC)
-    for stored in await deps.stored.all():
-        if stored.state == "revoked":
-            continue
-        if (
-            stored.validated_at is not None
-            and (now - stored.validated_at).total_seconds() < interval
-        ):
-            continue
-        if not await deps.claims.claim(stored.key_id, interval):
-            continue
-        try:
-            outcome = await _revalidate(stored.key_id, "periodic re-validation", deps)
-        except NotFound:
-            outcome = "gone"
-        except ProviderUnavailable:
-            outcome = "transient"
-        counts[outcome] = counts.get(outcome, 0) + 1
-        if rate > 0:
-            await deps.sleep(1.0 / rate)
+    async for page in deps.stored.pages():
+        for stored in page:
+            if stored.state == "revoked":
+                continue
+            if (
+                stored.validated_at is not None
+                and (now - stored.validated_at).total_seconds() < interval
+            ):
+                continue
+            if not await deps.claims.claim(stored.key_id, interval):
+                continue
+            try:
+                outcome = await _revalidate(stored.key_id, "periodic re-validation", deps)
+            except NotFound:
+                outcome = "gone"
+            except ProviderUnavailable:
+                outcome = "transient"
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if rate > 0:
+                await deps.sleep(1.0 / rate)
     return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -43,7 +44,9 @@ class StoredKey:
 
 
 class StoredKeys(Protocol):
-    async def all(self) -> list[StoredKey]: ...
+    def pages(self) -> AsyncIterator[list[StoredKey]]:
+        """Every stored key, page after page (no cap on how many)."""
+        ...
 
 
 class SweepClaims(Protocol):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
@@ -15,6 +20,7 @@ from byok_shared.jetstream import (
     BUCKET_SCOPES,
     BUCKET_SEALING,
     SERVICE_BUCKETS,
+    bucket_key_pages,
     bucket_keys,
 )
 from byok_shared.recipients import lookup_recipient
@@ -103,6 +109,29 @@ class KvKeyStore:
     async def create(self, slot: str, record: KeyRecord) -> int:
         return await self._records.put(slot, record.model_dump_json().encode(), None)
 
+    async def create_many(self, records: Iterable[tuple[str, KeyRecord]], window: int) -> int:
+        """Create many slots and their index entries, ``window`` writes in flight (bulk
+        loads: the same messages as :meth:`create` and :meth:`index`, acks awaited in
+        batches instead of one by one)."""
+        js = self._records.js
+        create = {"Nats-Expected-Last-Subject-Sequence": "0"}  # what KeyValue.create sends
+        pending: list[asyncio.Future[PubAck]] = []
+        written = 0
+        for slot, record in records:
+            body = record.model_dump_json().encode()
+            pending.append(
+                await js.publish_async(f"$KV.{BUCKET_KEYS}.{slot}", body, headers=create)
+            )
+            pending.append(
+                await js.publish_async(f"$KV.{BUCKET_KEY_INDEX}.{record.key_id}", slot.encode())
+            )
+            written += 1
+            if len(pending) >= 2 * window:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        return written
+
     async def update(self, slot: str, record: KeyRecord, revision: int) -> int:
         return await self._records.put(slot, record.model_dump_json().encode(), revision)
 
@@ -111,6 +140,10 @@ class KvKeyStore:
 
     async def slots(self) -> list[str]:
         return await self._records.keys()
+
+    async def slot_pages(self) -> AsyncIterator[list[str]]:
+        async for page in bucket_key_pages(self._records.js, BUCKET_KEYS):
+            yield page
 
     async def slot_of(self, key_id: str) -> str | None:
         entry = await self._index.get(key_id)
@@ -151,25 +184,45 @@ class KvSettingsStore:
 
 class KvOwnerStore:
     """``byok-owners``: ``create`` fails when the key exists, so two racing claims
-    cannot both win; the loser reads the winner."""
+    cannot both win; the loser reads the winner.
 
-    def __init__(self, js: JetStreamContext) -> None:
+    An owner never changes once written, so known owners are kept in memory
+    (bounded): a write to a scope seen before costs no round trip for its owner,
+    and a first write costs one (the create, tried before any read).
+    """
+
+    def __init__(self, js: JetStreamContext, *, remember: int = 100_000) -> None:
         self._kv = _Kv(js, BUCKET_OWNERS)
+        self._known: OrderedDict[str, str] = OrderedDict()
+        self._remember = remember
+
+    def _keep(self, scope_key: str, account: str) -> str:
+        self._known[scope_key] = account
+        self._known.move_to_end(scope_key)
+        if len(self._known) > self._remember:
+            self._known.popitem(last=False)
+        return account
 
     async def get(self, scope_key: str) -> str | None:
+        known = self._known.get(scope_key)
+        if known is not None:
+            return known
         entry = await self._kv.get(scope_key)
-        return entry.value.decode() if entry is not None else None
+        return self._keep(scope_key, entry.value.decode()) if entry is not None else None
 
     async def claim(self, scope_key: str, account: str) -> str:
+        known = self._known.get(scope_key)
+        if known is not None:
+            return known
         for _ in range(3):
-            owner = await self.get(scope_key)
-            if owner is not None:
-                return owner
             try:
                 await self._kv.put(scope_key, account.encode(), None)
             except StoreConflict:
+                owner = await self.get(scope_key)
+                if owner is not None:
+                    return owner
                 continue
-            return account
+            return self._keep(scope_key, account)
         raise StoreConflict("The owner of this scope kept changing; try again")
 
 

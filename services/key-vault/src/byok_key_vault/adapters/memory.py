@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from pydantic import BaseModel
 
 from byok_contracts import KeyRejected, Unavailable
@@ -80,6 +82,7 @@ class MemoryKeyStore:
     def __init__(self) -> None:
         self.records = _Cas()
         self.ids: dict[str, str] = {}
+        self.page_size = 100_000
 
     async def get(self, slot: str) -> Versioned[KeyRecord] | None:
         entry = self.records.get(slot)
@@ -98,6 +101,11 @@ class MemoryKeyStore:
 
     async def slots(self) -> list[str]:
         return list(self.records.data)
+
+    async def slot_pages(self) -> AsyncIterator[list[str]]:
+        ordered = sorted(self.records.data)
+        for start in range(0, len(ordered), self.page_size):
+            yield ordered[start : start + self.page_size]
 
     async def slot_of(self, key_id: str) -> str | None:
         return self.ids.get(key_id)

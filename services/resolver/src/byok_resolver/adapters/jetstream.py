@@ -1,11 +1,14 @@
-"""Feeding the caches from JetStream: warm start and watches on KV, events, freshness syncs.
+"""Keeping the present part of the caches current: KV updates, events, freshness syncs.
 
 - KV buckets ``byok-keys``, ``byok-scopes``, ``byok-accounts``, ``byok-credits``
-  are watched (last value per key first: that is the warm start; then every
-  change, in revision order). The watch is the authoritative feed.
+  are followed from *now* on (one ordered consumer each, new messages only, in
+  revision order): nothing is read at start, so start-up does not grow with
+  what is stored. A change applies when its scope or account is present in the
+  cache (see :mod:`byok_resolver.cache`); the rest is skipped at the cost of a
+  dict lookup. These updates are the authoritative feed.
 - Events on ``byok.v1.events.>`` (core subscription on the BYOK_EVENTS subjects)
-  apply sooner than a lagging watch: key removals/disables/revocations drop at
-  once, credit events move balances.
+  apply sooner than a lagging KV update: key removals/disables/revocations drop
+  at once, credit events move balances.
 - :meth:`CacheFeed.on_sync` is the :class:`~byok_shared.freshness.ReplicaPresence`
   handler: it applies the change synchronously, before the replica acks.
 
@@ -19,14 +22,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.api import DeliverPolicy
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
@@ -43,6 +46,7 @@ from byok_contracts.v1 import (
     ScopeChanged,
     ScopeSettings,
 )
+from byok_resolver.adapters.kvload import entry_of, read_kv
 from byok_resolver.cache import ResolverCache, slot_key
 from byok_resolver.domain import KeyEntry
 from byok_shared.jetstream import (
@@ -54,7 +58,7 @@ from byok_shared.jetstream import (
 )
 from byok_shared.metrics import Metrics
 
-__all__ = ["CacheFeed"]
+__all__ = ["CacheFeed", "KvUpdates"]
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +71,50 @@ def _scope_of(kv_key: str) -> Scope:
     return Scope.model_validate({"type": kind, "id": ident}, strict=False)
 
 
-def _entry_of(record: KeyRecord, revision: int) -> KeyEntry:
-    return KeyEntry(
-        record.key_id,
-        record.scope,
-        record.provider,
-        record.model,
-        record.state,
-        revision,
-        record.account,
-    )
+class KvUpdates:
+    """Changes to one bucket from now on, as :class:`KeyValue.Entry`, in revision order."""
+
+    def __init__(self, js: JetStreamContext, bucket: str) -> None:
+        self.js = js
+        self.bucket = bucket
+        self._prefix = f"$KV.{bucket}."
+        self._queue: asyncio.Queue[KeyValue.Entry | None] = asyncio.Queue(maxsize=4096)
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.js.subscribe(
+            f"{self._prefix}>",
+            stream=f"KV_{self.bucket}",
+            cb=self._on_msg,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            inactive_threshold=300.0,
+        )
+
+    async def _on_msg(self, msg: Msg) -> None:
+        op = (msg.headers or {}).get("KV-Operation")
+        entry = KeyValue.Entry(
+            bucket=self.bucket,
+            key=msg.subject[len(self._prefix) :],
+            value=msg.data,
+            revision=msg.metadata.sequence.stream,
+            delta=None,
+            created=None,
+            operation=op,
+        )
+        await self._queue.put(entry)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[KeyValue.Entry | None]:
+        while (entry := await self._queue.get()) is not None:
+            yield entry
 
 
 class CacheFeed:
@@ -94,8 +132,7 @@ class CacheFeed:
         self.js = js
         self.cache = cache
         self.metrics = metrics
-        self._kv_keys: KeyValue | None = None
-        self._watchers: list[KeyValue.KeyWatcher] = []
+        self._watchers: list[KvUpdates] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._events: Subscription | None = None
         self.ready = False
@@ -103,7 +140,11 @@ class CacheFeed:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Subscribe to events, then load every bucket (returns once warm)."""
+        """Subscribe to events and follow every bucket from now on (reads nothing stored).
+
+        Returns before any scope is loaded: loads that start afterwards read KV
+        after the updates consumers exist, so no change falls in between.
+        """
         self._events = await self.nc.subscribe(f"{subjects.EVENTS_PREFIX}.>", cb=self._on_event)
         appliers: list[tuple[str, Callable[[KeyValue.Entry], None]]] = [
             (BUCKET_KEYS, self._apply_key_entry),
@@ -113,14 +154,10 @@ class CacheFeed:
             (BUCKET_OWNERS, self._apply_owner_entry),
         ]
         for bucket, apply in appliers:
-            kv = await self.js.key_value(bucket)
-            if bucket == BUCKET_KEYS:
-                self._kv_keys = kv
-            watcher = await kv.watchall()
+            watcher = KvUpdates(self.js, bucket)
+            await watcher.start()
             self._watchers.append(watcher)
-            while (entry := await asyncio.wait_for(anext(watcher), 30.0)) is not None:
-                self._safely(apply, entry)
-            self._spawn(self._follow(watcher, apply), f"watch-{bucket}")
+            self._spawn(self._follow(watcher, apply), f"updates-{bucket}")
         self.ready = True
 
     async def stop(self) -> None:
@@ -130,8 +167,7 @@ class CacheFeed:
                 await self._events.unsubscribe()
             self._events = None
         for watcher in self._watchers:
-            with contextlib.suppress(Exception):
-                await watcher.stop()  # type: ignore[no-untyped-call]
+            await watcher.stop()
         self._watchers.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -144,9 +180,7 @@ class CacheFeed:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _follow(
-        self, watcher: KeyValue.KeyWatcher, apply: Callable[[KeyValue.Entry], None]
-    ) -> None:
+    async def _follow(self, watcher: KvUpdates, apply: Callable[[KeyValue.Entry], None]) -> None:
         async for entry in watcher:
             if entry is not None:
                 self._safely(apply, entry)
@@ -173,7 +207,7 @@ class CacheFeed:
             self.cache.apply_key(scope, provider, revision, None)
             return
         record = KeyRecord.model_validate_json(entry.value)
-        self.cache.apply_key(scope, provider, revision, _entry_of(record, revision))
+        self.cache.apply_key(scope, provider, revision, entry_of(record, revision))
 
     def _apply_scope_entry(self, entry: KeyValue.Entry) -> None:
         scope = _scope_of(entry.key)
@@ -276,18 +310,11 @@ class CacheFeed:
             return
 
     async def _read_slot(self, scope: Scope, provider: str) -> tuple[int, KeyEntry | None]:
-        if self._kv_keys is None:
-            self._kv_keys = await self.js.key_value(BUCKET_KEYS)
-        key = slot_key(scope, provider)
-        try:
-            found = await self._kv_keys.get(key)
-        except KeyNotFoundError as exc:
-            if exc.entry is not None:  # a delete or purge marker, with its revision
-                return int(exc.entry.revision), None
+        revision, raw = await read_kv(self.js, BUCKET_KEYS, slot_key(scope, provider))
+        if revision == 0:
             # Nothing at all: no older value can arrive later than the stream's end.
             info = await self.js.stream_info(f"KV_{BUCKET_KEYS}")
             return int(info.state.last_seq), None
-        revision = found.revision or 0
-        if not found.value:
+        if raw is None:
             return revision, None
-        return revision, _entry_of(KeyRecord.model_validate_json(found.value), revision)
+        return revision, entry_of(KeyRecord.model_validate_json(raw), revision)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from byok_contracts.v1 import KeyRecord
-from byok_shared.jetstream import BUCKET_KEYS, SERVICE_BUCKETS, bucket_keys
+from byok_shared.jetstream import BUCKET_KEYS, SERVICE_BUCKETS, bucket_key_pages
 
 from ..ports import StoredKey
 
@@ -22,23 +24,33 @@ BUCKET_SWEEPS = EXTRA_BUCKETS[0].name  # <key_id> -> {"at": epoch seconds} of th
 
 
 class KvStoredKeys:
-    def __init__(self, js: JetStreamContext) -> None:
+    """Stored key records page by page; the records of a page are read in parallel."""
+
+    def __init__(self, js: JetStreamContext, *, in_flight: int = 64) -> None:
         self.js = js
+        self.in_flight = in_flight
         self._kv: KeyValue | None = None
 
-    async def all(self) -> list[StoredKey]:
+    async def pages(self) -> AsyncIterator[list[StoredKey]]:
         if self._kv is None:
             self._kv = await self.js.key_value(BUCKET_KEYS)
-        found = []
-        for name in await bucket_keys(self.js, BUCKET_KEYS):
-            try:
-                entry = await self._kv.get(name)
-            except KeyNotFoundError:
-                continue
-            if entry.value:
-                record = KeyRecord.model_validate_json(entry.value)
-                found.append(StoredKey(record.key_id, record.state.value, record.validated_at))
-        return found
+        gate = asyncio.Semaphore(self.in_flight)
+
+        async def read(name: str) -> StoredKey | None:
+            assert self._kv is not None
+            async with gate:
+                try:
+                    entry = await self._kv.get(name)
+                except KeyNotFoundError:  # deleted or purged: listed by its marker
+                    return None
+            if not entry.value:
+                return None
+            record = KeyRecord.model_validate_json(entry.value)
+            return StoredKey(record.key_id, record.state.value, record.validated_at)
+
+        async for names in bucket_key_pages(self.js, BUCKET_KEYS):
+            found = await asyncio.gather(*(read(name) for name in names))
+            yield [stored for stored in found if stored is not None]
 
 
 class KvSweepClaims:

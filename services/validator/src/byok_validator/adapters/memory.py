@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from byok_contracts import NotFound
 
 from ..domain import Check, Outcome
@@ -49,11 +51,13 @@ class MemoryKeyVault:
 
 
 class MemoryStoredKeys:
-    def __init__(self, keys: list[StoredKey] | None = None) -> None:
+    def __init__(self, keys: list[StoredKey] | None = None, *, page_size: int = 1000) -> None:
         self.keys = keys or []
+        self.page_size = page_size
 
-    async def all(self) -> list[StoredKey]:
-        return list(self.keys)
+    async def pages(self) -> AsyncIterator[list[StoredKey]]:
+        for start in range(0, len(self.keys), self.page_size):
+            yield self.keys[start : start + self.page_size]
 
 
 class MemoryClaims:
