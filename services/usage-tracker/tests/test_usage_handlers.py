@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -135,3 +136,28 @@ async def test_aggregates_survive_a_restart_and_a_replay_counts_nothing_twice() 
     report = await restarted.query(q(scope={"type": "workspace", "id": "w1"}))
     assert (report.calls, report.input_tokens) == (6, 6000)
     assert len(restarted.aggregates) <= 1 + 1  # bounded: one day record (+ the one in use)
+
+
+class _SlowStore(MemoryAggregateStore):
+    """A store whose reads yield, as JetStream KV's do: queries and the consumer interleave."""
+
+    async def get(self, key: str) -> bytes | None:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return await super().get(key)
+
+
+async def test_a_query_racing_the_first_call_of_a_scope_does_not_lose_it() -> None:
+    # The query loaded the (empty) list of the scope's days while the consumer created it
+    # with today in it; the query's late empty list used to replace it, and every later
+    # query answered 0 calls for ever.
+    tracker = UsageTracker(Aggregates(_SlowStore()), Pricing(Catalog.load()))
+
+    async def query_meanwhile() -> None:
+        for _ in range(3):  # start reading the day list just after the consumer did
+            await asyncio.sleep(0)
+        await tracker.query(q(account="acme"))
+
+    await asyncio.gather(tracker.record(event("r1")), query_meanwhile())
+    assert (await tracker.query(q(account="acme"))).calls == 1
+    assert (await tracker.query(q(scope={"type": "workspace", "id": "w1"}))).calls == 1

@@ -168,8 +168,9 @@ class Aggregates:
         days = self._day_lists.get(dim_key)
         if days is None:
             raw = await self.store.get(f"days.{dim_key}")
-            days = set(json.loads(raw)) if raw else set()
-            self._day_lists[dim_key] = days
+            # A query and the consumer may both load this list: the one that finished
+            # first may already have added a day to it, which must not be overwritten.
+            days = self._day_lists.setdefault(dim_key, set(json.loads(raw)) if raw else set())
         return days
 
     async def _day(self, dim: str, day: int, *, create: bool = True) -> DayRecord:
