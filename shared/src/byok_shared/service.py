@@ -170,6 +170,9 @@ class Service:
             await with_backoff(hook, what=f"{self.name} start")
 
     async def _after_startup(self) -> None:
+        # A PING/PONG round trip: the server has every subscription of this replica before
+        # it says "ready", so a request sent right after start finds its responder.
+        await self.nc.flush()
         serve_metrics(self.metrics, self.settings.metrics_port)
         log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
 
