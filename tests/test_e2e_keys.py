@@ -273,6 +273,17 @@ async def test_fire_and_forget_configure_publishes_the_outcome(
     assert any(e.code == 400 and e.request_id is None for e in outcomes)
 
 
+async def until_healthy(client: ByokClient, service: str, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await client.health(service)
+            return
+        except Unavailable:
+            assert asyncio.get_running_loop().time() < deadline, f"{service} never answered"
+            await asyncio.sleep(0.05)
+
+
 async def test_sealing_keypair_persists_across_restarts_and_rotates(
     nats_server: NatsServer, tmp_path: Path, fake_providers: FakeProviders
 ) -> None:
@@ -286,6 +297,9 @@ async def test_sealing_keypair_persists_across_restarts_and_rotates(
             first = await client.public_key()
             stored = await client.configure(SCOPE, ANT)
         async with running(validator_app(settings), key_vault_app(settings)):
+            # Rarely (about 1 run in 10 here) the restarted replica's first request got "no
+            # responders"; not understood yet (see the closing note): ask health first.
+            await until_healthy(client, "key-vault")
             assert (await client.public_key(refresh=True)).kid == first.kid
             [info] = await client.list_keys(SCOPE)
             assert info.key_id == stored.key_id
