@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .natsserver import free_port
+from .processes import kill_process, stop_process
 from .settings import ByokSettings
 
 __all__ = [
@@ -186,20 +187,11 @@ class OpenBao:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def kill(self) -> None:
         """kill -9, for fault tests."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill_process(self.process)
 
     def seal(self, token: str) -> None:
         """Seal the running server (needs a root or sudo token)."""
