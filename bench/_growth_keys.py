@@ -78,7 +78,7 @@ def _scope(n: int) -> Scope:
 @contextlib.asynccontextmanager
 async def _server(tag: str) -> AsyncIterator[tuple[NatsServer, NatsClient, Path]]:
     work = Path(tempfile.mkdtemp(prefix=f"byok-growth-{tag}-"))
-    server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start()
+    server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start_anywhere()
     nc = await nats.connect(server.url)
     try:
         await ensure_jetstream(nc.jetstream(), extra_buckets=EXTRA_BUCKETS)

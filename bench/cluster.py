@@ -128,7 +128,7 @@ async def _topology(
 
 
 def _single(work: Path) -> tuple[str, list[str], Callable[[], None]]:
-    server = NatsServer(store_dir=work / "js", log_file=work / "nats.log").start()
+    server = NatsServer(store_dir=work / "js", log_file=work / "nats.log").start_anywhere()
     return server.url, [server.url], server.stop
 
 

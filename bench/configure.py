@@ -88,7 +88,7 @@ async def run(quick: bool) -> dict[str, Any]:
     floor = _Floor()
     with tempfile.TemporaryDirectory() as tmp, FakeProviders() as fake:
         base = Path(tmp)
-        server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start()
+        server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start_anywhere()
         provision_blocking(server.url)  # the operator's step: services only verify
         try:
             fake.add_key(KEY)

@@ -112,7 +112,7 @@ async def run(quick: bool) -> dict[str, Any]:
     total = 1000 if quick else 3000
     with tempfile.TemporaryDirectory() as tmp, FakeProviders() as fake:
         base = Path(tmp)
-        server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start()
+        server = NatsServer(store_dir=base / "js", log_file=base / "nats.log").start_anywhere()
         provision_blocking(server.url)  # as make run's provisioning step
         port = free_port()
         proc = _start_gateway(server.url, base / "gateway", port)

@@ -111,7 +111,7 @@ async def _journal_size(js: JetStreamContext) -> int:
 async def measure(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="byok-growth-ledger-") as tmp:
         data = Path(tmp)
-        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start()
+        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
         nc = await nats.connect(server.url)
         procs: list[Proc] = []
         try:

@@ -84,7 +84,7 @@ async def _calls(nc: NatsClient, account: str) -> int:
 async def measure(m: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="byok-growth-usage-") as tmp:
         data = Path(tmp)
-        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start()
+        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
         nc = await nats.connect(server.url)
         procs: list[Proc] = []
         try:

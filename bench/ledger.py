@@ -134,7 +134,7 @@ async def run(quick: bool) -> dict[str, Any]:
     bodies = [_event(i) for i in range(n)]
     with tempfile.TemporaryDirectory(prefix="byok-bench-ledger-") as tmp:
         data = Path(tmp)
-        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start()
+        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
         procs: list[subprocess.Popen[bytes]] = []
         nc = await nats.connect(server.url)
         try:

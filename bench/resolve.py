@@ -224,7 +224,7 @@ async def run(quick: bool) -> dict[str, Any]:
     latency_count = 1000 if quick else 4000
     removals = 20 if quick else 200
     work = Path(tempfile.mkdtemp(prefix="byok-bench-resolve-"))
-    server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start()
+    server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start_anywhere()
     procs: list[subprocess.Popen[bytes]] = []
     nc = await nats.connect(server.url)
     try:

@@ -26,6 +26,7 @@ from byok_credit_ledger.app import create_app as credit_ledger
 from byok_key_vault.app import create_app as key_vault
 from byok_resolver.app import create_app as resolver
 from byok_shared.jetstream import BUCKET_RESOLVERS, STREAM_LEDGER
+from byok_shared.natsserver import NatsCluster
 from byok_shared.provision import provision_jetstream
 from byok_shared.stack import wait_healthy
 from byok_shared.testing import settings_for
@@ -110,3 +111,25 @@ async def test_stack_starts_on_ten_fresh_r3_clusters_in_a_row(tmp_path: Path) ->
     print(json.dumps({"started": f"{len(rounds)}/{ROUNDS}", "rounds": rounds}))
     assert len(rounds) == ROUNDS
     assert tuple(APPS) == subjects.SERVICES
+
+
+def test_a_port_taken_before_a_node_binds_it_places_the_cluster_again(tmp_path: Path) -> None:
+    """The round that failed in CI: between free_port() and a node's bind, the kernel
+    gave a route port to someone else (a client's outgoing connection) and the node
+    exited. The cluster now starts on new ports instead."""
+    import socket
+
+    cluster = NatsCluster(tmp_path / "squat", size=3)
+    squatted = cluster.route_ports[1]
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind(("127.0.0.1", squatted))
+    squatter.listen()
+    try:
+        cluster.start(timeout=30)
+        try:
+            assert squatted not in cluster.route_ports
+            assert cluster.wait_meta_leader() in {"n1", "n2", "n3"}
+        finally:
+            cluster.stop()
+    finally:
+        squatter.close()

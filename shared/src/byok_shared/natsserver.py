@@ -26,6 +26,7 @@ __all__ = [
     "ClusterSecurity",
     "NatsCluster",
     "NatsServer",
+    "PortTaken",
     "free_port",
     "local_cluster",
     "nats_server_binary",
@@ -54,6 +55,19 @@ def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class PortTaken(RuntimeError):
+    """nats-server exited because one of its ports (client, route, monitor) was
+    bound by someone else between :func:`free_port` and its own bind."""
+
+
+def _port_taken(log_file: Path | None) -> bool:
+    if log_file is None or not log_file.exists():
+        return False
+    with log_file.open("rb") as log:
+        log.seek(max(0, log_file.stat().st_size - 4096))
+        return b"address already in use" in log.read()
 
 
 @dataclass
@@ -102,12 +116,28 @@ class NatsServer:
         mine = ports / f"{Path(cmd[0]).name}_{self.process.pid}.ports"
         while not (mine.exists() and _port_open(self.port)):
             if self.process.poll() is not None:
+                if _port_taken(self.log_file):
+                    raise PortTaken(
+                        f"nats-server exited with {self.process.returncode}: port taken"
+                    )
                 raise RuntimeError(f"nats-server exited with {self.process.returncode}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"nats-server did not listen on {self.port}")
             time.sleep(0.02)
         return self
+
+    def start_anywhere(self, attempts: int = 3) -> NatsServer:
+        """Start on this port or, if it was taken before our bind, on another free one
+        (for servers whose clients learn the URL afterwards: fixtures, benchmarks)."""
+        for attempt in range(attempts):
+            try:
+                return self.start()
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -160,10 +190,16 @@ class NatsCluster:
 
     def __post_init__(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
+        self._place()
+
+    def _place(self) -> None:
+        """Free ports for every node and their config files (a fresh store each)."""
+        self.nodes.clear()
+        self.route_ports[:] = [free_port() for _ in range(self.size)]
+        self.monitor_ports[:] = [free_port() for _ in range(self.size)]
         for index in range(self.size):
             name = f"n{index + 1}"
-            self.route_ports.append(free_port())
-            self.monitor_ports.append(free_port())
+            shutil.rmtree(self.base / name / "jetstream", ignore_errors=True)
             self.nodes.append(
                 NatsServer(
                     store_dir=self.base / name / "jetstream",
@@ -229,9 +265,21 @@ class NatsCluster:
 
     def start(self, timeout: float = 60.0) -> NatsCluster:
         """Start every node; return once the meta group has a leader and every node is
-        healthy (``/healthz``: JetStream current with that leader)."""
-        for node in self.nodes:
-            node.start()
+        healthy (``/healthz``: JetStream current with that leader).
+
+        A port taken between :func:`free_port` and a node's bind (a client's
+        outgoing connection can get it from the kernel) places the fresh cluster
+        again on new ports, up to three times."""
+        for attempt in range(3):
+            try:
+                for node in self.nodes:
+                    node.start()
+                break
+            except PortTaken:
+                self.stop()
+                if attempt == 2:
+                    raise
+                self._place()
         self.wait_meta_leader(timeout)
         self.wait_healthy(timeout)
         return self

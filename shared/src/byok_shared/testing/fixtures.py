@@ -29,7 +29,9 @@ def _redacted_logs() -> None:
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A fresh server per test on a free port, with its own JetStream store, provisioned
     (streams and buckets exist, as after ``make run``'s provisioning step)."""
-    server = NatsServer(store_dir=tmp_path / "jetstream", log_file=tmp_path / "nats.log").start()
+    server = NatsServer(
+        store_dir=tmp_path / "jetstream", log_file=tmp_path / "nats.log"
+    ).start_anywhere()
     provision_blocking(server.url)
     yield server
     server.stop()
@@ -39,7 +41,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """One server for a whole session, for suites that isolate by their own ids (provisioned)."""
     base = tmp_path_factory.mktemp("nats")
-    server = NatsServer(store_dir=base / "jetstream", log_file=base / "nats.log").start()
+    server = NatsServer(store_dir=base / "jetstream", log_file=base / "nats.log").start_anywhere()
     provision_blocking(server.url)
     yield server
     server.stop()
