@@ -35,7 +35,7 @@ from nats.aio.client import Client as NatsClient
 from byok_contracts import Keypair, subjects
 from byok_contracts.v1 import Scope
 from byok_resolver.app import replica_subject
-from byok_shared.jetstream import STREAM_LEDGER
+from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import provision_jetstream
 from byok_shared.retry import quick
@@ -91,14 +91,16 @@ async def _ledger(nc: NatsClient, url: str, work: Path, n: int, replicas: int) -
     js = nc.jetstream(timeout=10)
     bodies = [_event(i) for i in range(n)]
     publish_rate = await _publish_all(js, subjects.USAGE_RECORDED, bodies, 256, True)
+    before = int((await js.stream_info(STREAM_USAGE)).state.last_seq) - n
     proc = _spawn_module("byok_credit_ledger", url, work)
     try:
         await wait_healthy(url, ["credit-ledger"], timeout=60)
 
-        async def journal_size() -> int:
-            return int((await js.stream_info(STREAM_LEDGER)).state.messages)
+        async def settled() -> int:  # acked once debited (a batch of debits is one entry)
+            info = await js.consumer_info(STREAM_USAGE, "credit-ledger")
+            return int(info.ack_floor.stream_seq or 0) - before if info.ack_floor else 0
 
-        debits = await _rate(journal_size, n, timeout=600)
+        debits = await _rate(settled, n, timeout=600)
         info = await js.stream_info(STREAM_LEDGER)
         assert (info.config.num_replicas or 1) == replicas
         return {"debits_per_s": debits, "usage_publish_per_s": publish_rate}

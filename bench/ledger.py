@@ -4,8 +4,10 @@
    and 256 in flight (what the server and nats-py give anyone).
 2. ``N`` platform ``usage.recorded`` events (64 accounts) are published first;
    then one credit-ledger *process* (``python -m byok_credit_ledger``) starts
-   and we time how fast the journal grows to ``N`` debits (each an optimistic
-   concurrency append, plus acks and the ``byok-credits`` records).
+   and we time how fast its durable consumer acks all ``N`` events (an event is
+   acked once its debit is in the journal and the ``byok-credits`` record follows
+   it; the debits of one account in one fetched batch share one optimistic
+   concurrency append).
 3. Then one usage-tracker process starts and we time how fast its durable
    consumer acks all ``N`` events.
 
@@ -146,10 +148,12 @@ async def run(quick: bool) -> dict[str, Any]:
             procs.append(_spawn("byok_credit_ledger", server.url, data))
             await wait_healthy(server.url, ["credit-ledger"], timeout=60)
 
-            async def journal_size() -> int:
-                return int((await js.stream_info(STREAM_LEDGER)).state.messages)
+            async def settled() -> int:  # acked only once debited and its effects published
+                info = await js.consumer_info(STREAM_USAGE, "credit-ledger")
+                return int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
 
-            debits = await _rate(journal_size, n, timeout=600)
+            debits = await _rate(settled, n, timeout=600)
+            appends = int((await js.stream_info(STREAM_LEDGER)).state.messages)
             reply = await nc.request(subjects.LEDGER_VERIFY, b"{}", timeout=120)
             verification = json.loads(reply.data)
 
@@ -190,7 +194,9 @@ async def run(quick: bool) -> dict[str, Any]:
         "usage_events_per_s": round(usage_rate),
         "usage_vs_raw_256_in_flight": round(usage_rate / pipelined, 3),
         "ledger_consistent": verification.get("consistent"),
-        "ledger_entries": verification.get("entries"),
+        "ledger_entries": verification.get("entries"),  # appends (a batch is one entry)
+        "ledger_appends": appends,
+        "ledger_debited_credits": -sum(verification.get("balances", {}).values()),
         "usage_calls_acct0": report.get("calls"),
         "usage_calls_acct0_expected": len(range(0, n, ACCOUNTS)),
     }

@@ -153,9 +153,12 @@ async def journal(js: JetStreamContext) -> list[LedgerEntry]:
         stream=STREAM_LEDGER,
         config=ConsumerConfig(ack_policy=AckPolicy.NONE),
     )
-    out: list[LedgerEntry] = []
-    while len(out) < info.state.messages:
-        out += [LedgerEntry.model_validate_json(m.data) for m in await sub.fetch(1000, timeout=5)]
+    out: list[LedgerEntry] = []  # one per debit: a batched debit entry counts as its items
+    seen = 0
+    while seen < info.state.messages:
+        batch = await sub.fetch(1000, timeout=5)
+        seen += len(batch)
+        out += [d for m in batch for d in LedgerEntry.model_validate_json(m.data).debits()]
     await sub.unsubscribe()
     return out
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from .domain import Account
+from .domain import Account, debited_ids
 from .errors import JournalUnavailable
 from .ports import Journal, RequestIndex, Snapshots, StoredEntry
 
@@ -110,10 +110,21 @@ class AccountFolds:
         if upto <= after:
             return False
         return any(
-            e.kind == "debit" and e.request_id == request_id
+            request_id in debited_ids(e)
             for seq, e in await self._read(account, after)
             if seq <= upto
         )
+
+    async def debited_upto(self, account: str, after: int, upto: int) -> dict[str, int]:
+        """Request id -> sequence of every debit with ``after < seq <= upto``."""
+        if upto <= after:
+            return {}
+        return {
+            rid: seq
+            for seq, e in await self._read(account, after)
+            if seq <= upto
+            for rid in debited_ids(e)
+        }
 
     async def granted_before(self, state: Account, key: str) -> int | None:
         if state.base_seq == 0 or key in state.grants:

@@ -113,31 +113,47 @@ class Ledger:
     async def debit(self, usage: UsageRecorded | PreparedDebit) -> LedgerEntry | None:
         """Debit a platform call once per (account, request_id); BYOK calls debit nothing."""
         prepared = usage if isinstance(usage, PreparedDebit) else await self.prepare(usage)
-        event, charge = prepared.usage, prepared.charge
-        if charge.source != "platform":
+        return await self.debit_many([prepared])
+
+    async def debit_many(self, calls: list[PreparedDebit]) -> LedgerEntry | None:
+        """Debit several calls of one account with one append (see ``Account.debit_many``).
+
+        Returns the entry appended (None when nothing was due): the calls debited are
+        ``debited_ids(entry)``; the others were BYOK calls or debited already.
+        """
+        platform = [c for c in calls if c.charge.source == "platform"]
+        if not platform:
             return None
+        account = platform[0].usage.account
+        assert all(c.usage.account == account for c in platform)
         now = self.clock()
 
         async def decide(acct: Account) -> LedgerEntry | None:
-            before = prepared.debited_before
-            if not before and acct.base_seq > prepared.base_seq:
-                # a snapshot since the claim dropped the entries up to it from memory
-                before = await self.folds.debited_between(
-                    acct.account, event.request_id, prepared.base_seq, acct.base_seq
-                )
-            elif acct.base_seq < prepared.base_seq:  # reloaded from an older snapshot
-                before = await self.folds.claim(acct, event.request_id)
-            return acct.debit(event, charge, now, before)
+            dropped: dict[str, int] = {}
+            oldest = min(c.base_seq for c in platform)
+            if acct.base_seq > oldest:
+                # a snapshot since the claims dropped the entries up to it from memory
+                dropped = await self.folds.debited_upto(account, oldest, acct.base_seq)
+            due: list[tuple[UsageRecorded, Charge, bool]] = []
+            for call in platform:
+                rid = call.usage.request_id
+                before = call.debited_before or dropped.get(rid, -1) > call.base_seq
+                if acct.base_seq < call.base_seq:  # reloaded from an older snapshot
+                    before = await self.folds.claim(acct, rid)
+                due.append((call.usage, call.charge, before))
+            return acct.debit_many(due, now)
 
-        _, entry = await self._append(event.account, decide)
-        if entry is not None and charge.flags:
-            log.info(
-                "request %s of %s debited %d credits, flagged %s",
-                event.request_id,
-                event.account,
-                -entry.amount,
-                ",".join(charge.flags),
-            )
+        _, entry = await self._append(account, decide)
+        if entry is not None:
+            flagged = entry.debits() if entry.items else [entry]
+            for debit in (e for e in flagged if e.flags):
+                log.info(
+                    "request %s of %s debited %d credits, flagged %s",
+                    debit.request_id,
+                    account,
+                    -debit.amount,
+                    ",".join(debit.flags),
+                )
         return entry
 
     async def balance(self, req: BalanceRequest) -> Balance:

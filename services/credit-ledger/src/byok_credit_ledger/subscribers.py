@@ -24,8 +24,8 @@ from byok_shared import Metrics, Service
 from byok_shared.jetstream import usage_consumer
 
 from .config import LedgerConfig
-from .errors import JournalUnavailable
-from .handlers import Ledger
+from .domain import debited_ids
+from .handlers import Ledger, PreparedDebit
 
 __all__ = ["UsageConsumer", "register_responders"]
 
@@ -108,10 +108,10 @@ class UsageConsumer:
                 await self._flush()
 
     async def handle(self, msgs: list[Msg]) -> None:
-        """Debit a batch: accounts in parallel, each account's messages in order.
+        """Debit a batch: accounts in parallel, one journal append per account.
 
-        The index is asked for every message at once first; the appends then run
-        one at a time per account. Messages are acked after the effects of their
+        The index is asked for every message at once first; each account's debits
+        then go into one entry. Messages are acked after the effects of their
         debits are published (:meth:`_flush`).
         """
         by_account: defaultdict[str, list[tuple[Msg, UsageRecorded]]] = defaultdict(list)
@@ -127,26 +127,33 @@ class UsageConsumer:
         await asyncio.gather(*(self._debit_in_order(items) for items in by_account.values()))
 
     async def _debit_in_order(self, items: list[tuple[Msg, UsageRecorded]]) -> None:
+        """One account's messages: claims in parallel, then one append for all of them."""
         prepared = await asyncio.gather(
             *(self._ledger.prepare(usage) for _, usage in items), return_exceptions=True
         )
-        for index, ((msg, usage), ready) in enumerate(zip(items, prepared, strict=True)):
-            try:
-                if isinstance(ready, BaseException):
-                    raise ready
-                entry = await self._ledger.debit(ready)
-            except JournalUnavailable as exc:
-                log.warning("debit of %s deferred: %s", usage.request_id, exc.message)
-                for later, _ in items[index:]:
-                    await _settle(later.nak(delay=1.0))
-                return
-            except Exception:
-                log.exception("debit of %s failed; it will be redelivered", usage.request_id)
+        ready: list[tuple[Msg, PreparedDebit]] = []
+        for (msg, usage), outcome in zip(items, prepared, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("debit of %s deferred (%r)", usage.request_id, outcome)
                 await _settle(msg.nak(delay=1.0))
-                continue
-            outcome = "debited" if entry is not None else "no_debit"
-            self._metrics.count_event(subjects.USAGE_RECORDED, outcome)
-            debit = "applied" if entry else "byok" if ready.charge.source == "byok" else "duplicate"
+            else:
+                ready.append((msg, outcome))
+        try:
+            entry = await self._ledger.debit_many([call for _, call in ready])
+        except Exception as exc:  # nothing acked: every message comes back, a no-op if debited
+            log.warning("debits of %d calls deferred (%r)", len(ready), exc)
+            for msg, _ in ready:
+                await _settle(msg.nak(delay=1.0))
+            return
+        applied = set(debited_ids(entry)) if entry is not None else set()
+        for msg, call in ready:
+            rid = call.usage.request_id
+            debit = "byok" if call.charge.source == "byok" else "duplicate"
+            if rid in applied:
+                applied.discard(rid)
+                debit = "applied"
+            counted = "debited" if debit == "applied" else "no_debit"
+            self._metrics.count_event(subjects.USAGE_RECORDED, counted)
             self._metrics.ledger_debits.labels(self._metrics.service, debit).inc()
             with contextlib.suppress(Exception):  # metadata is absent on core messages
                 self._metrics.observe_lag(subjects.USAGE_RECORDED, msg.metadata.timestamp)
