@@ -105,6 +105,20 @@ class AccountFolds:
             return False
         return await self.debited_between(state.account, request_id, prior, state.base_seq)
 
+    async def claim_many(self, state: Account, request_ids: list[str]) -> list[bool]:
+        """:meth:`claim` of several ids at once (the index is asked in one batch)."""
+        fresh = [rid for rid in request_ids if rid not in state.debited]
+        if not fresh:
+            return [False] * len(request_ids)
+        priors = await self._ask(self.index.claim_many(state.account, fresh, state.last_seq))
+        old = [p for p in priors if p is not None and p < state.base_seq]
+        dropped = await self.debited_upto(state.account, min(old), state.base_seq) if old else {}
+        answers = {
+            rid: prior is not None and prior < state.base_seq and dropped.get(rid, -1) > prior
+            for rid, prior in zip(fresh, priors, strict=True)
+        }
+        return [answers.get(rid, False) for rid in request_ids]
+
     async def debited_between(self, account: str, request_id: str, after: int, upto: int) -> bool:
         """Is there a debit of ``request_id`` with ``after < seq <= upto``?"""
         if upto <= after:

@@ -110,6 +110,35 @@ class Ledger:
         before = await self.folds.claim(state, usage.request_id)
         return PreparedDebit(usage, charge, base, before)
 
+    async def prepare_many(self, usages: list[UsageRecorded]) -> list[PreparedDebit | Exception]:
+        """:meth:`prepare` for calls of one account, the index asked once for all of them."""
+        out: list[PreparedDebit | Exception] = []
+        for usage in usages:
+            try:
+                platform_key = usage.key_id is not None and await self._platform(usage)
+                out.append(PreparedDebit(usage, self.charger.charge(usage, platform_key)))
+            except Exception as exc:  # this call waits for its redelivery; the others go on
+                out.append(exc)
+        platform = [
+            (i, p)
+            for i, p in enumerate(out)
+            if isinstance(p, PreparedDebit) and p.charge.source == "platform"
+        ]
+        if not platform:
+            return out
+        try:
+            state = await self._state(platform[0][1].usage.account)
+            base = state.base_seq
+            rids = [call.usage.request_id for _, call in platform]
+            answers = await self.folds.claim_many(state, rids)
+        except Exception as exc:
+            for i, _ in platform:
+                out[i] = exc
+            return out
+        for (i, call), before in zip(platform, answers, strict=True):
+            out[i] = PreparedDebit(call.usage, call.charge, base, before)
+        return out
+
     async def debit(self, usage: UsageRecorded | PreparedDebit) -> LedgerEntry | None:
         """Debit a platform call once per (account, request_id); BYOK calls debit nothing."""
         prepared = usage if isinstance(usage, PreparedDebit) else await self.prepare(usage)
@@ -145,15 +174,17 @@ class Ledger:
 
         _, entry = await self._append(account, decide)
         if entry is not None:
-            flagged = entry.debits() if entry.items else [entry]
-            for debit in (e for e in flagged if e.flags):
-                log.info(
-                    "request %s of %s debited %d credits, flagged %s",
-                    debit.request_id,
-                    account,
-                    -debit.amount,
-                    ",".join(debit.flags),
-                )
+            debits: list[tuple[str | None, int, list[str]]]
+            debits = [(i.request_id, i.amount, i.flags) for i in entry.items]
+            for rid, amount, flags in debits or [(entry.request_id, entry.amount, entry.flags)]:
+                if flags:
+                    log.info(
+                        "request %s of %s debited %d credits, flagged %s",
+                        rid,
+                        account,
+                        -amount,
+                        ",".join(flags),
+                    )
         return entry
 
     async def balance(self, req: BalanceRequest) -> Balance:

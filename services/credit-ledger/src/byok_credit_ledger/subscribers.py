@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import nats.errors
@@ -128,12 +128,10 @@ class UsageConsumer:
 
     async def _debit_in_order(self, items: list[tuple[Msg, UsageRecorded]]) -> None:
         """One account's messages: claims in parallel, then one append for all of them."""
-        prepared = await asyncio.gather(
-            *(self._ledger.prepare(usage) for _, usage in items), return_exceptions=True
-        )
+        prepared = await self._ledger.prepare_many([usage for _, usage in items])
         ready: list[tuple[Msg, PreparedDebit]] = []
         for (msg, usage), outcome in zip(items, prepared, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, Exception):
                 log.warning("debit of %s deferred (%r)", usage.request_id, outcome)
                 await _settle(msg.nak(delay=1.0))
             else:
@@ -146,18 +144,27 @@ class UsageConsumer:
                 await _settle(msg.nak(delay=1.0))
             return
         applied = set(debited_ids(entry)) if entry is not None else set()
+        outcomes: Counter[str] = Counter()
         for msg, call in ready:
             rid = call.usage.request_id
-            debit = "byok" if call.charge.source == "byok" else "duplicate"
             if rid in applied:
                 applied.discard(rid)
-                debit = "applied"
-            counted = "debited" if debit == "applied" else "no_debit"
-            self._metrics.count_event(subjects.USAGE_RECORDED, counted)
-            self._metrics.ledger_debits.labels(self._metrics.service, debit).inc()
-            with contextlib.suppress(Exception):  # metadata is absent on core messages
-                self._metrics.observe_lag(subjects.USAGE_RECORDED, msg.metadata.timestamp)
+                outcomes["applied"] += 1
+            else:
+                outcomes["byok" if call.charge.source == "byok" else "duplicate"] += 1
             self._unacked.append(msg)
+        self._count(outcomes)
+        if ready:  # the oldest message of the batch stands for it
+            with contextlib.suppress(Exception):  # metadata is absent on core messages
+                self._metrics.observe_lag(subjects.USAGE_RECORDED, ready[0][0].metadata.timestamp)
+
+    def _count(self, outcomes: Counter[str]) -> None:
+        """Per outcome, not per message: the batch is counted once."""
+        metrics, service = self._metrics, self._metrics.service
+        for debit, n in outcomes.items():
+            counted = "debited" if debit == "applied" else "no_debit"
+            metrics.events.labels(service, subjects.USAGE_RECORDED, counted).inc(n)
+            metrics.ledger_debits.labels(service, debit).inc(n)
 
     async def _flush(self, *, idle: bool = False) -> None:
         """Publish due effects (and snapshot), then ack the messages they follow."""
