@@ -30,10 +30,12 @@ UNKNOWN_ERROR = -1
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """The ack of one message: its stream sequence, or the server's ``err_code``."""
+    """The ack of one message: stored (``error`` None), or the server's ``err_code``."""
 
-    seq: int = 0
     error: int | None = None
+
+
+_STORED = Published()
 
 
 @dataclass
@@ -105,6 +107,8 @@ class BatchPublisher:
 
 
 def _parse(data: bytes) -> Published:
+    if data.startswith(b'{"stream"') and b'"error"' not in data:
+        return _STORED  # the common case, without decoding the ack (only errors matter here)
     try:
         ack = json.loads(data) if data else {}
     except ValueError:
@@ -115,5 +119,4 @@ def _parse(data: bytes) -> Published:
     if isinstance(error, dict):
         code = error.get("err_code")
         return Published(error=code if isinstance(code, int) else UNKNOWN_ERROR)
-    seq = ack.get("seq")
-    return Published(seq=seq) if isinstance(seq, int) else Published(error=UNKNOWN_ERROR)
+    return _STORED if isinstance(ack.get("seq"), int) else Published(error=UNKNOWN_ERROR)
