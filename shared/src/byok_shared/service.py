@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -22,9 +23,11 @@ from nats.js import JetStreamContext
 from pydantic import BaseModel
 
 from byok_contracts import subjects
+from byok_contracts.operations import Operation, operation
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
+from .edge import account_check
 from .jetstream import Bucket
 from .logs import configure_logging, correlation_id, quiet_framework
 from .metrics import Metrics, serve_metrics
@@ -39,6 +42,19 @@ __all__ = ["Service", "run_service"]
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=BaseModel)
+D = TypeVar("D")
+
+# The subject a request arrived on (a per-account subject names the account).
+request_subject: ContextVar[str] = ContextVar("byok_subject", default="")
+
+
+def _bound(
+    handler: Callable[[Any, D], Awaitable[BaseModel]], deps: Callable[[], D]
+) -> Callable[[Any], Awaitable[BaseModel]]:
+    async def call(request: Any) -> BaseModel:
+        return await handler(request, deps())
+
+    return call
 
 
 async def keep_raw_body(msg: StreamMessage[Any]) -> Any:
@@ -90,7 +106,7 @@ class Service:
         self.app.on_startup(self._on_startup)
         self.app.after_startup(self._after_startup)
         self.app.on_shutdown(self._on_shutdown)
-        self.responder(subjects.health(name), HealthRequest, queue=None)(self._health)
+        self.serve(subjects.health("{service}"), self._health, subject=subjects.health(name))
 
     @property
     def nc(self) -> NatsClient:
@@ -109,6 +125,55 @@ class Service:
     def js(self) -> JetStreamContext:
         return self.nc.jetstream()
 
+    def serve(
+        self,
+        op: Operation | str,
+        handler: Callable[[Any], Awaitable[BaseModel]],
+        *,
+        workers: int = 1,
+        subject: str | None = None,
+        unanswered: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> None:
+        """Serve one request operation of the contract with ``handler(request) -> reply``.
+
+        The request model, the queue group (none for a per-replica subject) and the
+        tenant check of a per-account subject come from the operations table.
+        ``subject`` fills a per-replica subject in; ``workers`` requests run at once per
+        replica; ``unanswered(body)`` takes a request published without a reply subject
+        (by default the handler runs and the reply is dropped).
+        """
+        row = op if isinstance(op, Operation) else operation(op)
+        if row.kind != "request" or row.owner not in (None, self.name):
+            raise ValueError(f"{self.name} does not serve {row.subject}")
+        check = account_check(row)
+        served = handler
+        if check is not None:
+
+            async def served(request: BaseModel) -> BaseModel:
+                check(request_subject.get(), request)
+                return await handler(request)
+
+        self._subscribe(
+            subject or row.pattern,
+            row.message,
+            served,
+            queue=None if row.per_replica else self.queue,
+            workers=workers,
+            unanswered=unanswered,
+        )
+
+    def serve_table(
+        self,
+        table: Mapping[str, Callable[[Any, D], Awaitable[BaseModel]]],
+        deps: Callable[[], D],
+        *,
+        workers: int = 1,
+    ) -> None:
+        """Serve each ``subject: handler(request, deps)`` of ``table``; ``deps()`` is what
+        the start hook built."""
+        for subject, handler in table.items():
+            self.serve(subject, _bound(handler, deps), workers=workers)
+
     def responder(
         self,
         subject: str,
@@ -116,27 +181,39 @@ class Service:
         *,
         queue: str | None = "",
     ) -> Callable[[Callable[[Req], Awaitable[BaseModel]]], Callable[[Req], Awaitable[BaseModel]]]:
-        """Register ``handler(request) -> reply`` on ``subject`` in the service's queue group.
-
-        ``queue=None`` subscribes every replica (health); the default is the
-        service's queue group, so replicas share the load.
-        """
-        group = self.queue if queue == "" else (queue or "")
+        """Register ``handler(request) -> reply`` on any ``subject`` (tests; services use
+        :meth:`serve`). ``queue=None`` subscribes every replica; the default is the
+        service's queue group, so replicas share the load."""
 
         def register(
             handler: Callable[[Req], Awaitable[BaseModel]],
         ) -> Callable[[Req], Awaitable[BaseModel]]:
-            async def subscriber(msg: NatsMessage) -> bytes:
-                correlation_id.set(msg.correlation_id)
-                return await respond(
-                    msg.body, model, handler, subject=subject, metrics=self.metrics
-                )
-
-            subscriber.__name__ = f"{self.name}:{subject}"
-            self.broker.subscriber(subject, queue=group)(subscriber)
+            group = self.queue if queue == "" else queue
+            self._subscribe(subject, model, handler, queue=group, workers=1)
             return handler
 
         return register
+
+    def _subscribe(
+        self,
+        subject: str,
+        model: type[Req],
+        handler: Callable[[Req], Awaitable[BaseModel]],
+        *,
+        queue: str | None,
+        workers: int,
+        unanswered: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> None:
+        async def subscriber(msg: NatsMessage) -> bytes | None:
+            correlation_id.set(msg.correlation_id)
+            if unanswered is not None and not msg.reply_to:
+                await unanswered(msg.body)
+                return None
+            request_subject.set(msg.raw_message.subject)
+            return await respond(msg.body, model, handler, subject=subject, metrics=self.metrics)
+
+        subscriber.__name__ = f"{self.name}:{subject}"
+        self.broker.subscriber(subject, queue=queue or "", max_workers=workers)(subscriber)
 
     def on_started(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Run ``hook`` once connected and streams exist, before the request subscribers
