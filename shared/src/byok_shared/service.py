@@ -19,6 +19,8 @@ from faststream import FastStream
 from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
@@ -142,9 +144,7 @@ class Service:
         replica; ``unanswered(body)`` takes a request published without a reply subject
         (by default the handler runs and the reply is dropped).
         """
-        row = op if isinstance(op, Operation) else operation(op)
-        if row.kind != "request" or row.owner not in (None, self.name):
-            raise ValueError(f"{self.name} does not serve {row.subject}")
+        row = self._row(op)
         check = account_check(row)
         served = handler
         if check is not None:
@@ -162,6 +162,21 @@ class Service:
             unanswered=unanswered,
         )
 
+    async def serve_raw(
+        self,
+        op: Operation | str,
+        callback: Callable[[Msg], Awaitable[None]],
+        *,
+        subject: str | None = None,
+    ) -> Subscription:
+        """The fast path of a request at traffic rate (resolve): a plain nats-py
+        subscription, made now, without faststream's per-message work. ``callback``
+        keeps the reply guarantee itself (:func:`byok_shared.responder.guarded`); the
+        caller unsubscribes it when it stops."""
+        row = self._row(op)
+        queue = "" if row.per_replica else self.queue
+        return await self.nc.subscribe(subject or row.pattern, queue=queue, cb=callback)
+
     def serve_table(
         self,
         table: Mapping[str, Callable[[Any, D], Awaitable[BaseModel]]],
@@ -173,6 +188,12 @@ class Service:
         the start hook built."""
         for subject, handler in table.items():
             self.serve(subject, _bound(handler, deps), workers=workers)
+
+    def _row(self, op: Operation | str) -> Operation:
+        row = op if isinstance(op, Operation) else operation(op)
+        if row.kind != "request" or row.owner not in (None, self.name):
+            raise ValueError(f"{self.name} does not serve {row.subject}")
+        return row
 
     def responder(
         self,
