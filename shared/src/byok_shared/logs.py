@@ -117,10 +117,15 @@ class JsonFormatter(logging.Formatter):
 
 class _FrameworkNoise(logging.Filter):
     """Drops faststream's per-task "callback for Task-N is being executed..." line: it is
-    logged at INFO for every finished handler task, thousands per second under load."""
+    logged at INFO for every finished handler task, thousands per second under load. Its
+    "Connection broken with ..." warning stays, as one line: the traceback of a lost
+    connection (a server restart) says nothing more."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "is being executed" not in str(record.msg)
+        message = str(record.msg)
+        if message.startswith("Connection broken"):
+            record.exc_info = record.exc_text = None
+        return "is being executed" not in message
 
 
 def quiet_framework() -> None:

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
+import nats.errors
 from faststream import FastStream
 from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsMessage
@@ -291,3 +292,6 @@ def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
         asyncio.run(app.run())
     except NotProvisioned:
         raise SystemExit(78) from None  # EX_CONFIG; the reason is logged above
+    except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
+        # Stopped while the server was gone: nothing in flight could be sent anyway.
+        log.warning("%s stopped while NATS was unreachable", name)
