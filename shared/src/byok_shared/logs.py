@@ -150,6 +150,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # faststream logs every message at INFO; that is noise at request rate.
-    logging.getLogger("faststream").setLevel(max(logging.WARNING, root.level))
+    # faststream logs every message at INFO, and uvicorn each step of its start and stop;
+    # byok says "ready" itself. Their warnings and errors still show.
+    for framework in ("faststream", "uvicorn.error"):
+        logging.getLogger(framework).setLevel(max(logging.WARNING, root.level))
     quiet_framework()

@@ -289,7 +289,9 @@ def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
     configure_logging(name, settings.log_level, settings.log_format)
     app: FastStream = create_app(settings)
     try:
-        asyncio.run(app.run())
+        # faststream's "app starting / started / shutting down" lines at DEBUG: the
+        # service says "ready" itself, once it is.
+        asyncio.run(app.run(log_level=logging.DEBUG))
     except NotProvisioned:
         raise SystemExit(78) from None  # EX_CONFIG; the reason is logged above
     except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
