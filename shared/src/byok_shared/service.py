@@ -1,9 +1,11 @@
 """The service runner: one faststream app per service, with the reply guarantee.
 
-A service module builds a :class:`Service` in its ``create_app(settings)``,
-registers request handlers with :meth:`Service.responder` (the handler's
-argument type is the request contract) and returns :attr:`Service.app`.
-Nothing connects at import time; ``run_service`` is each ``__main__``.
+A service module builds a :class:`Service` in its ``create_app(settings)``, builds
+what its handlers need in an :meth:`Service.on_started` hook (held in an
+:class:`byok_shared.edge.Started`), serves each operation it owns in the contract's
+table with :meth:`Service.serve` (the table names the request model, the queue group
+and the tenant check) and returns :attr:`Service.app`. Nothing connects at import
+time; ``run_service`` is each ``__main__``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ from byok_contracts.operations import Operation, operation
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
-from .edge import account_check
+from .edge import AccountCheck, account_check
 from .jetstream import Bucket
 from .logs import configure_logging, correlation_id, quiet_framework
 from .metrics import Metrics, serve_metrics
@@ -47,15 +48,24 @@ log = logging.getLogger(__name__)
 Req = TypeVar("Req", bound=BaseModel)
 D = TypeVar("D")
 
-# The subject a request arrived on (a per-account subject names the account).
-request_subject: ContextVar[str] = ContextVar("byok_subject", default="")
-
 
 def _bound(
     handler: Callable[[Any, D], Awaitable[BaseModel]], deps: Callable[[], D]
 ) -> Callable[[Any], Awaitable[BaseModel]]:
     async def call(request: Any) -> BaseModel:
         return await handler(request, deps())
+
+    return call
+
+
+def _checked(
+    handler: Callable[[Req], Awaitable[BaseModel]], check: AccountCheck, arrived_on: str
+) -> Callable[[Req], Awaitable[BaseModel]]:
+    """``handler`` behind the tenant check of the subject the request arrived on."""
+
+    async def call(request: Req) -> BaseModel:
+        check(arrived_on, request)
+        return await handler(request)
 
     return call
 
@@ -119,12 +129,6 @@ class Service:
         return connection
 
     @property
-    def pull_inbox_prefix(self) -> bytes:
-        """Pass as ``inbox_prefix=`` to pull subscribers: faststream defaults them to
-        ``_INBOX.``, which the NATS permissions of ``deploy/`` do not let a service read."""
-        return f"{self.settings.nats_inbox_prefix}.".encode()
-
-    @property
     def js(self) -> JetStreamContext:
         return self.nc.jetstream()
 
@@ -146,21 +150,14 @@ class Service:
         (by default the handler runs and the reply is dropped).
         """
         row = self._row(op)
-        check = account_check(row)
-        served = handler
-        if check is not None:
-
-            async def served(request: BaseModel) -> BaseModel:
-                check(request_subject.get(), request)
-                return await handler(request)
-
         self._subscribe(
             subject or row.pattern,
             row.message,
-            served,
+            handler,
             queue=None if row.per_replica else self.queue,
             workers=workers,
             unanswered=unanswered,
+            check=account_check(row),
         )
 
     async def serve_raw(
@@ -225,14 +222,15 @@ class Service:
         queue: str | None,
         workers: int,
         unanswered: Callable[[bytes], Awaitable[None]] | None = None,
+        check: AccountCheck | None = None,
     ) -> None:
         async def subscriber(msg: NatsMessage) -> bytes | None:
             correlation_id.set(msg.correlation_id)
             if unanswered is not None and not msg.reply_to:
                 await unanswered(msg.body)
                 return None
-            request_subject.set(msg.raw_message.subject)
-            return await respond(msg.body, model, handler, subject=subject, metrics=self.metrics)
+            served = handler if check is None else _checked(handler, check, msg.raw_message.subject)
+            return await respond(msg.body, model, served, subject=subject, metrics=self.metrics)
 
         subscriber.__name__ = f"{self.name}:{subject}"
         self.broker.subscriber(subject, queue=queue or "", max_workers=workers)(subscriber)
