@@ -211,7 +211,8 @@ class Ledger:
     # -- effects and snapshots ----------------------------------------------
 
     async def start(self) -> None:
-        """Nothing to load: accounts are read on first use, from their snapshot."""
+        """Accounts are read on first use, from their snapshot; only prices load now."""
+        await asyncio.to_thread(self.charger.warm)
 
     @property
     def pending_effects(self) -> int:
