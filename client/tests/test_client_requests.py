@@ -88,7 +88,11 @@ async def test_a_hop_names_the_word_of_its_own_subject(nc: NatsClient) -> None:
 
 @pytest.mark.parametrize(
     "scope",
-    ["workspace:sk-ant-api03-" + "A" * 40 + "!", {"type": "galaxy", "id": "sk-ant-secret-x"}],
+    [
+        "workspace:sk-ant-api03-" + "A" * 40 + "!",
+        {"type": "galaxy", "id": "sk-ant-secret-x"},
+        {"type": "workspace", "id": "w1", "sk-ant-api03-in-a-key": "x"},
+    ],
 )
 async def test_bad_input_is_refused_before_sending_and_never_echoed(
     byok: ScriptedByok, client: ByokClient, scope: str | dict[str, str]

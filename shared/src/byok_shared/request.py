@@ -75,8 +75,15 @@ def build(model: type[Q], fields: Mapping[str, Any], what: str = "The body") -> 
     try:
         return model.model_validate_json(to_json(given))
     except ValidationError as exc:
-        where = ", ".join(sorted({".".join(map(str, e["loc"])) or "body" for e in exc.errors()}))
+        where = ", ".join(sorted({_place(e) for e in exc.errors()}))
         raise MalformedRequest(f"{what} breaks the v1 contract at: {where}") from None
+
+
+def _place(error: Any) -> str:
+    """Where a field failed: the model's own path, never an unknown key the caller sent."""
+    if error["type"] == "extra_forbidden":
+        return "an unknown field"
+    return ".".join(map(str, error["loc"])) or "body"
 
 
 class Requester:
