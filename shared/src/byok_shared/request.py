@@ -121,11 +121,13 @@ class Requester:
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except NoRespondersError:
-            raise self._gone(f"No service answers {subject}", "no_responders") from None
+            raise self.failure(f"No service answers {subject}", "no_responders") from None
         except NatsTimeout:
-            raise self._gone(f"No reply on {subject} within {self.timeout}s", "timeout") from None
+            raise self.failure(f"No reply on {subject} within {self.timeout}s", "timeout") from None
         except NatsError:  # closed, draining, reconnect buffer full
-            raise self._gone(f"The connection cannot carry {subject} now", "unavailable") from None
+            raise self.failure(
+                f"The connection cannot carry {subject} now", "unavailable"
+            ) from None
         return self._decode(subject, msg.data, reply)
 
     def _decode(self, subject: str, data: bytes, reply: type[R]) -> R:
@@ -139,9 +141,10 @@ class Requester:
         except ByokError:
             raise
         except (ValueError, KeyError, TypeError):  # ValidationError is a ValueError
-            raise self._gone(f"The reply on {subject} is unusable", "unavailable") from None
+            raise self.failure(f"The reply on {subject} is unusable", "unavailable") from None
 
-    def _gone(self, message: str, client_word: str) -> Unavailable:
+    def failure(self, message: str, client_word: str = "unavailable") -> Unavailable:
+        """The 503 this requester raises when its peer gives nothing usable."""
         if self.unavailable is not None:
             return self.unavailable(message)
         return Unavailable(message, error=client_word)

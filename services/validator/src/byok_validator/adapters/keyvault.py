@@ -5,8 +5,9 @@ from __future__ import annotations
 from nats.aio.client import Client as NatsClient
 
 from byok_contracts import Keypair
-from byok_contracts.v1 import RevokeKey, UnsealKey
+from byok_contracts.v1 import RevokeKey
 from byok_shared import calls
+from byok_shared.recipients import unseal
 from byok_shared.request import Requester
 
 from ..errors import ProviderUnavailable
@@ -27,11 +28,9 @@ class NatsKeyVault:
         self._key_vault = Requester(nc, timeout=timeout, unavailable=KeyVaultUnavailable)
 
     async def unseal(self, key_id: str) -> UnsealedKey:
-        body = UnsealKey(key_id=key_id, recipient_key=self.keypair.public_b64)
-        reply = await self._key_vault.request(calls.KEYS_UNSEAL, body)
-        key = self.keypair.open(reply.sealed_key, calls.KEYS_UNSEAL.subject).decode()
+        reply, key = await unseal(self._key_vault, self.keypair, key_id)
         state = reply.state.value if reply.state is not None else None
-        return UnsealedKey(key_id=reply.key_id, provider=reply.provider, key=key, state=state)
+        return UnsealedKey(reply.key_id, reply.provider, key.decode(), state)
 
     async def revoke(self, key_id: str, reason: str) -> None:
         body = RevokeKey(key_id=key_id, reason=reason[:1024])
