@@ -26,6 +26,7 @@ from nats.js.api import (
 )
 
 from byok_contracts import subjects
+from byok_contracts.v1 import buckets as layouts
 
 __all__ = [
     "BUCKETS",
@@ -62,12 +63,13 @@ STREAM_USAGE = "BYOK_USAGE"
 STREAM_LEDGER = "BYOK_LEDGER"
 STREAM_AUDIT = "BYOK_AUDIT"  # who touched which key (key-vault appends, operators read)
 
-BUCKET_KEYS = "byok-keys"  # <scope.type>.<scope.id>.<provider> -> KeyRecord
-BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
-BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
-BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
+# Buckets one service writes and others read: layouts in the contract (byok_contracts.v1.buckets).
+BUCKET_KEYS = layouts.KEYS.name
+BUCKET_SCOPES = layouts.SCOPES.name
+BUCKET_ACCOUNTS = layouts.ACCOUNTS.name
+BUCKET_CREDITS = layouts.CREDITS.name
+BUCKET_OWNERS = layouts.OWNERS.name
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
-BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
 BUCKET_RECIPIENTS = (
     "byok-recipients"  # <kid> -> public key key-vault may seal to (resolver/validator)
 )

@@ -12,18 +12,16 @@ from .ports import (
     AuditLog,
     Cipher,
     EventBus,
-    FreshnessBarrier,
     KeyStore,
     OwnerStore,
     RecipientRegistry,
+    ResolverBarrier,
     SettingsStore,
     Validator,
     Versioned,
 )
 
-__all__ = ["RETRIES", "Deps", "get_by_id", "key_event", "publish_confirmed"]
-
-RETRIES = 5
+__all__ = ["Deps", "get_by_id", "key_event", "publish_confirmed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +34,7 @@ class Deps:
     cipher: Cipher
     validator: Validator
     events: EventBus
-    barrier: FreshnessBarrier
+    barrier: ResolverBarrier
     catalog: Catalog
     owners: OwnerStore
     recipients: RecipientRegistry

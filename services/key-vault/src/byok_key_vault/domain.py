@@ -35,17 +35,11 @@ __all__ = [
     "make_hint",
     "merge_account",
     "merge_scope",
-    "slot_for",
     "state_for",
 ]
 
 MAX_KEY_LENGTH = 512
 _KEY_IDS = uuid.UUID("5b1f2c0e-7d55-4a39-9d4e-6b8f0c2a1e77")
-
-
-def slot_for(scope: Scope, provider: str) -> str:
-    """KV key of a scope's key for one provider: ``workspace.acme.anthropic``."""
-    return f"{scope.key}.{provider}"
 
 
 def clean_key(raw: bytes) -> str:

@@ -14,10 +14,10 @@ __all__ = [
     "AuditLog",
     "Cipher",
     "EventBus",
-    "FreshnessBarrier",
     "KeyStore",
     "OwnerStore",
     "RecipientRegistry",
+    "ResolverBarrier",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -148,7 +148,10 @@ class Validator(Protocol):
         ...
 
 
-class FreshnessBarrier(Protocol):
+class ResolverBarrier(Protocol):
+    """Freshness (DESIGN.md section 5): a change is confirmed once every resolver has it
+    (the adapter is :class:`byok_shared.freshness.FreshnessBarrier`)."""
+
     async def confirm(self, event_subject: str, event: BaseModel) -> object:
         """Return once every live resolver replica has applied ``event``."""
         ...

@@ -21,8 +21,16 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
-from byok_contracts.v1 import AccountPolicy, CreditState, KeyRecord, Resolve, Scope, ScopeSettings
-from byok_resolver.cache import AccountLoad, ResolverCache, ScopeLoad, slot_key
+from byok_contracts.v1 import (
+    AccountPolicy,
+    CreditState,
+    KeyRecord,
+    Resolve,
+    Scope,
+    ScopeSettings,
+    key_slot,
+)
+from byok_resolver.cache import AccountLoad, ResolverCache, ScopeLoad
 from byok_resolver.domain import PROVIDER_ORDER, KeyEntry
 from byok_shared.jetstream import (
     BUCKET_ACCOUNTS,
@@ -105,7 +113,7 @@ class KvStateLoader:
             reads = await asyncio.gather(
                 read_kv(self.js, BUCKET_OWNERS, scope.key),
                 read_kv(self.js, BUCKET_SCOPES, scope.key),
-                *(read_kv(self.js, BUCKET_KEYS, slot_key(scope, p)) for p in PROVIDER_ORDER),
+                *(read_kv(self.js, BUCKET_KEYS, key_slot(scope, p)) for p in PROVIDER_ORDER),
             )
         except BaseException:
             self.cache.abort_scope(token)
