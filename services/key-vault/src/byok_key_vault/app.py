@@ -6,7 +6,7 @@ from faststream import FastStream
 
 from byok_contracts import Catalog, Unavailable
 from byok_shared import ByokSettings, Service
-from byok_shared.freshness import FreshnessBarrier
+from byok_shared.freshness import FreshnessBarrier as ResolverBarrier
 
 from .adapters.jetstream import (
     EXTRA_BUCKETS,
@@ -24,7 +24,7 @@ from .audit import JetStreamAudit
 from .config import KeyVaultSettings
 from .handlers import Deps
 from .keyring import SealingKeys
-from .ports import Cipher, ResolverBarrier, Validator
+from .ports import Cipher, ReplicaBarrier, Validator
 from .subscribers import register
 
 __all__ = ["SERVICE", "build_cipher", "create_app"]
@@ -51,7 +51,7 @@ def create_app(
     *,
     cipher: Cipher | None = None,
     validator: Validator | None = None,
-    barrier: ResolverBarrier | None = None,
+    barrier: ReplicaBarrier | None = None,
 ) -> FastStream:
     """The key-vault app; tests may inject a cipher, validator or barrier."""
     config = config or KeyVaultSettings()
@@ -81,7 +81,7 @@ def create_app(
             validator=validator or NatsValidator(service.nc, timeout=config.validate_timeout),
             events=JetStreamEvents(service.js),
             barrier=barrier
-            or FreshnessBarrier(service.nc, service.js, timeout=config.barrier_timeout),
+            or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
             catalog=catalog,
             owners=KvOwnerStore(service.js),
             recipients=KvRecipients(service.js),

@@ -15,7 +15,7 @@ from .ports import (
     KeyStore,
     OwnerStore,
     RecipientRegistry,
-    ResolverBarrier,
+    ReplicaBarrier,
     SettingsStore,
     Validator,
     Versioned,
@@ -34,7 +34,7 @@ class Deps:
     cipher: Cipher
     validator: Validator
     events: EventBus
-    barrier: ResolverBarrier
+    barrier: ReplicaBarrier
     catalog: Catalog
     owners: OwnerStore
     recipients: RecipientRegistry

@@ -17,7 +17,7 @@ __all__ = [
     "KeyStore",
     "OwnerStore",
     "RecipientRegistry",
-    "ResolverBarrier",
+    "ReplicaBarrier",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -148,7 +148,7 @@ class Validator(Protocol):
         ...
 
 
-class ResolverBarrier(Protocol):
+class ReplicaBarrier(Protocol):
     """Freshness (DESIGN.md section 5): a change is confirmed once every resolver has it
     (the adapter is :class:`byok_shared.freshness.FreshnessBarrier`)."""
 
