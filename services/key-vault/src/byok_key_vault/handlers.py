@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from byok_contracts import (
     SUITE,
@@ -33,7 +34,6 @@ from byok_contracts.v1 import (
     RemoveKey,
     Scope,
     ScopeChanged,
-    ScopeSettings,
     ScopeSettingsReply,
     SetKeyEnabled,
     key_slot,
@@ -46,7 +46,7 @@ from .errors import KeyNotConfigured, ReadOnlyScope
 from .internal import revoke, rotate, unseal
 from .ports import Versioned
 from .tenancy import account_for, check_owner, claim_owner
-from .writes import compare_and_set, write_slot
+from .writes import compare_and_set, merge_entry, write_slot
 
 __all__ = [
     "Deps",
@@ -211,35 +211,26 @@ async def set_enabled(cmd: SetKeyEnabled, deps: Deps) -> KeyStateChanged:
 
 async def configure_scope(cmd: ConfigureScope, deps: Deps) -> ScopeSettingsReply:
     await claim_owner(cmd.scope, cmd.account, deps.owners)
-
-    async def read() -> Versioned[ScopeSettings] | None:
-        return await deps.settings.get_scope(cmd.scope.key)
-
-    async def merge(current: Versioned[ScopeSettings] | None) -> tuple[ScopeSettings, int]:
-        settings = domain.merge_scope(current.value if current else None, cmd)
-        revision = current.revision if current else None
-        return settings, await deps.settings.put_scope(settings, revision)
-
-    settings, revision = await compare_and_set("settings of this scope", read, merge)
-    await publish_confirmed(
-        subjects.EVENTS_SCOPES_CHANGED, ScopeChanged(settings=settings, revision=revision), deps
+    settings, revision = await merge_entry(
+        "settings of this scope",
+        partial(deps.settings.get_scope, cmd.scope.key),
+        deps.settings.put_scope,
+        partial(domain.merge_scope, cmd=cmd),
     )
+    event = ScopeChanged(settings=settings, revision=revision)
+    await publish_confirmed(subjects.EVENTS_SCOPES_CHANGED, event, deps)
     return ScopeSettingsReply(**settings.model_dump())
 
 
 async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyReply:
-    async def read() -> Versioned[AccountPolicy] | None:
-        return await deps.settings.get_account(cmd.account)
-
-    async def merge(current: Versioned[AccountPolicy] | None) -> tuple[AccountPolicy, int]:
-        policy = domain.merge_account(current.value if current else None, cmd)
-        revision = current.revision if current else None
-        return policy, await deps.settings.put_account(policy, revision)
-
-    policy, revision = await compare_and_set("policy of this account", read, merge)
-    await publish_confirmed(
-        subjects.EVENTS_ACCOUNTS_CHANGED, AccountChanged(policy=policy, revision=revision), deps
+    policy, revision = await merge_entry(
+        "policy of this account",
+        partial(deps.settings.get_account, cmd.account),
+        deps.settings.put_account,
+        partial(domain.merge_account, cmd=cmd),
     )
+    event = AccountChanged(policy=policy, revision=revision)
+    await publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
     return AccountPolicyReply(**policy.model_dump())
 
 

@@ -18,7 +18,7 @@ from byok_contracts.v1 import KeyRecord
 from .errors import StoreConflict
 from .ports import KeyStore, Versioned
 
-__all__ = ["RETRIES", "compare_and_set", "write_slot"]
+__all__ = ["RETRIES", "compare_and_set", "merge_entry", "write_slot"]
 
 RETRIES = 5
 
@@ -50,6 +50,22 @@ async def compare_and_set(
         except StoreConflict:
             continue
     raise StoreConflict(f"The {what} kept changing; try again")
+
+
+async def merge_entry(
+    what: str,
+    read: Callable[[], Awaitable[Versioned[V] | None]],
+    put: Callable[[V, int | None], Awaitable[int]],
+    merge: Callable[[V | None], V],
+) -> tuple[V, int]:
+    """Store ``merge(current)`` over what is stored (None: nothing yet, so create);
+    returns (value, revision). Settings and policies: a change merges into the latest."""
+
+    async def write(current: Versioned[V] | None) -> tuple[V, int]:
+        value = merge(current.value if current is not None else None)
+        return value, await put(value, current.revision if current is not None else None)
+
+    return await compare_and_set(what, read, write)
 
 
 async def write_slot(
