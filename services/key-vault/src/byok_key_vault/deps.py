@@ -50,7 +50,12 @@ async def get_by_id(key_id: str, deps: Deps) -> tuple[str, Versioned[KeyRecord]]
 
 
 def key_event(
-    name: str, record: KeyRecord, state: KeyState | None, revision: int, actor: str
+    name: str,
+    record: KeyRecord,
+    state: KeyState | None,
+    revision: int,
+    actor: str,
+    request_id: str | None = None,
 ) -> KeyChanged:
     return KeyChanged.model_validate(
         {
@@ -64,6 +69,7 @@ def key_event(
             "actor": actor,
             "revision": revision,
             "account": record.account,
+            "request_id": request_id,
         }
     )
 

@@ -107,15 +107,8 @@ def state_for(record: KeyRecord, enabled: bool) -> KeyState:
 
 
 def key_info(record: KeyRecord) -> KeyInfo:
-    return KeyInfo(
-        provider=record.provider,
-        key_id=record.key_id,
-        hint=record.hint,
-        model=record.model,
-        state=record.state,
-        created_at=record.created_at,
-        validated_at=record.validated_at,
-    )
+    """What ``keys.list`` shows of a record: never the ciphertext or the fingerprint."""
+    return KeyInfo.model_validate(record, from_attributes=True)
 
 
 def merge_scope(current: ScopeSettings | None, cmd: ConfigureScope) -> ScopeSettings:

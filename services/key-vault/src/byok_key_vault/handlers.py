@@ -22,7 +22,6 @@ from byok_contracts.v1 import (
     ConfigureAccount,
     ConfigureKey,
     ConfigureScope,
-    KeyChanged,
     KeyConfigured,
     KeyList,
     KeyRecord,
@@ -120,18 +119,8 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     same = existing is not None and existing.value.key_id == key_id
     if existing is not None and not same:
         await deps.keys.unindex(existing.value.key_id)
-    event = KeyChanged(
-        event="configured",
-        key_id=key_id,
-        scope=cmd.scope,
-        provider=record.provider,
-        state=KeyState.ACTIVE,
-        hint=record.hint,
-        model=model,
-        actor=cmd.actor,
-        request_id=cmd.request_id,
-        revision=revision,
-        account=owner,
+    event = key_event(
+        "configured", record, KeyState.ACTIVE, revision, cmd.actor, request_id=cmd.request_id
     )
     await deps.events.publish(
         subjects.EVENTS_KEYS_CONFIGURED, event, msg_id=f"{key_id}.{revision}.configured"
