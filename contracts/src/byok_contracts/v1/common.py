@@ -30,6 +30,7 @@ __all__ = [
     "ErrorReply",
     "Event",
     "FreeText",
+    "Hint",
     "KeyId",
     "KeyState",
     "ModelId",
@@ -122,6 +123,13 @@ _NO_KEY = AfterValidator(refuse_keys)
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN), _NO_KEY]
 AccountId = Identifier
 KeyId = Identifier
+Hint = Annotated[
+    str,
+    Field(
+        description="What a person may see of a stored key: a few first and last characters "
+        'around "...", never more than a quarter of the key.'
+    ),
+]
 OwningAccount = Annotated[
     AccountId | None,
     Field(

@@ -11,6 +11,7 @@ from .common import (
     Actor,
     Base64Key32,
     FreeText,
+    Hint,
     KeyId,
     KeyState,
     ModelId,
@@ -71,7 +72,7 @@ class KeyConfigured(Reply):
     status: Literal["configured"] = "configured"
     provider: Provider
     key_id: KeyId
-    hint: str
+    hint: Hint
     model: str
     scope: Scope
     request_id: str | None = None
@@ -107,7 +108,7 @@ class ListKeys(Request):
 class KeyInfo(Reply):
     provider: Provider
     key_id: KeyId
-    hint: str
+    hint: Hint
     model: str
     state: KeyState
     created_at: datetime
