@@ -89,11 +89,20 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
         deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
     )
     # Validate before touching the slot: a rejected replacement leaves the old key in place.
-    await deps.validator.validate(provider, key.encode())
+    # The encryption does not depend on the answer, so it runs meanwhile (Vault: one HTTP
+    # round trip off the critical path); a rejected key's ciphertext is simply dropped.
+    checked, ciphertext = await asyncio.gather(
+        deps.validator.validate(provider, key.encode()),
+        deps.cipher.encrypt(key.encode(), cmd.scope.key),
+        return_exceptions=True,
+    )
+    for failed in (checked, ciphertext):  # the provider's verdict first, as before
+        if isinstance(failed, BaseException):
+            raise failed
+    assert isinstance(ciphertext, str)
     slot = key_slot(cmd.scope, provider)
     fp = domain.fingerprint(deps.sealing.fingerprint_secret, key)
     key_id = domain.key_id_for(slot, fp)
-    ciphertext = await deps.cipher.encrypt(key.encode(), cmd.scope.key)
 
     def build(existing: Versioned[KeyRecord] | None) -> KeyRecord:
         same = existing is not None and existing.value.key_id == key_id
