@@ -59,7 +59,7 @@ class Cipher(Protocol):
 
 
 class KeyStore(Protocol):
-    """Key records by slot (``<scope.type>.<scope.id>.<provider>``) plus a key_id index.
+    """Key records by slot (:func:`byok_contracts.v1.key_slot`) plus a key_id -> slot index.
 
     ``create``/``update``/``delete`` raise :class:`~byok_key_vault.errors.StoreConflict`
     when the slot changed since ``revision`` (or exists, for ``create``).
