@@ -100,46 +100,35 @@ def stream_configs(
     outbox, so a message acked by the ledger is still needed. Only ``max_age``
     (400 and 30 days) ever removes a message.
     """
-    return [
-        StreamConfig(
-            name=STREAM_EVENTS,
-            subjects=[f"{subjects.EVENTS_PREFIX}.>"],
+
+    def stream(name: str, subject: str, **limits: Any) -> StreamConfig:
+        return StreamConfig(
+            name=name,
+            subjects=[subject],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
+            num_replicas=replicas,
+            **limits,
+        )
+
+    refuse_when_full: dict[str, Any] = {"discard": DiscardPolicy.NEW, "duplicate_window": 120.0}
+    return [
+        stream(
+            STREAM_EVENTS,
+            f"{subjects.EVENTS_PREFIX}.>",
             max_bytes=events_max_bytes,
             max_age=30 * _DAY,
-            duplicate_window=120.0,
-            num_replicas=replicas,
+            **refuse_when_full,
         ),
-        StreamConfig(
-            name=STREAM_USAGE,
-            subjects=[subjects.USAGE_RECORDED],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
+        stream(
+            STREAM_USAGE,
+            subjects.USAGE_RECORDED,
             max_bytes=usage_max_bytes,
             max_age=400 * _DAY,
-            duplicate_window=120.0,
-            num_replicas=replicas,
+            **refuse_when_full,
         ),
-        StreamConfig(
-            name=STREAM_LEDGER,
-            subjects=[f"{subjects.LEDGER_JOURNAL_PREFIX}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            duplicate_window=120.0,
-            num_replicas=replicas,
-        ),
-        StreamConfig(
-            name=STREAM_AUDIT,
-            subjects=[f"{subjects.AUDIT_PREFIX}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            max_age=400 * _DAY,
-            num_replicas=replicas,
-        ),
+        stream(STREAM_LEDGER, f"{subjects.LEDGER_JOURNAL_PREFIX}.>", **refuse_when_full),
+        stream(STREAM_AUDIT, f"{subjects.AUDIT_PREFIX}.>", max_age=400 * _DAY),
     ]
 
 
