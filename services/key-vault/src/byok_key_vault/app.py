@@ -7,7 +7,7 @@ from faststream import FastStream
 from byok_contracts import Catalog
 from byok_shared import ByokSettings, Service
 from byok_shared.edge import Started
-from byok_shared.freshness import FreshnessBarrier as ResolverBarrier
+from byok_shared.freshness import FreshnessBarrier
 
 from .adapters.jetstream import (
     EXTRA_BUCKETS,
@@ -76,7 +76,7 @@ def create_app(
                 validator=validator or NatsValidator(service.nc, timeout=config.validate_timeout),
                 events=JetStreamEvents(service.js),
                 barrier=barrier
-                or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
+                or FreshnessBarrier(service.nc, service.js, timeout=config.barrier_timeout),
                 catalog=catalog,
                 owners=KvOwnerStore(service.js),
                 recipients=KvRecipients(service.js),
