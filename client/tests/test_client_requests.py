@@ -76,8 +76,8 @@ async def test_an_unusable_reply_is_503_unavailable(
 async def test_a_hop_names_the_word_of_its_own_subject(nc: NatsClient) -> None:
     """An internal hop raises its registered word, not the client-side one."""
 
-    class KeySourceUnavailable(Unavailable):
-        default_error = "key_source_unavailable"
+    class KeySourceUnavailable(Unavailable, word="key_source_unavailable"):
+        """The resolver's word for 'key-vault is gone'."""
 
     hop = Requester(nc, timeout=1.0, unavailable=KeySourceUnavailable)
     body = UnsealKey(key_id="k1", recipient_key=Keypair.generate().public_b64)
@@ -109,7 +109,7 @@ async def test_bad_input_is_refused_before_sending_and_never_echoed(
 async def test_a_call_must_match_the_contract_table() -> None:
     with pytest.raises(TypeError):
         call(subjects.KEYS_LIST, ListKeys, ListKeys)
-    with pytest.raises(LookupError):
+    with pytest.raises(KeyError):
         call("byok.v1.nothing", ListKeys, ListKeys)
 
 

@@ -1,6 +1,6 @@
 """Every request operation of the v1 contract as a typed :class:`~byok_shared.request.Call`.
 
-Each is checked against :data:`byok_contracts.schema.OPERATIONS` when this module is
+Each is checked against :data:`byok_contracts.operations.OPERATIONS` when this module is
 imported, so a call whose models drift from the contract table fails at once.
 Templated subjects (``resolve.{account}``, ``keys.validate.{replica}``,
 ``health.{service}``) are sent with ``subject=`` set to the concrete form.

@@ -1,6 +1,6 @@
 """The one way to make a request over NATS: the client and every internal hop use it.
 
-A :class:`Call` names one request operation of :data:`byok_contracts.schema.OPERATIONS`
+A :class:`Call` names one request operation of :data:`byok_contracts.operations.OPERATIONS`
 with its request and reply models (checked against the table when the call is
 defined). :class:`Requester` sends a body and returns the typed reply; every
 failure becomes an error of the :mod:`byok_contracts.errors` tree, mapped here
@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from byok_contracts import ByokError, MalformedRequest, Unavailable, error_for_code
-from byok_contracts.schema import OPERATIONS
+from byok_contracts.operations import operation
 
 __all__ = ["Call", "Requester", "build", "call"]
 
@@ -57,12 +57,10 @@ class Call(Generic[Q, R]):
 
 def call(subject: str, message: type[Q], reply: type[R]) -> Call[Q, R]:
     """The request operation at ``subject``; refuses models the contract table does not name."""
-    for op in OPERATIONS:
-        if op.subject == subject and op.kind == "request":
-            if (op.message, op.reply) != (message, reply):
-                raise TypeError(f"{subject} takes {op.message.__name__} -> {op.reply!r}")
-            return Call(subject, message, reply)
-    raise LookupError(f"{subject} is not a request operation of the v1 contract")
+    op = operation(subject)  # KeyError for a subject the table does not hold
+    if (op.kind, op.message, op.reply) != ("request", message, reply):
+        raise TypeError(f"{subject} takes {op.message.__name__} -> {op.reply!r}")
+    return Call(subject, message, reply)
 
 
 def build(model: type[Q], fields: Mapping[str, Any], what: str = "The body") -> Q:

@@ -12,10 +12,8 @@ from byok_shared.request import Requester
 __all__ = ["NatsValidator", "ValidatorUnavailable"]
 
 
-class ValidatorUnavailable(Unavailable):
+class ValidatorUnavailable(Unavailable, word="validator_unavailable"):
     """No validator replica answered: the key cannot be checked now (retryable)."""
-
-    default_error = "validator_unavailable"
 
 
 class NatsValidator:

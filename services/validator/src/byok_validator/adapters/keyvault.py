@@ -16,10 +16,8 @@ from ..ports import UnsealedKey
 __all__ = ["KeyVaultUnavailable", "NatsKeyVault"]
 
 
-class KeyVaultUnavailable(ProviderUnavailable):
+class KeyVaultUnavailable(ProviderUnavailable, word="key_vault_unavailable"):
     """key-vault did not answer: the report cannot be checked now (retryable)."""
-
-    default_error = "key_vault_unavailable"
 
 
 class NatsKeyVault:
