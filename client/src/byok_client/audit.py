@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from byok_contracts import subjects
@@ -64,7 +63,7 @@ class AuditMixin(BaseClient):
             while len(entries) < limit:
                 try:
                     batch = await sub.fetch(256, timeout=1.0)
-                except NatsTimeout:
+                except TimeoutError:  # nats-py raises its own or, near the deadline, asyncio's
                     break
                 for msg in batch:
                     entry = AuditEntry.model_validate_json(msg.data)
