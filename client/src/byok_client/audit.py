@@ -63,7 +63,7 @@ class AuditMixin(BaseClient):
             while len(entries) < limit:
                 try:
                     batch = await sub.fetch(256, timeout=1.0)
-                except TimeoutError:  # nats-py raises its own or asyncio's, by code path
+                except TimeoutError:  # nats-py raises its own or, near the deadline, asyncio's
                     # A slow server is not the end of the trail: stop only when the
                     # consumer says nothing is left to deliver.
                     if (await sub.consumer_info()).num_pending == 0:
