@@ -2,8 +2,9 @@
 
 The table in ``byok_shared.natsauth`` is the one source. These tests show that
 the server enforces exactly that table (for every role, every byok subject and
-the JetStream/KV subjects a role could abuse), that the table denies what each
-role must never do, and that each role can still do its job.
+the JetStream/KV subjects a role could abuse) and that each role can still do
+its job. That the table denies what each role must never do, without a server:
+``shared/tests/test_shared_natsauth.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -44,190 +44,15 @@ from byok_shared.natsauth import (
     allows_publish,
     allows_subscribe,
     inbox_prefix,
-    password_env,
-    subject_matches,
 )
-from byok_shared.natsconfig import render_config, service_env, write_server_config
-from byok_shared.natsserver import NatsServer, nats_server_binary
+from byok_shared.natsconfig import render_config, service_env
+from byok_shared.natsserver import NatsServer
 from byok_shared.provision import provision_blocking, provision_jetstream, verify_jetstream
 from byok_shared.testing.apps import running, settings_for
+from byok_shared.testing.natsprobes import PUBLISH_PROBES, SUBSCRIBE_PROBES
 
 PASSWORDS = {name: f"pw-{name}" for name in ROLES}
 SERVICE_ROLES = tuple(name for name in ROLES if name not in CLIENT_ROLES)
-
-# Every byok subject, plus what a role could use to read or forge state behind the services.
-_CONTRACT = sorted(
-    value
-    for name in subjects.__all__
-    if isinstance(value := getattr(subjects, name), str)
-    and value.startswith(f"{subjects.PREFIX}.")
-    and not name.endswith("_PREFIX")
-    and name != "KEYS_VALIDATE"  # a prefix: keys_validate_for(replica) is the subject
-)
-_PROBES = (
-    *_CONTRACT,
-    *(subjects.health(s) for s in subjects.SERVICES),
-    subjects.keys_validate_for("replica-1"),
-    subjects.ledger_journal("acme"),
-    "byok.v1.events.anything.else",
-    "$KV.byok-keys.workspace.acme.anthropic",
-    "$KV.byok-sealing.current",
-    "$KV.byok-accounts.acme",
-    "$KV.byok-credits.acme",
-    "$KV.byok-resolvers.replica-1",
-    "$JS.API.STREAM.INFO.KV_byok-keys",
-    "$JS.API.STREAM.DELETE.BYOK_EVENTS",
-    "$JS.API.STREAM.PURGE.BYOK_LEDGER",
-    "$JS.API.DIRECT.GET.KV_byok-keys.$KV.byok-keys.workspace.acme.anthropic",
-    "$JS.API.STREAM.MSG.GET.KV_byok-sealing",
-    "$JS.API.CONSUMER.CREATE.BYOK_EVENTS",
-    "$JS.API.CONSUMER.CREATE.BYOK_USAGE",
-    "$JS.ACK.BYOK_USAGE.ledger.1.1.1.0.0",
-    "_INBOX.abc",
-    "_INBOX_runtime.abc",
-    "_INBOX_backend.abc",
-    "_INBOX_key-vault.abc",
-)
-_SUBSCRIBE_PROBES = (*_PROBES, ">", "byok.>", "byok.v1.events.>", "$KV.>", "_INBOX.>")
-
-
-# --- the table itself ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("pattern", "subject", "expected"),
-    [
-        ("a.b", "a.b", True),
-        ("a.*", "a.b", True),
-        ("a.*", "a.b.c", False),
-        ("a.>", "a.b.c", True),
-        ("a.>", "a", False),
-        ("*.b", "a.b", True),
-        ("a.b", "a.b.c", False),
-    ],
-)
-def test_subject_matches_follows_nats_wildcards(pattern: str, subject: str, expected: bool) -> None:
-    assert subject_matches(pattern, subject) is expected
-
-
-def test_runtime_may_only_resolve_report_publish_usage_and_ask_health() -> None:
-    runtime = ROLES["runtime"]
-    allowed = {subjects.RESOLVE, subjects.KEYS_REPORT, subjects.USAGE_RECORDED}
-    for subject in _PROBES:
-        expected = subject in allowed or subject_matches(subjects.health("*"), subject)
-        assert allows_publish(runtime, subject) is expected, subject
-    for subject in _SUBSCRIBE_PROBES:
-        assert allows_subscribe(runtime, subject) is subject.startswith("_INBOX_runtime."), subject
-
-
-def test_backend_cannot_reach_resolve_internals_or_usage() -> None:
-    backend = ROLES["backend"]
-    for subject in (
-        subjects.RESOLVE,
-        subjects.KEYS_REPORT,
-        subjects.USAGE_RECORDED,
-        subjects.INTERNAL_KEYS_UNSEAL,
-        subjects.INTERNAL_RESOLVER_SYNC,
-        subjects.INTERNAL_VALIDATOR_PUBLIC_KEY,
-        subjects.keys_validate_for("replica-1"),
-        subjects.EVENTS_KEYS_REMOVED,
-        "$KV.byok-keys.workspace.acme.anthropic",
-        "$JS.API.STREAM.INFO.KV_byok-keys",
-    ):
-        assert not allows_publish(backend, subject), subject
-    assert allows_subscribe(backend, subjects.EVENTS_KEYS_CONFIGURED)
-    assert allows_subscribe(backend, subjects.EVENTS_KEYS_REJECTED)
-    for subject in ("byok.v1.events.>", subjects.EVENTS_KEYS_REVOKED, subjects.KEYS_CONFIGURE):
-        assert not allows_subscribe(backend, subject), subject
-
-
-def test_only_key_vault_publishes_internal_sync_and_key_events() -> None:
-    for role in ROLES.values():
-        is_vault = role.name == "key-vault"
-        assert allows_publish(role, subjects.INTERNAL_RESOLVER_SYNC) is is_vault, role.name
-        assert allows_publish(role, subjects.EVENTS_KEYS_REMOVED) is is_vault, role.name
-        assert allows_publish(role, "$KV.byok-keys.workspace.acme.anthropic") is is_vault
-
-
-def test_every_request_subject_has_exactly_one_serving_service_and_a_caller() -> None:
-    events_or_streams = (subjects.EVENTS_PREFIX, subjects.USAGE_RECORDED)
-    requests = [s for s in _CONTRACT if not s.startswith(events_or_streams)]
-    requests += [subjects.health(s) for s in subjects.SERVICES]
-    requests.append(subjects.keys_validate_for("replica-1"))
-    for subject in requests:
-        servers = [n for n in SERVICE_ROLES if allows_subscribe(ROLES[n], subject)]
-        callers = [n for n, r in ROLES.items() if allows_publish(r, subject)]
-        assert len(servers) == 1, (subject, servers)
-        assert callers, subject
-        # Health checks ask themselves, and a resolver probes its queue group at start.
-        if not subject.startswith(f"{subjects.PREFIX}.health.") and subject != subjects.RESOLVE:
-            assert servers[0] not in callers, subject
-
-
-def test_every_event_has_one_publishing_service() -> None:
-    events = [s for s in _CONTRACT if s.startswith(subjects.EVENTS_PREFIX)]
-    assert events
-    for subject in events:
-        publishers = [n for n in SERVICE_ROLES if allows_publish(ROLES[n], subject)]
-        assert len(publishers) == 1, (subject, publishers)
-    usage = [n for n, r in ROLES.items() if allows_publish(r, subjects.USAGE_RECORDED)]
-    assert usage == ["runtime"]
-
-
-def test_clients_never_touch_internal_subjects_or_jetstream() -> None:
-    for name in CLIENT_ROLES:
-        role = ROLES[name]
-        assert not role.allow_responses
-        for pattern in (*role.publish, *role.subscribe):
-            if name == "operator" and pattern.endswith(("BYOK_AUDIT", "BYOK_AUDIT.>")):
-                continue  # ``byok audit`` reads the audit trail (and nothing else of JetStream)
-            if name == "operator" and "byok-api-tokens" in pattern:
-                continue  # ``byok tokens`` writes the gateway's token bucket (digests only)
-            if name == "operator" and pattern.startswith("$JS.API.STREAM."):
-                # provisioning: create, inspect, update; never delete, purge or read messages
-                assert pattern.split(".")[3] in ("INFO", "CREATE", "UPDATE"), pattern
-                continue
-            if name == "operator" and pattern == "$JS.API.INFO":
-                continue
-            assert not pattern.startswith(("$JS", "$KV")), (name, pattern)
-            if name != "operator":  # the operator rotates keys and probes resolver replicas
-                assert ".internal." not in pattern, (name, pattern)
-
-
-def test_each_role_receives_replies_only_on_its_own_inbox() -> None:
-    for role in ROLES.values():
-        inboxes = [p for p in role.subscribe if p.startswith("_INBOX")]
-        assert inboxes == [f"{inbox_prefix(role.name)}.>"], role.name
-
-
-def test_rendered_config_is_valid_for_nats_server(tmp_path: Path) -> None:
-    literal = tmp_path / "literal.conf"
-    literal.write_text(render_config(PASSWORDS))
-    from_env = tmp_path / "env.conf"
-    from_env.write_text(render_config())
-    env = dict(os.environ) | {password_env(name): "x" for name in ROLES}
-    for path in (literal, from_env):
-        check = subprocess.run(
-            [nats_server_binary(), "-c", str(path), "-t"], capture_output=True, env=env, check=False
-        )
-        assert check.returncode == 0, check.stderr.decode()
-
-
-def test_generated_passwords_are_private_and_stable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(password_env("runtime"), "from-env")
-    path, first = write_server_config(tmp_path)
-    _, second = write_server_config(tmp_path)
-    assert first == second
-    assert first["runtime"] == "from-env"
-    assert len(first["backend"]) >= 24
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "nats-auth" / "passwords.json").stat().st_mode & 0o777 == 0o600
-    # the server config holds bcrypt hashes, never a clear password
-    config = path.read_text()
-    assert first["resolver"] not in config
-    assert config.count('password: "$2b$11$') == len(ROLES)
 
 
 # --- a real server ------------------------------------------------------------
@@ -337,17 +162,17 @@ async def test_unknown_users_and_wrong_passwords_are_refused(auth_server: NatsSe
 @pytest.mark.parametrize("role", list(ROLES))
 async def test_server_enforces_exactly_the_table(auth_server: NatsServer, role: str) -> None:
     async with connected(auth_server, role) as conn:
-        for subject in _PROBES:
+        for subject in PUBLISH_PROBES:
             await conn.nc.publish(subject, b"{}")
-        for subject in _SUBSCRIBE_PROBES:
+        for subject in SUBSCRIBE_PROBES:
             await conn.nc.subscribe(subject)
-        denials = sum(not allows_publish(ROLES[role], s) for s in _PROBES)
-        denials += sum(not allows_subscribe(ROLES[role], s) for s in _SUBSCRIBE_PROBES)
+        denials = sum(not allows_publish(ROLES[role], s) for s in PUBLISH_PROBES)
+        denials += sum(not allows_subscribe(ROLES[role], s) for s in SUBSCRIBE_PROBES)
         await conn.settle(denials)
-        for subject in _PROBES:
+        for subject in PUBLISH_PROBES:
             expected = allows_publish(ROLES[role], subject)
             assert conn.denied("publish", subject) is not expected, (role, "publish", subject)
-        for subject in _SUBSCRIBE_PROBES:
+        for subject in SUBSCRIBE_PROBES:
             expected = allows_subscribe(ROLES[role], subject)
             assert conn.denied("subscription", subject) is not expected, (role, "sub", subject)
 
