@@ -11,19 +11,17 @@ from pathlib import Path
 
 import nats
 import pytest
-from pydantic import SecretStr
 
 from byok_client import ByokClient
 from byok_contracts import Keypair, subjects
 from byok_shared.jetstream import BUCKET_RECIPIENTS
 from byok_shared.natsauth import ROLES, allows_publish, inbox_prefix
-from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import provision_blocking
-from byok_shared.testing import running, settings_for
+from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.natsroles import PASSWORDS, login, service_apps, start_auth_server
 
-PASSWORDS = {name: f"pw-{name}" for name in ROLES}
 KEY = "sk-ant-api03-" + "Cust0dyUnd3rAuth0r1z" * 4 + "-caAA"
 
 
@@ -39,13 +37,8 @@ def test_only_resolver_and_validator_register_recipients_only_key_vault_audits()
 
 @pytest.fixture
 def auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    config = tmp_path / "auth.conf"
-    config.write_text(render_config(PASSWORDS))
-    server = NatsServer(
-        store_dir=tmp_path / "jetstream", config_file=config, log_file=tmp_path / "nats.log"
-    ).start()
-    operator = {"password": PASSWORDS["operator"], "inbox_prefix": inbox_prefix("operator")}
-    provision_blocking(server.url, user="operator", **operator)
+    server = start_auth_server(tmp_path)
+    provision_blocking(server.url, **login("operator"))
     yield server
     server.stop()
 
@@ -64,22 +57,16 @@ async def as_role(server: NatsServer, role: str, account: str | None = None) -> 
 async def test_configure_resolve_and_audit_under_least_privilege(
     auth_server: NatsServer, tmp_path: Path
 ) -> None:
-    import importlib
 
     with FakeProviders() as fake:
         fake.add_key(KEY, "valid")
-        apps = []
-        for service in ("key-vault", "validator", "resolver", "credit-ledger"):
-            module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-            settings = settings_for(
-                auth_server.url,
-                tmp_path / "data",
-                nats_user=service,
-                nats_password=SecretStr(PASSWORDS[service]),
-                nats_inbox_prefix=inbox_prefix(service),
-                **fake.settings_overrides(),
-            )
-            apps.append(module.create_app(settings))
+        apps = service_apps(
+            ("key-vault", "validator", "resolver", "credit-ledger"),
+            auth_server.url,
+            tmp_path / "data",
+            PASSWORDS,
+            **fake.settings_overrides(),
+        )
         async with running(*apps):
             backend = await as_role(auth_server, "backend", account="acme")
             runtime = await as_role(auth_server, "runtime")

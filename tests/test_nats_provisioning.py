@@ -10,7 +10,6 @@ provisioning is missing or was tampered with.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -52,6 +51,7 @@ from byok_shared.natsserver import NatsServer
 from byok_shared.provision import NotProvisioned, provision_jetstream, verify_jetstream
 from byok_shared.testing.apps import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.natsroles import service_apps
 
 TENANT = tenant_runtime("tenant-acme", ["acme", "acme-eu"])
 # Answers byok.v1.resolve.<account> until the resolver serves it (issue 10, custody).
@@ -125,7 +125,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     config.write_text(render_config(PASSWORDS, roles=AUTH_ROLES))
     nats_server = NatsServer(
         store_dir=base / "jetstream", config_file=config, log_file=base / "nats.log"
-    ).start()
+    ).start_anywhere()
     yield nats_server
     nats_server.stop()
 
@@ -375,7 +375,7 @@ async def test_a_tenant_runtime_resolves_its_own_accounts_through_the_real_servi
     base.mkdir()
     config.write_text(render_config(PASSWORDS, roles=AUTH_ROLES))
     server = NatsServer(store_dir=base / "js", config_file=config, log_file=base / "nats.log")
-    server.start()
+    server.start_anywhere()
     try:
         await _tenant_scenario(server, tmp_path, fake_providers)
     finally:
@@ -391,18 +391,13 @@ async def test_a_tenant_runtime_resolves_its_own_accounts_through_the_real_servi
 async def _tenant_scenario(server: NatsServer, tmp_path: Path, fake: FakeProviders) -> None:
     async with login(server, "operator") as operator:
         await provision_jetstream(operator.nc.jetstream())
-    apps = []
-    for service in ("key-vault", "validator", "resolver"):
-        module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-        settings = settings_for(
-            server.url,
-            tmp_path / "data",
-            nats_user=service,
-            nats_password=SecretStr(PASSWORDS[service]),
-            nats_inbox_prefix=inbox_prefix(service),
-            **fake.settings_overrides(),
-        )
-        apps.append(module.create_app(settings))
+    apps = service_apps(
+        ("key-vault", "validator", "resolver"),
+        server.url,
+        tmp_path / "data",
+        PASSWORDS,
+        **fake.settings_overrides(),
+    )
     acme_key = fake.add_key("sk-ant-api03-" + "acmeTenantKey0" * 6 + "-tailAA")
     globex_key = fake.add_key("sk-ant-api03-" + "globexTenantK1" * 6 + "-tailAA")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import ssl
 import time
 from collections.abc import Iterator
@@ -15,20 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from byok_client import ByokClient
 from byok_gateway.deploy import init
 from byok_shared.apitokens import ApiTokenStore
-from byok_shared.natsauth import ROLES, inbox_prefix
-from byok_shared.natsconfig import render_config
+from byok_shared.natsauth import inbox_prefix
 from byok_shared.natsserver import NatsServer, free_port
 from byok_shared.provision import provision_jetstream
-from byok_shared.testing import running, settings_for
+from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.natsroles import PASSWORDS, service_apps, start_auth_server
 from byok_shared.testing.processes import ServiceProcess
 
-PASSWORDS = {name: f"pw-{name}" for name in ROLES}
 GOOD = "sk-ant-api03-" + "Gat3wayPr0c3ssK3yAA" * 4 + "-gwAA"
 BAD = "sk-proj-" + "R3j3ct3dByTh3Pr0v1d3r" * 3
 SERVICES = ("key-vault", "validator", "resolver", "credit-ledger", "usage-tracker")
@@ -41,11 +38,7 @@ def needles(secret: str) -> list[bytes]:
 
 @pytest.fixture
 def auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    config = tmp_path / "auth.conf"
-    config.write_text(render_config(PASSWORDS))
-    server = NatsServer(
-        store_dir=tmp_path / "jetstream", config_file=config, log_file=tmp_path / "nats.log"
-    ).start()
+    server = start_auth_server(tmp_path)
     yield server
     server.stop()
 
@@ -83,18 +76,9 @@ async def test_tls_least_privilege_and_no_key_bytes_in_output(
             inbox_prefix=inbox_prefix("operator"),
         )
         await provision_jetstream(operator.nc.jetstream())  # as make run and compose do
-        apps = []
-        for service in SERVICES:
-            module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-            settings = settings_for(
-                auth_server.url,
-                tmp_path / "data",
-                nats_user=service,
-                nats_password=SecretStr(PASSWORDS[service]),
-                nats_inbox_prefix=inbox_prefix(service),
-                **fake.settings_overrides(),
-            )
-            apps.append(module.create_app(settings))
+        apps = service_apps(
+            SERVICES, auth_server.url, tmp_path / "data", PASSWORDS, **fake.settings_overrides()
+        )
         async with running(*apps):
             store = ApiTokenStore(operator.nc.jetstream())
             token, record = await store.create("proc-acct")
