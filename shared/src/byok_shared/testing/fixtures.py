@@ -20,6 +20,7 @@ from .apps import running, settings_for
 from .cluster import start_cluster
 from .fake_providers import FakeProviders
 from .natsroles import connected, start_auth_server
+from .system import SYSTEM_PARAMS, System, running_system
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -142,3 +143,11 @@ async def key_stack(
             yield client
         finally:
             await client.close()
+
+
+@pytest.fixture(params=SYSTEM_PARAMS)
+async def system(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[System]:
+    """All of byok in-process, with the local cipher, with a real OpenBao, and at R3 on a
+    cluster (one test per DESIGN scenario runs on each)."""
+    async with running_system(request, tmp_path) as running_one:
+        yield running_one

@@ -20,13 +20,19 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from pydantic import SecretStr
 
-from ..natsauth import ROLES, inbox_prefix
+from byok_contracts import subjects
+
+from ..natsauth import ROLES, Role, inbox_prefix, tenant_runtime
 from ..natsconfig import render_config
 from ..natsserver import NatsServer
 from .apps import settings_for
 
 __all__ = [
+    "AUTH_ROLES",
     "PASSWORDS",
+    "RESPONDER",
+    "TENANT",
+    "TENANT_PASSWORDS",
     "RoleConnection",
     "ask",
     "connected",
@@ -37,16 +43,31 @@ __all__ = [
 
 PASSWORDS = {name: f"pw-{name}" for name in ROLES}
 
+# A runtime issued for two accounts only, and a stand-in answering
+# ``byok.v1.resolve.<account>`` (issue 10, custody), beside every byok role.
+TENANT = tenant_runtime("tenant-acme", ["acme", "acme-eu"])
+RESPONDER = Role(
+    "resolve-responder",
+    publish=(),
+    subscribe=(f"{subjects.RESOLVE}.*", "_INBOX_resolve-responder.>"),
+    allow_responses=True,
+)
+AUTH_ROLES = {**ROLES, TENANT.name: TENANT, RESPONDER.name: RESPONDER}
+TENANT_PASSWORDS = {name: f"pw-{name}" for name in AUTH_ROLES}
+
 
 def login(role: str, passwords: Mapping[str, str] = PASSWORDS) -> dict[str, str]:
     """The connect options of ``role`` (user, password, its own inbox prefix)."""
     return {"user": role, "password": passwords[role], "inbox_prefix": inbox_prefix(role)}
 
 
-def start_auth_server(base: Path, passwords: Mapping[str, str] = PASSWORDS) -> NatsServer:
-    """A server with authorization on, its config, store and log under ``base``."""
+def start_auth_server(
+    base: Path, passwords: Mapping[str, str] = PASSWORDS, roles: Mapping[str, Role] = ROLES
+) -> NatsServer:
+    """A server with authorization on (``roles``, by default byok's table), its config,
+    store and log under ``base``."""
     config = base / "auth.conf"
-    config.write_text(render_config(dict(passwords)))
+    config.write_text(render_config(passwords, roles=roles))
     return NatsServer(
         store_dir=base / "jetstream", config_file=config, log_file=base / "nats.log"
     ).start_anywhere()
@@ -78,6 +99,13 @@ class RoleConnection:
         # nats-py lowercases the server's -ERR line.
         needle = f'permissions violation for {kind} to "{subject}"'.lower()
         return any(needle in e.lower() for e in self.errors)
+
+    async def wait_denied(self, subject: str, kind: str = "publish", timeout: float = 30) -> None:
+        """Wait until the server refused ``kind`` to ``subject``."""
+        async with asyncio.timeout(timeout):
+            while not self.denied(kind, subject):
+                self._reported.clear()
+                await self._reported.wait()
 
 
 async def ask(
