@@ -199,7 +199,7 @@ async def test_leader_kills_and_a_rolling_restart_under_checked_load(
         async def settled() -> bool:
             return all(p.alive for ps in run.procs.values() for p in ps)
 
-        await eventually(settled, 5, "services alive")
+        await eventually(settled, 30, "services alive")
         state = await check_state(client, js, world, timeout=60)
         print(json.dumps({"phases": phases, **tally.summary(), **state}))
         assert state["lost_debits"] == 0

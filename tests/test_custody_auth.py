@@ -21,6 +21,7 @@ from byok_shared.provision import provision_blocking
 from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_shared.testing.natsroles import PASSWORDS, login, service_apps, start_auth_server
+from byok_shared.testing.polling import eventually
 
 KEY = "sk-ant-api03-" + "Cust0dyUnd3rAuth0r1z" * 4 + "-caAA"
 
@@ -95,12 +96,21 @@ async def test_configure_resolve_and_audit_under_least_privilege(
                 )
                 await raw.publish(subjects.audit("acme", "workspace", "x", "unseal"), b"{}")
                 await raw.flush()
-                await asyncio.sleep(0.3)
+
+                # nats-py reports violations after the flush returns: wait for both.
+                async def both_reported() -> bool:
+                    return sum("permissions violation" in e for e in errors) >= 2
+
+                await eventually(both_reported, 30, "both violations reported")
+                await raw.flush()  # and a round trip for any unexpected third
                 await raw.close()
                 assert sum("permissions violation" in e for e in errors) == 2, errors
 
-                await asyncio.sleep(0.2)
                 entries = await operator.audit(key_id=stored.key_id)
+                async with asyncio.timeout(30):  # the audit is appended as the hops happen
+                    while len(entries) < 2:
+                        await asyncio.sleep(0.05)
+                        entries = await operator.audit(key_id=stored.key_id)
                 assert [e.operation for e in entries] == ["configure", "unseal"]
                 assert "backend" in (entries[0].role or "").split("|")
                 assert entries[1].role == "resolver"

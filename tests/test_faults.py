@@ -103,7 +103,7 @@ async def test_kill9_of_each_service_under_load_then_restart(
                 now = sum(n for k, n in load.tally.unavailable.items() if k.startswith(op))
                 return now >= refused + 3
 
-            await eventually(victim_refused, 10, f"{op} refused while {victim} is dead")
+            await eventually(victim_refused, 30, f"{op} refused while {victim} is dead")
             await load.until_ok("publish", 10, 15)  # usage keeps flowing into JetStream
             backlog = None
             if victim in ("credit-ledger", "usage-tracker"):
