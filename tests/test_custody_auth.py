@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import nats
-import pytest
 
 from byok_client import ByokClient
 from byok_contracts import Keypair, subjects
 from byok_shared.jetstream import BUCKET_RECIPIENTS
 from byok_shared.natsauth import ROLES, allows_publish, inbox_prefix
 from byok_shared.natsserver import NatsServer
-from byok_shared.provision import provision_blocking
 from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders
-from byok_shared.testing.natsroles import PASSWORDS, login, service_apps, start_auth_server
+from byok_shared.testing.natsroles import PASSWORDS, service_apps
 from byok_shared.testing.polling import eventually
 
 KEY = "sk-ant-api03-" + "Cust0dyUnd3rAuth0r1z" * 4 + "-caAA"
@@ -36,14 +33,6 @@ def test_only_resolver_and_validator_register_recipients_only_key_vault_audits()
         assert allows_publish(role, read_audit) is (name == "operator"), name
 
 
-@pytest.fixture
-def auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = start_auth_server(tmp_path)
-    provision_blocking(server.url, **login("operator"))
-    yield server
-    server.stop()
-
-
 async def as_role(server: NatsServer, role: str, account: str | None = None) -> ByokClient:
     return await ByokClient.connect(
         server.url,
@@ -56,22 +45,22 @@ async def as_role(server: NatsServer, role: str, account: str | None = None) -> 
 
 
 async def test_configure_resolve_and_audit_under_least_privilege(
-    auth_server: NatsServer, tmp_path: Path
+    fresh_auth_server: NatsServer, tmp_path: Path
 ) -> None:
 
     with FakeProviders() as fake:
         fake.add_key(KEY, "valid")
         apps = service_apps(
             ("key-vault", "validator", "resolver", "credit-ledger"),
-            auth_server.url,
+            fresh_auth_server.url,
             tmp_path / "data",
             PASSWORDS,
             **fake.settings_overrides(),
         )
         async with running(*apps):
-            backend = await as_role(auth_server, "backend", account="acme")
-            runtime = await as_role(auth_server, "runtime")
-            operator = await as_role(auth_server, "operator")
+            backend = await as_role(fresh_auth_server, "backend", account="acme")
+            runtime = await as_role(fresh_auth_server, "runtime")
+            operator = await as_role(fresh_auth_server, "operator")
             try:
                 stored = await backend.configure("workspace:acme-ws", KEY, actor="alice")
                 route = await runtime.resolve("acme", ["workspace:acme-ws"], source="byok")
@@ -83,7 +72,7 @@ async def test_configure_resolve_and_audit_under_least_privilege(
                     errors.append(str(exc).lower())
 
                 raw = await nats.connect(
-                    auth_server.url,
+                    fresh_auth_server.url,
                     user="runtime",
                     password=PASSWORDS["runtime"],
                     inbox_prefix=inbox_prefix("runtime"),

@@ -9,10 +9,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from nats.aio.msg import Msg
 from pydantic import SecretStr
 
@@ -29,25 +27,13 @@ from byok_shared.natsauth import (
 )
 from byok_shared.natsconfig import service_env
 from byok_shared.natsserver import NatsServer
-from byok_shared.provision import provision_blocking
 from byok_shared.testing.apps import running, settings_for
 from byok_shared.testing.natsroles import (
     PASSWORDS,
     ask,
     connected,
-    login,
     service_apps,
-    start_auth_server,
 )
-
-
-@pytest.fixture
-def fresh_auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A server of its own, provisioned by the operator, for tests that run the services."""
-    server = start_auth_server(tmp_path)
-    provision_blocking(server.url, **login("operator"))
-    yield server
-    server.stop()
 
 
 async def test_freshness_barrier_and_internal_hops_work_under_authorization(

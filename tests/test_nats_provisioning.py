@@ -10,7 +10,6 @@ service does when the provisioning is missing or was tampered with.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -44,13 +43,11 @@ from byok_shared.natsserver import NatsServer
 from byok_shared.provision import NotProvisioned, provision_jetstream, verify_jetstream
 from byok_shared.testing.apps import running, settings_for
 from byok_shared.testing.natsroles import (
-    AUTH_ROLES,
-    RoleConnection,
-    connected,
-    start_auth_server,
+    TENANT_PASSWORDS as PASSWORDS,
 )
 from byok_shared.testing.natsroles import (
-    TENANT_PASSWORDS as PASSWORDS,
+    RoleConnection,
+    connected,
 )
 
 SERVICE_ROLES = tuple(subjects.SERVICES)
@@ -58,23 +55,6 @@ SERVICE_ROLES = tuple(subjects.SERVICES)
 
 def login(server: NatsServer, role: str) -> AbstractAsyncContextManager[RoleConnection]:
     return connected(server, role, PASSWORDS)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    nats_server = start_auth_server(
-        tmp_path_factory.mktemp("nats-provisioning"), PASSWORDS, AUTH_ROLES
-    )
-    yield nats_server
-    nats_server.stop()
-
-
-@pytest.fixture
-async def provisioned(server: NatsServer) -> NatsServer:
-    async with login(server, "operator") as operator:
-        await provision_jetstream(operator.nc.jetstream())
-    assert operator.errors == []
-    return server
 
 
 # --- the table ------------------------------------------------------------------

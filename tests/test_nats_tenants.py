@@ -5,7 +5,7 @@ other accounts' subjects and by the resolver for another tenant's chain.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -37,21 +37,6 @@ from byok_shared.testing.natsroles import TENANT_PASSWORDS as PASSWORDS
 
 def login(server: NatsServer, role: str) -> AbstractAsyncContextManager[RoleConnection]:
     return connected(server, role, PASSWORDS)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    nats_server = start_auth_server(tmp_path_factory.mktemp("nats-tenants"), PASSWORDS, AUTH_ROLES)
-    yield nats_server
-    nats_server.stop()
-
-
-@pytest.fixture
-async def provisioned(server: NatsServer) -> NatsServer:
-    async with login(server, "operator") as operator:
-        await provision_jetstream(operator.nc.jetstream())
-    assert operator.errors == []
-    return server
 
 
 async def test_a_tenant_runtime_resolves_only_for_its_accounts(provisioned: NatsServer) -> None:

@@ -19,7 +19,7 @@ from ..settings import ByokSettings
 from .apps import running, settings_for
 from .cluster import start_cluster
 from .fake_providers import FakeProviders
-from .natsroles import connected, start_auth_server
+from .natsroles import AUTH_ROLES, TENANT_PASSWORDS, connected, login, start_auth_server
 from .system import SYSTEM_PARAMS, System, running_system
 
 
@@ -113,6 +113,37 @@ async def bootstrapped(auth_server: NatsServer) -> NatsServer:
         await provision_jetstream(operator.nc.jetstream())
     assert operator.errors == []
     return auth_server
+
+
+@pytest.fixture
+def fresh_auth_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server with authorization on of its own, provisioned by the operator, for tests
+    that run the services under their users."""
+    server = start_auth_server(tmp_path)
+    operator: dict[str, Any] = login("operator")
+    provision_blocking(server.url, **operator)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A server with byok's roles plus a tenant runtime and a resolve stand-in
+    (``natsroles.AUTH_ROLES``, passwords ``TENANT_PASSWORDS``), one per module."""
+    server = start_auth_server(
+        tmp_path_factory.mktemp("nats-tenants"), TENANT_PASSWORDS, AUTH_ROLES
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def provisioned(tenant_auth_server: NatsServer) -> NatsServer:
+    """``tenant_auth_server`` with its streams and buckets, provisioned by the operator."""
+    async with connected(tenant_auth_server, "operator", TENANT_PASSWORDS) as operator:
+        await provision_jetstream(operator.nc.jetstream())
+    assert operator.errors == []
+    return tenant_auth_server
 
 
 def _service(module: str) -> Any:
