@@ -374,6 +374,7 @@ SUBJECT_ERRORS: Final[Mapping[str, tuple[str, ...]]] = {
     s.ACCOUNTS_CONFIGURE: ("concurrent_change",),
     s.RESOLVE: _RESOLVE,
     f"{s.RESOLVE}.{{account}}": _RESOLVE,
+    s.resolve_replica("{replica}"): _RESOLVE,
     s.USAGE_QUERY: ("bad_window",),
     s.LEDGER_GRANT: ("idempotency_conflict", "journal_unavailable"),
     s.LEDGER_BALANCE: ("journal_unavailable",),

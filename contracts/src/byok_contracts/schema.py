@@ -9,16 +9,14 @@ that would break an existing client (see :func:`breaking_changes`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from . import asyncapi as _asyncapi
-from . import subjects as s
 from . import v1
-from .v1 import ledger
+from .operations import OPERATIONS, Operation
 
 __all__ = [
     "OPERATIONS",
@@ -32,179 +30,6 @@ __all__ = [
     "schemas",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    subject: str
-    # "request": byok receives it and replies; "event": byok publishes it;
-    # "inbound": an event others publish and byok consumes (usage.recorded).
-    kind: str
-    message: type[BaseModel]
-    reply: type[BaseModel] | None = None
-    summary: str = ""
-
-    @property
-    def internal(self) -> bool:
-        """A hop between byok's own services (NATS permissions keep clients off it)."""
-        return self.summary.startswith("internal:")
-
-
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        s.KEYS_PUBLIC_KEY, "request", v1.PublicKeyRequest, v1.PublicKey, "key-vault's sealing key"
-    ),
-    Operation(
-        s.KEYS_CONFIGURE,
-        "request",
-        v1.ConfigureKey,
-        v1.KeyConfigured,
-        "validate, encrypt and store a key",
-    ),
-    Operation(s.KEYS_REMOVE, "request", v1.RemoveKey, v1.KeyRemoved, "remove a key"),
-    Operation(s.KEYS_LIST, "request", v1.ListKeys, v1.KeyList, "list a scope's keys (hints only)"),
-    Operation(
-        s.KEYS_SET_ENABLED,
-        "request",
-        v1.SetKeyEnabled,
-        v1.KeyStateChanged,
-        "disable or enable a key",
-    ),
-    Operation(
-        s.KEYS_REPORT,
-        "request",
-        v1.ReportKey,
-        v1.KeyReportAccepted,
-        "report a provider error for a key",
-    ),
-    Operation(
-        s.SCOPES_CONFIGURE,
-        "request",
-        v1.ConfigureScope,
-        v1.ScopeSettingsReply,
-        "change a scope's settings",
-    ),
-    Operation(
-        s.ACCOUNTS_CONFIGURE,
-        "request",
-        v1.ConfigureAccount,
-        v1.AccountPolicyReply,
-        "change an account's plan rules",
-    ),
-    Operation(
-        s.RESOLVE, "request", v1.Resolve, v1.Resolved, "which key and model for this request"
-    ),
-    Operation(
-        f"{s.RESOLVE}.{{account}}",
-        "request",
-        v1.Resolve,
-        v1.Resolved,
-        "resolve for one account (the subject's account must be the body's)",
-    ),
-    Operation(s.USAGE_QUERY, "request", v1.QueryUsage, v1.UsageReport, "usage and estimated cost"),
-    Operation(s.LEDGER_GRANT, "request", v1.Grant, v1.Granted, "add credits (idempotent)"),
-    Operation(s.LEDGER_BALANCE, "request", v1.BalanceRequest, v1.Balance, "an account's balance"),
-    Operation(
-        s.LEDGER_VERIFY,
-        "request",
-        ledger.VerifyLedger,
-        ledger.LedgerVerification,
-        "recompute every balance from the journal and report differences",
-    ),
-    Operation(
-        f"{s.LEDGER_JOURNAL_PREFIX}.{{account}}",
-        "event",
-        ledger.LedgerEntry,
-        None,
-        "internal: the credit journal of one account (append-only)",
-    ),
-    Operation(
-        f"{s.PREFIX}.health.{{service}}", "request", v1.HealthRequest, v1.Health, "service health"
-    ),
-    Operation(
-        s.USAGE_RECORDED,
-        "inbound",
-        v1.UsageRecorded,
-        None,
-        "published by runtimes after each provider call",
-    ),
-    Operation(
-        f"{s.EVENTS_PREFIX}.keys.{{change}}",
-        "event",
-        v1.KeyChanged,
-        None,
-        "key configured/removed/revoked/disabled/enabled",
-    ),
-    Operation(
-        s.EVENTS_KEYS_REJECTED,
-        "event",
-        v1.KeyRejectedEvent,
-        None,
-        "a fire-and-forget configure failed",
-    ),
-    Operation(
-        s.EVENTS_SCOPES_CHANGED, "event", v1.ScopeChanged, None, "a scope's settings changed"
-    ),
-    Operation(
-        s.EVENTS_ACCOUNTS_CHANGED, "event", v1.AccountChanged, None, "an account's policy changed"
-    ),
-    Operation(
-        f"{s.EVENTS_PREFIX}.credits.{{change}}",
-        "event",
-        v1.CreditsChanged,
-        None,
-        "credits exhausted/restored",
-    ),
-    Operation(
-        f"{s.AUDIT_PREFIX}.{{owner}}.{{scope_type}}.{{scope_id}}.{{operation}}",
-        "event",
-        v1.AuditEntry,
-        None,
-        "audit trail: who touched which key (BYOK_AUDIT; operators read it)",
-    ),
-    # Internal hops between services (NATS permissions keep product clients off them).
-    Operation(
-        s.INTERNAL_KEYS_UNSEAL,
-        "request",
-        v1.UnsealKey,
-        v1.KeyUnsealed,
-        "internal: key-vault seals a stored key to a service",
-    ),
-    Operation(
-        s.INTERNAL_KEYS_REVOKE,
-        "request",
-        v1.RevokeKey,
-        v1.KeyRevoked,
-        "internal: validator revokes a key the provider rejected",
-    ),
-    Operation(
-        s.INTERNAL_KEYS_ROTATE,
-        "request",
-        v1.RotateKeys,
-        v1.KeysRotated,
-        "internal: rotate the cipher key and rewrap",
-    ),
-    Operation(
-        s.INTERNAL_VALIDATOR_PUBLIC_KEY,
-        "request",
-        v1.ValidatorPublicKeyRequest,
-        v1.ValidatorPublicKey,
-        "internal: a validator replica's sealing key",
-    ),
-    Operation(
-        f"{s.KEYS_VALIDATE}.{{replica}}",
-        "request",
-        v1.ValidateKey,
-        v1.KeyValid,
-        "internal: live validation by one validator replica",
-    ),
-    Operation(
-        s.INTERNAL_RESOLVER_SYNC,
-        "event",
-        v1.KeyChanged,
-        None,
-        "internal: freshness barrier, acked by every resolver replica",
-    ),
-)
 
 _EXTRA: tuple[type[BaseModel], ...] = (v1.ErrorReply,)
 

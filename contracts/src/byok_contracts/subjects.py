@@ -45,6 +45,7 @@ __all__ = [
     "keys_validate_for",
     "ledger_journal",
     "resolve_for",
+    "resolve_replica",
 ]
 
 PREFIX: Final = "byok.v1"
@@ -118,3 +119,9 @@ def audit(account: str | None, scope_type: str | None, scope_id: str | None, ope
     """``byok.v1.audit.<account>.<scope.type>.<scope.id>.<operation>``; ``_`` when unknown."""
     parts = (account or "_", scope_type or "_", scope_id or "_", operation)
     return ".".join((AUDIT_PREFIX, *parts))
+
+
+def resolve_replica(replica: str) -> str:
+    """``resolve`` answered by one resolver replica only (operators and the freshness bench
+    probe each replica); ``resolve_replica("*")`` is every replica's."""
+    return f"{PREFIX}.internal.resolver.{replica}.resolve"

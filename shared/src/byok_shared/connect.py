@@ -8,14 +8,39 @@ there are any (:func:`byok_shared.natsconfig.local_credentials`).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
 
 from .settings import ByokSettings
 
 if TYPE_CHECKING:
     from faststream.nats.security import NatsSecurity
 
-__all__ = ["broker_security", "connect_options", "server_urls"]
+__all__ = ["broker_security", "connect_options", "disconnect", "log_nats_error", "server_urls"]
+
+log = logging.getLogger(__name__)
+
+
+async def log_nats_error(exc: Exception) -> None:
+    """An ``error_cb`` of one line: nats-py's default logs a traceback for every lost
+    connection (each restart of the server), which says no more than this."""
+    log.warning("NATS: %s", exc)
+
+
+async def disconnect(nc: NatsClient) -> None:
+    """Drain when connected (in-flight work finishes), else close: a drain while the
+    server is gone raises, and a stop must not wait for it to come back."""
+    if nc.is_connected:
+        try:
+            await nc.drain()
+            return
+        except nats.errors.Error:
+            pass
+    if not nc.is_closed:
+        await nc.close()
 
 
 def connect_options(settings: ByokSettings, role: str | None = None) -> dict[str, Any]:

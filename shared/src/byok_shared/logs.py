@@ -117,10 +117,15 @@ class JsonFormatter(logging.Formatter):
 
 class _FrameworkNoise(logging.Filter):
     """Drops faststream's per-task "callback for Task-N is being executed..." line: it is
-    logged at INFO for every finished handler task, thousands per second under load."""
+    logged at INFO for every finished handler task, thousands per second under load. Its
+    "Connection broken with ..." warning stays, as one line: the traceback of a lost
+    connection (a server restart) says nothing more."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "is being executed" not in str(record.msg)
+        message = str(record.msg)
+        if message.startswith("Connection broken"):
+            record.exc_info = record.exc_text = None
+        return "is being executed" not in message
 
 
 def quiet_framework() -> None:
@@ -145,6 +150,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # faststream logs every message at INFO; that is noise at request rate.
-    logging.getLogger("faststream").setLevel(max(logging.WARNING, root.level))
+    # faststream logs every message at INFO, and uvicorn each step of its start and stop;
+    # byok says "ready" itself. Their warnings and errors still show.
+    for framework in ("faststream", "uvicorn.error"):
+        logging.getLogger(framework).setLevel(max(logging.WARNING, root.level))
     quiet_framework()

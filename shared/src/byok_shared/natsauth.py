@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from byok_contracts import subjects
+from byok_contracts.operations import OPERATIONS
 
 from .jetstream import (
     BUCKET_ACCOUNTS,
@@ -89,8 +90,8 @@ SERVICE_BUCKETS: Final[Mapping[str, tuple[str, ...]]] = {
 # The credit ledger's durable consumer on BYOK_USAGE (byok_credit_ledger.config.durable).
 LEDGER_USAGE_DURABLE: Final = "credit-ledger"
 
-# ``resolve`` answered by one resolver replica only (byok_resolver.app.replica_subject).
-RESOLVER_REPLICA_RESOLVE: Final = f"{subjects.PREFIX}.internal.resolver.*.resolve"
+# ``resolve`` answered by one resolver replica only.
+RESOLVER_REPLICA_RESOLVE: Final = subjects.resolve_replica("*")
 
 
 def inbox_prefix(role: str) -> str:
@@ -123,6 +124,8 @@ class Role:
 
 
 # --- the table ----------------------------------------------------------------
+# Who serves and who may send each request comes from the contract's operations table;
+# what is listed here is the rest: events, JetStream streams and buckets.
 
 _KEY_EVENTS = (
     subjects.EVENTS_KEYS_CONFIGURED,
@@ -132,60 +135,72 @@ _KEY_EVENTS = (
     subjects.EVENTS_KEYS_DISABLED,
     subjects.EVENTS_KEYS_ENABLED,
 )
-_VALIDATE_ANY_REPLICA = subjects.keys_validate_for("*")
+
+
+def _served_by(service: str) -> tuple[str, ...]:
+    """The request subjects ``service`` owns in the contract (its responders)."""
+    return tuple(op.pattern for op in OPERATIONS if op.kind == "request" and op.owner == service)
+
+
+def _sent_by(role: str, *, but_to: str | None = None) -> tuple[str, ...]:
+    """What the contract lets ``role`` send (requests and inbound events), except to
+    the service ``but_to``."""
+    return tuple(
+        op.pattern
+        for op in OPERATIONS
+        if role in op.callers and op.kind != "event" and (but_to is None or op.owner != but_to)
+    )
+
+
+def _buckets(*, write: Sequence[str] = (), read: Sequence[str] = ()) -> list[str]:
+    return [
+        *(grant for bucket in write for grant in _kv_write(bucket)),
+        *(grant for bucket in read for grant in _kv_read(bucket)),
+    ]
 
 
 def _service(
     name: str,
     *,
-    serves: Sequence[str],
     publishes: Sequence[str] = (),
     listens: Sequence[str] = (),
     jetstream: Sequence[str] = (),
     denies: Sequence[str] = (),
 ) -> Role:
-    """A service user: it serves ``serves`` (replying through ``allow_responses``)."""
+    """A service user: it serves what it owns (replying through ``allow_responses``) and
+    sends what the contract lets it."""
     return Role(
         name=name,
         publish=tuple(
             dict.fromkeys(
                 [
                     subjects.health(name),  # the container healthcheck runs as the service
+                    *_sent_by(name),
                     *publishes,
                     *_verify(SERVICE_BUCKETS.get(name, ())),
                     *jetstream,
+                    *_own_buckets(name),
                 ]
             )
         ),
         subscribe=tuple(
-            dict.fromkeys([subjects.health(name), *serves, *listens, f"{inbox_prefix(name)}.>"])
+            dict.fromkeys(
+                [subjects.health(name), *_served_by(name), *listens, f"{inbox_prefix(name)}.>"]
+            )
         ),
         allow_responses=True,
         deny_publish=tuple(denies),
     )
 
 
-def _client(name: str, *, requests: Sequence[str], listens: Sequence[str] = ()) -> Role:
+def _client(name: str, *, requests: Sequence[str] = (), listens: Sequence[str] = ()) -> Role:
+    """A client user: what the contract lets it send (or ``requests`` for a tenant
+    runtime), plus ``requests`` and health."""
     return Role(
         name=name,
-        publish=tuple(dict.fromkeys([*requests, subjects.health("*")])),
+        publish=tuple(dict.fromkeys([*_sent_by(name), *requests, subjects.health("*")])),
         subscribe=tuple(dict.fromkeys([*listens, f"{inbox_prefix(name)}.>"])),
     )
-
-
-_BACKEND_REQUESTS = (
-    subjects.KEYS_PUBLIC_KEY,
-    subjects.KEYS_CONFIGURE,
-    subjects.KEYS_REMOVE,
-    subjects.KEYS_LIST,
-    subjects.KEYS_SET_ENABLED,
-    subjects.SCOPES_CONFIGURE,
-    subjects.ACCOUNTS_CONFIGURE,
-    subjects.USAGE_QUERY,
-    subjects.LEDGER_GRANT,
-    subjects.LEDGER_BALANCE,
-    subjects.LEDGER_VERIFY,
-)
 
 
 def _api_tokens(*, write: bool) -> list[str]:
@@ -199,134 +214,90 @@ def _table() -> dict[str, Role]:
     roles = [
         _service(
             "key-vault",
-            serves=(
-                subjects.KEYS_PUBLIC_KEY,
-                subjects.KEYS_CONFIGURE,
-                subjects.KEYS_REMOVE,
-                subjects.KEYS_LIST,
-                subjects.KEYS_SET_ENABLED,
-                subjects.SCOPES_CONFIGURE,
-                subjects.ACCOUNTS_CONFIGURE,
-                subjects.INTERNAL_KEYS_UNSEAL,
-                subjects.INTERNAL_KEYS_REVOKE,
-                subjects.INTERNAL_KEYS_ROTATE,
-            ),
             publishes=(
                 *_KEY_EVENTS,
                 subjects.EVENTS_SCOPES_CHANGED,
                 subjects.EVENTS_ACCOUNTS_CHANGED,
                 subjects.INTERNAL_RESOLVER_SYNC,
-                subjects.INTERNAL_VALIDATOR_PUBLIC_KEY,
-                _VALIDATE_ANY_REPLICA,
                 f"{subjects.AUDIT_PREFIX}.>",
             ),
             jetstream=(
-                *_kv_write(BUCKET_KEYS),
-                *_kv_write(BUCKET_SCOPES),
-                *_kv_write(BUCKET_ACCOUNTS),
-                *_kv_write(BUCKET_SEALING),
-                *_kv_write(BUCKET_OWNERS),
-                *_kv_read(BUCKET_RECIPIENTS),
+                *_buckets(
+                    write=(
+                        BUCKET_KEYS,
+                        BUCKET_SCOPES,
+                        BUCKET_ACCOUNTS,
+                        BUCKET_SEALING,
+                        BUCKET_OWNERS,
+                    ),
+                    read=(BUCKET_RECIPIENTS,),
+                ),
                 # the freshness barrier lists replicas by direct gets, never a consumer
                 *_read_stream(_kv_stream(BUCKET_RESOLVERS)),
-                *_own_buckets("key-vault"),
             ),
         ),
         _service(
             "validator",
-            serves=(
-                subjects.KEYS_REPORT,
-                subjects.INTERNAL_VALIDATOR_PUBLIC_KEY,
-                _VALIDATE_ANY_REPLICA,
-            ),
-            publishes=(subjects.INTERNAL_KEYS_UNSEAL, subjects.INTERNAL_KEYS_REVOKE),
             jetstream=(
-                *_kv_read(BUCKET_KEYS),
-                *_kv_write(BUCKET_RECIPIENTS),
+                *_buckets(write=(BUCKET_RECIPIENTS,), read=(BUCKET_KEYS,)),
                 *_consume(STREAM_EVENTS),
-                *_own_buckets("validator"),
             ),
         ),
         _service(
             "resolver",
-            serves=(subjects.RESOLVE, subjects.resolve_for("*"), RESOLVER_REPLICA_RESOLVE),
             # Events arrive as core messages too (sooner than the KV watches).
             listens=(subjects.INTERNAL_RESOLVER_SYNC, f"{subjects.EVENTS_PREFIX}.>"),
-            # RESOLVE: at start a replica asks until its queue subscription is served.
-            publishes=(subjects.INTERNAL_KEYS_UNSEAL, subjects.RESOLVE),
             jetstream=(
-                *_kv_read(BUCKET_KEYS),
-                *_kv_read(BUCKET_SCOPES),
-                *_kv_read(BUCKET_ACCOUNTS),
-                *_kv_read(BUCKET_CREDITS),
-                *_kv_read(BUCKET_OWNERS),
-                *_kv_write(BUCKET_RECIPIENTS),
-                *_kv_write(BUCKET_RESOLVERS),
+                *_buckets(
+                    write=(BUCKET_RECIPIENTS, BUCKET_RESOLVERS),
+                    read=(
+                        BUCKET_KEYS,
+                        BUCKET_SCOPES,
+                        BUCKET_ACCOUNTS,
+                        BUCKET_CREDITS,
+                        BUCKET_OWNERS,
+                    ),
+                ),
                 *_consume(STREAM_EVENTS),
             ),
         ),
         _service(
             "credit-ledger",
-            serves=(subjects.LEDGER_GRANT, subjects.LEDGER_BALANCE, subjects.LEDGER_VERIFY),
             publishes=(
                 f"{subjects.LEDGER_JOURNAL_PREFIX}.>",
                 subjects.EVENTS_CREDITS_EXHAUSTED,
                 subjects.EVENTS_CREDITS_RESTORED,
             ),
             jetstream=(
-                *_consume(STREAM_USAGE),
-                *_consume(STREAM_LEDGER),
-                *_consume(STREAM_EVENTS),
-                *_kv_write(BUCKET_CREDITS),
-                *_kv_read(BUCKET_ACCOUNTS),
-                *_kv_read(BUCKET_SCOPES),
-                *_kv_read(BUCKET_KEYS),
-                *_own_buckets("credit-ledger"),
+                *(
+                    grant
+                    for stream in (STREAM_USAGE, STREAM_LEDGER, STREAM_EVENTS)
+                    for grant in _consume(stream)
+                ),
+                *_buckets(
+                    write=(BUCKET_CREDITS,), read=(BUCKET_ACCOUNTS, BUCKET_SCOPES, BUCKET_KEYS)
+                ),
             ),
         ),
         _service(
             "usage-tracker",
-            serves=(subjects.USAGE_QUERY,),
-            jetstream=(*_consume(STREAM_USAGE), *_own_buckets("usage-tracker")),
+            jetstream=_consume(STREAM_USAGE),
             # never the ledger's consumer: pulling and acking from it would skip debits
             denies=_durable(STREAM_USAGE, LEDGER_USAGE_DURABLE),
         ),
+        _client("runtime"),
         _client(
-            "runtime",
-            requests=(
-                subjects.RESOLVE,
-                subjects.resolve_for("*"),
-                subjects.KEYS_REPORT,
-                subjects.USAGE_RECORDED,
-            ),
+            "backend", listens=(subjects.EVENTS_KEYS_CONFIGURED, subjects.EVENTS_KEYS_REJECTED)
         ),
-        _client(
-            "backend",
-            requests=_BACKEND_REQUESTS,
-            listens=(subjects.EVENTS_KEYS_CONFIGURED, subjects.EVENTS_KEYS_REJECTED),
-        ),
-        # The operator's tools (not a product): cipher rotation, ledger audits, provisioning.
+        # The operator's tools (not a product): cipher rotation, ledger audits, replica
+        # probes, provisioning, the audit trail (``byok audit``) and API tokens.
         _client(
             "operator",
-            requests=(
-                subjects.INTERNAL_KEYS_ROTATE,
-                subjects.LEDGER_VERIFY,
-                RESOLVER_REPLICA_RESOLVE,
-                *_provision(),
-                *_consume(STREAM_AUDIT),  # byok audit
-                *_api_tokens(write=True),  # byok tokens create|list|revoke
-                *_consume(STREAM_AUDIT),  # byok audit
-            ),
+            requests=(*_provision(), *_consume(STREAM_AUDIT), *_api_tokens(write=True)),
         ),
         # The HTTP gateway: a product backend's requests (and grants for operator
         # tokens), and reading (watching) the API token bucket. No stream edits.
-        _client(
-            "gateway",
-            requests=(
-                *(s for s in _BACKEND_REQUESTS if s != subjects.LEDGER_VERIFY),
-                *_api_tokens(write=False),
-            ),
-        ),
+        _client("gateway", requests=_api_tokens(write=False)),
     ]
     return {role.name: role for role in roles}
 
@@ -340,9 +311,7 @@ ROLES: Final[Mapping[str, Role]] = _table()
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # scope and account ids (DESIGN.md 3)
 
 
-def resolve_subject_for(account: str) -> str:
-    """``byok.v1.resolve.<account>``: resolve for one account (same body as ``resolve``)."""
-    return subjects.resolve_for(account)
+resolve_subject_for = subjects.resolve_for  # ``byok.v1.resolve.<account>``
 
 
 def tenant_runtime(name: str, accounts: Sequence[str]) -> Role:
@@ -357,13 +326,14 @@ def tenant_runtime(name: str, accounts: Sequence[str]) -> Role:
         raise ValueError("a tenant runtime name matches the id pattern and is not a byok role")
     if not accounts or not all(_ID.match(account) for account in accounts):
         raise ValueError("tenant runtime accounts must be one or more valid account ids")
-    return _client(
-        name,
-        requests=(
-            *(resolve_subject_for(account) for account in dict.fromkeys(accounts)),
-            subjects.KEYS_REPORT,
-            subjects.USAGE_RECORDED,
+    return Role(
+        name=name,
+        publish=(
+            *(subjects.resolve_for(account) for account in dict.fromkeys(accounts)),
+            *_sent_by("runtime", but_to="resolver"),
+            subjects.health("*"),
         ),
+        subscribe=(f"{inbox_prefix(name)}.>",),
     )
 
 

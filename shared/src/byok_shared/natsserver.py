@@ -111,7 +111,11 @@ class NatsServer:
         cmd += ["--ports_file_dir", str(ports)]
         cmd += self.args
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env=self.env)
+        # Its own session: a terminal's Ctrl-C reaches only its owner, which stops the
+        # server's clients first (``make run``), then the server.
+        self.process = subprocess.Popen(
+            cmd, stdout=out, stderr=out, env=self.env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         mine = ports / f"{Path(cmd[0]).name}_{self.process.pid}.ports"
         while not (mine.exists() and _port_open(self.port)):

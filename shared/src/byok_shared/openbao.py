@@ -239,7 +239,13 @@ class OpenBao:
             cmd = [binary, "server", f"-config={config}"]
         with open(self.home / "bao.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
-                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=self.home
+                cmd,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.home,
+                start_new_session=True,  # stopped by its owner, after its clients
             )
 
     def _config(self) -> dict[str, Any]:

@@ -40,16 +40,6 @@ __all__ = ["render"]
 
 _PIPE = "\\|"  # a | inside a table cell, even inside code
 
-_SERVES = {
-    "keys": "key-vault",
-    "scopes": "key-vault",
-    "accounts": "key-vault",
-    "resolve": "resolver",
-    "usage": "usage-tracker",
-    "ledger": "credit-ledger",
-    "health": "each service",
-}
-
 
 def _type(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
@@ -105,11 +95,10 @@ def _words(subject: str) -> str:
 
 
 def _subject_section(op: Operation) -> list[str]:
-    root = op.subject.split(".")[2]
     lines = [f"### `{op.subject}`", "", f"{op.summary[0].upper()}{op.summary[1:]}."]
     if op.kind == "request":
         lines += [
-            f"Served by {_SERVES.get(root, 'byok')}. Request `{op.message.__name__}`, "
+            f"Served by {op.owner or 'each service'}. Request `{op.message.__name__}`, "
             f"reply `{op.reply.__name__ if op.reply else '-'}`.",
             "",
             f"Request `{op.message.__name__}`:",

@@ -1,30 +1,37 @@
 """The service runner: one faststream app per service, with the reply guarantee.
 
-A service module builds a :class:`Service` in its ``create_app(settings)``,
-registers request handlers with :meth:`Service.responder` (the handler's
-argument type is the request contract) and returns :attr:`Service.app`.
-Nothing connects at import time; ``run_service`` is each ``__main__``.
+A service module builds a :class:`Service` in its ``create_app(settings)``, builds
+what its handlers need in an :meth:`Service.on_started` hook (held in an
+:class:`byok_shared.edge.Started`), serves each operation it owns in the contract's
+table with :meth:`Service.serve` (the table names the request model, the queue group
+and the tenant check) and returns :attr:`Service.app`. Nothing connects at import
+time; ``run_service`` is each ``__main__``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
+import nats.errors
 from faststream import FastStream
 from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from pydantic import BaseModel
 
 from byok_contracts import subjects
+from byok_contracts.operations import Operation, operation
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
+from .edge import AccountCheck, account_check
 from .jetstream import Bucket
 from .logs import configure_logging, correlation_id, quiet_framework
 from .metrics import Metrics, serve_metrics
@@ -39,6 +46,28 @@ __all__ = ["Service", "run_service"]
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=BaseModel)
+D = TypeVar("D")
+
+
+def _bound(
+    handler: Callable[[Any, D], Awaitable[BaseModel]], deps: Callable[[], D]
+) -> Callable[[Any], Awaitable[BaseModel]]:
+    async def call(request: Any) -> BaseModel:
+        return await handler(request, deps())
+
+    return call
+
+
+def _checked(
+    handler: Callable[[Req], Awaitable[BaseModel]], check: AccountCheck, arrived_on: str
+) -> Callable[[Req], Awaitable[BaseModel]]:
+    """``handler`` behind the tenant check of the subject the request arrived on."""
+
+    async def call(request: Req) -> BaseModel:
+        check(arrived_on, request)
+        return await handler(request)
+
+    return call
 
 
 async def keep_raw_body(msg: StreamMessage[Any]) -> Any:
@@ -90,7 +119,7 @@ class Service:
         self.app.on_startup(self._on_startup)
         self.app.after_startup(self._after_startup)
         self.app.on_shutdown(self._on_shutdown)
-        self.responder(subjects.health(name), HealthRequest, queue=None)(self._health)
+        self.serve(subjects.health("{service}"), self._health, subject=subjects.health(name))
 
     @property
     def nc(self) -> NatsClient:
@@ -100,14 +129,69 @@ class Service:
         return connection
 
     @property
-    def pull_inbox_prefix(self) -> bytes:
-        """Pass as ``inbox_prefix=`` to pull subscribers: faststream defaults them to
-        ``_INBOX.``, which the NATS permissions of ``deploy/`` do not let a service read."""
-        return f"{self.settings.nats_inbox_prefix}.".encode()
-
-    @property
     def js(self) -> JetStreamContext:
         return self.nc.jetstream()
+
+    def serve(
+        self,
+        op: Operation | str,
+        handler: Callable[[Any], Awaitable[BaseModel]],
+        *,
+        workers: int = 1,
+        subject: str | None = None,
+        unanswered: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> None:
+        """Serve one request operation of the contract with ``handler(request) -> reply``.
+
+        The request model, the queue group (none for a per-replica subject) and the
+        tenant check of a per-account subject come from the operations table.
+        ``subject`` fills a per-replica subject in; ``workers`` requests run at once per
+        replica; ``unanswered(body)`` takes a request published without a reply subject
+        (by default the handler runs and the reply is dropped).
+        """
+        row = self._row(op)
+        self._subscribe(
+            subject or row.pattern,
+            row.message,
+            handler,
+            queue=None if row.per_replica else self.queue,
+            workers=workers,
+            unanswered=unanswered,
+            check=account_check(row),
+        )
+
+    async def serve_raw(
+        self,
+        op: Operation | str,
+        callback: Callable[[Msg], Awaitable[None]],
+        *,
+        subject: str | None = None,
+    ) -> Subscription:
+        """The fast path of a request at traffic rate (resolve): a plain nats-py
+        subscription, made now, without faststream's per-message work. ``callback``
+        keeps the reply guarantee itself (:func:`byok_shared.responder.guarded`); the
+        caller unsubscribes it when it stops."""
+        row = self._row(op)
+        queue = "" if row.per_replica else self.queue
+        return await self.nc.subscribe(subject or row.pattern, queue=queue, cb=callback)
+
+    def serve_table(
+        self,
+        table: Mapping[str, Callable[[Any, D], Awaitable[BaseModel]]],
+        deps: Callable[[], D],
+        *,
+        workers: int = 1,
+    ) -> None:
+        """Serve each ``subject: handler(request, deps)`` of ``table``; ``deps()`` is what
+        the start hook built."""
+        for subject, handler in table.items():
+            self.serve(subject, _bound(handler, deps), workers=workers)
+
+    def _row(self, op: Operation | str) -> Operation:
+        row = op if isinstance(op, Operation) else operation(op)
+        if row.kind != "request" or row.owner not in (None, self.name):
+            raise ValueError(f"{self.name} does not serve {row.subject}")
+        return row
 
     def responder(
         self,
@@ -116,27 +200,40 @@ class Service:
         *,
         queue: str | None = "",
     ) -> Callable[[Callable[[Req], Awaitable[BaseModel]]], Callable[[Req], Awaitable[BaseModel]]]:
-        """Register ``handler(request) -> reply`` on ``subject`` in the service's queue group.
-
-        ``queue=None`` subscribes every replica (health); the default is the
-        service's queue group, so replicas share the load.
-        """
-        group = self.queue if queue == "" else (queue or "")
+        """Register ``handler(request) -> reply`` on any ``subject`` (tests; services use
+        :meth:`serve`). ``queue=None`` subscribes every replica; the default is the
+        service's queue group, so replicas share the load."""
 
         def register(
             handler: Callable[[Req], Awaitable[BaseModel]],
         ) -> Callable[[Req], Awaitable[BaseModel]]:
-            async def subscriber(msg: NatsMessage) -> bytes:
-                correlation_id.set(msg.correlation_id)
-                return await respond(
-                    msg.body, model, handler, subject=subject, metrics=self.metrics
-                )
-
-            subscriber.__name__ = f"{self.name}:{subject}"
-            self.broker.subscriber(subject, queue=group)(subscriber)
+            group = self.queue if queue == "" else queue
+            self._subscribe(subject, model, handler, queue=group, workers=1)
             return handler
 
         return register
+
+    def _subscribe(
+        self,
+        subject: str,
+        model: type[Req],
+        handler: Callable[[Req], Awaitable[BaseModel]],
+        *,
+        queue: str | None,
+        workers: int,
+        unanswered: Callable[[bytes], Awaitable[None]] | None = None,
+        check: AccountCheck | None = None,
+    ) -> None:
+        async def subscriber(msg: NatsMessage) -> bytes | None:
+            correlation_id.set(msg.correlation_id)
+            if unanswered is not None and not msg.reply_to:
+                await unanswered(msg.body)
+                return None
+            served = handler if check is None else _checked(handler, check, msg.raw_message.subject)
+            return await respond(msg.body, model, served, subject=subject, metrics=self.metrics)
+
+        subscriber.__name__ = f"{self.name}:{subject}"
+        self.broker.subscriber(subject, queue=queue or "", max_workers=workers)(subscriber)
 
     def on_started(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Run ``hook`` once connected and streams exist, before the request subscribers
@@ -190,6 +287,11 @@ def run_service(name: str, create_app: Callable[[ByokSettings], Any]) -> None:
     configure_logging(name, settings.log_level, settings.log_format)
     app: FastStream = create_app(settings)
     try:
-        asyncio.run(app.run())
+        # faststream's "app starting / started / shutting down" lines at DEBUG: the
+        # service says "ready" itself, once it is.
+        asyncio.run(app.run(log_level=logging.DEBUG))
     except NotProvisioned:
         raise SystemExit(78) from None  # EX_CONFIG; the reason is logged above
+    except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
+        # Stopped while the server was gone: nothing in flight could be sent anyway.
+        log.warning("%s stopped while NATS was unreachable", name)

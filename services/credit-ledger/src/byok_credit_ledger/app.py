@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from byok_contracts import Catalog, Unavailable
+from byok_contracts import Catalog
 from byok_contracts.pricing import Pricing
 from byok_shared import ByokSettings, Service
+from byok_shared.edge import Started
 
 from .adapters.jetstream import (
     JetStreamDirectory,
@@ -18,7 +19,7 @@ from .adapters.kv_state import LEDGER_BUCKETS, KvRequestIndex, KvSnapshots
 from .charges import Charger
 from .config import LedgerConfig
 from .handlers import Ledger
-from .subscribers import UsageConsumer, register_responders
+from .subscribers import UsageConsumer, register
 
 __all__ = ["SERVICE", "create_app"]
 
@@ -35,15 +36,8 @@ def create_app(settings: ByokSettings, config: LedgerConfig | None = None) -> Fa
         credits_per_usd=settings.credits_per_usd,
         unpriced_usd_per_mtok=config.unpriced_usd_per_mtok,
     )
-    live: dict[str, Ledger] = {}
-    consumers: list[UsageConsumer] = []
-
-    def ledger() -> Ledger:
-        if "ledger" not in live:
-            raise Unavailable("The credit ledger is starting", error="starting")
-        return live["ledger"]
-
-    register_responders(service, ledger)
+    ledger: Started[Ledger] = Started("the ledger")
+    consumer: Started[UsageConsumer] = Started("the usage consumer")
 
     @service.on_started
     async def start() -> None:
@@ -61,14 +55,12 @@ def create_app(settings: ByokSettings, config: LedgerConfig | None = None) -> Fa
             snapshot_every=config.snapshot_every,
         )
         await built.start()
-        live["ledger"] = built
-        consumer = UsageConsumer(js, built, config, service.metrics)
-        await consumer.start()
-        consumers.append(consumer)
+        await consumer.set(UsageConsumer(js, ledger.set(built), config, service.metrics)).start()
 
     @service.on_stopping
     async def stop() -> None:
-        for consumer in consumers:
-            await consumer.stop()
+        if (running := consumer.take()) is not None:
+            await running.stop()
 
+    register(service, ledger)
     return service.app

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from byok_shared.consume import PullConfig
 
 __all__ = ["LedgerConfig"]
 
 
-class LedgerConfig(BaseSettings):
+class LedgerConfig(PullConfig):
     """How the ledger consumes ``byok.v1.usage.recorded`` and how much it keeps in memory."""
 
     model_config = SettingsConfigDict(env_prefix="BYOK_LEDGER_", extra="ignore", frozen=True)
 
     durable: str = "credit-ledger"
-    ack_wait: float = 30.0
-    batch: int = 256
-    max_ack_pending: int = 8192
-    fetch_timeout: float = 1.0
     retries: int = 20
     # Under load, credits events and byok-credits records are published at most this often
     # (and whenever the stream is idle): one write per touched account, not one per debit.

@@ -12,40 +12,32 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from byok_contracts import subjects
-from byok_contracts.v1 import Balance, BalanceRequest, Grant, Granted, UsageRecorded
-from byok_contracts.v1.ledger import LedgerVerification, VerifyLedger
+from byok_contracts.v1 import UsageRecorded
 from byok_shared import Metrics, Service
+from byok_shared.consume import PullLoop
+from byok_shared.consume import settle as _settle
+from byok_shared.consume import stream_seq as _seq
 from byok_shared.jetstream import usage_consumer
 
 from .config import LedgerConfig
 from .errors import JournalUnavailable
 from .handlers import Ledger
 
-__all__ = ["UsageConsumer", "register_responders"]
+__all__ = ["UsageConsumer", "register"]
 
 log = logging.getLogger(__name__)
 
 
-def register_responders(service: Service, ledger: Callable[[], Ledger]) -> None:
-    """``ledger()`` returns the live ledger (built once connected) or raises a 503."""
-
-    @service.responder(subjects.LEDGER_GRANT, Grant)
-    async def grant(cmd: Grant) -> Granted:
-        return await ledger().grant(cmd)
-
-    @service.responder(subjects.LEDGER_BALANCE, BalanceRequest)
-    async def balance(req: BalanceRequest) -> Balance:
-        return await ledger().balance(req)
-
-    @service.responder(subjects.LEDGER_VERIFY, VerifyLedger)
-    async def verify(req: VerifyLedger) -> LedgerVerification:
-        return await ledger().verify(req)
+def register(service: Service, ledger: Callable[[], Ledger]) -> None:
+    """Serve the ledger's requests; ``ledger()`` is the ledger the start hook built."""
+    service.serve(subjects.LEDGER_GRANT, lambda cmd: ledger().grant(cmd))
+    service.serve(subjects.LEDGER_BALANCE, lambda req: ledger().balance(req))
+    service.serve(subjects.LEDGER_VERIFY, lambda req: ledger().verify(req))
 
 
 class UsageConsumer:
@@ -63,49 +55,34 @@ class UsageConsumer:
         self._ledger = ledger
         self._config = config
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self._loop: PullLoop | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
-        self._flushed = 0.0
         self._unacked: list[Msg] = []  # debited, acked once their effects are published
 
     async def start(self) -> None:
+        config = self._config
         self._sub = sub = await usage_consumer(
             self._js,
-            self._config.durable,
-            ack_wait=self._config.ack_wait,
-            max_ack_pending=self._config.max_ack_pending,
+            config.durable,
+            ack_wait=config.ack_wait,
+            max_ack_pending=config.max_ack_pending,
         )
-        self._task = asyncio.create_task(self._run(sub), name="ledger-usage-consumer")
+        self._loop = PullLoop(
+            "ledger-usage-consumer",
+            lambda: sub.fetch(config.batch, timeout=config.fetch_timeout),
+            self.handle,
+            self._flush,
+            flush_interval=config.flush_interval,
+        )
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._flush()
+        if self._loop is not None:
+            await self._loop.stop()
         if self._sub is not None:
             # An open pull request would hold the connection's drain until it times out.
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
-
-    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
-        while True:
-            try:
-                msgs = await sub.fetch(self._config.batch, timeout=self._config.fetch_timeout)
-            except (TimeoutError, nats.errors.TimeoutError):  # idle
-                await self._flush(idle=True)
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # server restarting, reconnecting: pull again shortly
-                log.warning("usage fetch failed (%r); retrying", exc)
-                await asyncio.sleep(0.5)
-                continue
-            await self.handle(msgs)
-            now = asyncio.get_running_loop().time()
-            if now - self._flushed >= self._config.flush_interval:
-                self._flushed = now
-                await self._flush()
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Debit a batch: accounts in parallel, each account's messages in order.
@@ -165,18 +142,3 @@ class UsageConsumer:
         done, self._unacked = self._unacked, []
         for msg in done:
             await _settle(msg.ack())
-
-
-def _seq(msg: Msg) -> int | None:
-    try:
-        return msg.metadata.sequence.stream
-    except Exception:
-        return None
-
-
-async def _settle(ack: object) -> None:
-    """Await an ack/nak/term; a lost one only means a redelivery the ledger ignores."""
-    try:
-        await ack  # type: ignore[misc]
-    except Exception as exc:
-        log.debug("ack not sent (%r); the message will be redelivered", exc)

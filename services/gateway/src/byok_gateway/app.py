@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from byok_client import ByokClient
 from byok_contracts import Catalog
 from byok_shared.apitokens import ApiTokenStore
-from byok_shared.connect import connect_options
+from byok_shared.connect import connect_options, disconnect, log_nats_error
 from byok_shared.settings import ByokSettings
 
 from . import routes_accounts, routes_auth, routes_keys, routes_waypath, settings_page
@@ -60,6 +60,7 @@ def create_app(
             name="byok-gateway",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            error_cb=log_nats_error,
             **connect_options(settings),
         )
         store = ApiTokenStore(nc.jetstream())
@@ -78,7 +79,7 @@ def create_app(
             yield
         finally:
             await verifier.stop()
-            await nc.drain()
+            await disconnect(nc)
 
     app = FastAPI(
         servers=[{"url": "/"}],

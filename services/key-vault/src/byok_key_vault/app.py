@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from byok_contracts import Catalog, Unavailable
+from byok_contracts import Catalog
 from byok_shared import ByokSettings, Service
+from byok_shared.edge import Started
 from byok_shared.freshness import FreshnessBarrier as ResolverBarrier
 
 from .adapters.jetstream import (
@@ -57,14 +58,7 @@ def create_app(
     config = config or KeyVaultSettings()
     service = Service(SERVICE, settings, extra_buckets=EXTRA_BUCKETS)
     catalog = Catalog.load(settings.catalog_file)
-    state: dict[str, Deps] = {}
-
-    def deps() -> Deps:
-        # Subscribers listen from broker start, a moment before the start hook built
-        # these; a request in that window (a restart under load) gets a clear 503.
-        if "deps" not in state:
-            raise Unavailable("key-vault is starting; retry", error="starting")
-        return state["deps"]
+    deps: Started[Deps] = Started("key-vault's handlers")
 
     @service.on_started
     async def start() -> None:
@@ -73,25 +67,27 @@ def create_app(
             await chosen.ensure_key()
         sealing = SealingKeys(KvSealingStore(service.js), chosen, keep=config.sealing_keep)
         await sealing.load()
-        state["deps"] = Deps(
-            keys=KvKeyStore(service.js),
-            settings=KvSettingsStore(service.js),
-            sealing=sealing,
-            cipher=chosen,
-            validator=validator or NatsValidator(service.nc, timeout=config.validate_timeout),
-            events=JetStreamEvents(service.js),
-            barrier=barrier
-            or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
-            catalog=catalog,
-            owners=KvOwnerStore(service.js),
-            recipients=KvRecipients(service.js),
-            audit=JetStreamAudit(service.js),
+        deps.set(
+            Deps(
+                keys=KvKeyStore(service.js),
+                settings=KvSettingsStore(service.js),
+                sealing=sealing,
+                cipher=chosen,
+                validator=validator or NatsValidator(service.nc, timeout=config.validate_timeout),
+                events=JetStreamEvents(service.js),
+                barrier=barrier
+                or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
+                catalog=catalog,
+                owners=KvOwnerStore(service.js),
+                recipients=KvRecipients(service.js),
+                audit=JetStreamAudit(service.js),
+            )
         )
 
     @service.on_stopping
     async def stop() -> None:
-        if "deps" in state:
-            await state.pop("deps").cipher.close()
+        if (built := deps.take()) is not None:
+            await built.cipher.close()
 
     register(service, deps, workers=config.configure_workers)
     return service.app

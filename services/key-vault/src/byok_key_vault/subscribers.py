@@ -1,91 +1,70 @@
-"""NATS edge of key-vault: decode, call a handler, reply (or publish the outcome)."""
+"""NATS edge of key-vault: which handler serves which operation, and the one translation
+that is key-vault's own (a configure published without a reply becomes an event)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from faststream.nats import NatsMessage
 from pydantic import BaseModel
 
 from byok_contracts import ByokError, subjects
 from byok_contracts.redaction import redact_secrets
-from byok_contracts.v1 import (
-    ConfigureAccount,
-    ConfigureKey,
-    ConfigureScope,
-    KeyRejectedEvent,
-    ListKeys,
-    PublicKeyRequest,
-    RemoveKey,
-    RevokeKey,
-    RotateKeys,
-    SetKeyEnabled,
-    UnsealKey,
-)
+from byok_contracts.v1 import ConfigureKey, KeyRejectedEvent, PublicKey, PublicKeyRequest
 from byok_shared import Service
-from byok_shared.responder import parse_request, respond
+from byok_shared.responder import parse_request
 
 from . import handlers
 from .audit import AUDITED, audited
 from .handlers import Deps
 
-__all__ = ["register"]
+__all__ = ["HANDLERS", "register"]
 
-Req = TypeVar("Req", bound=BaseModel)
+
+async def _public_key(_: PublicKeyRequest, deps: Deps) -> PublicKey:
+    return await handlers.public_key(deps)
+
+
+HANDLERS: Mapping[str, Callable[[Any, Deps], Awaitable[BaseModel]]] = {
+    subjects.KEYS_PUBLIC_KEY: _public_key,
+    subjects.KEYS_REMOVE: handlers.remove,
+    subjects.KEYS_LIST: handlers.list_keys,
+    subjects.KEYS_SET_ENABLED: handlers.set_enabled,
+    subjects.SCOPES_CONFIGURE: handlers.configure_scope,
+    subjects.ACCOUNTS_CONFIGURE: handlers.configure_account,
+    subjects.INTERNAL_KEYS_UNSEAL: handlers.unseal,
+    subjects.INTERNAL_KEYS_REVOKE: handlers.revoke,
+    subjects.INTERNAL_KEYS_ROTATE: handlers.rotate,
+}
+"""Every request key-vault serves but ``keys.configure``; audited ones are wrapped."""
 
 
 def register(service: Service, deps: Callable[[], Deps], *, workers: int) -> None:
-    """Wire every key-vault subject; ``deps()`` is available once the service started."""
-
-    def on(
-        subject: str, model: type[Req], handler: Callable[[Req, Deps], Awaitable[BaseModel]]
-    ) -> None:
-        if subject in AUDITED:
-            handler = audited(subject, handler)
-
-        async def call(request: Req) -> BaseModel:
-            return await handler(request, deps())
-
-        _concurrent(service, subject, model, call, workers)
-
-    service.responder(subjects.KEYS_PUBLIC_KEY, PublicKeyRequest)(
-        lambda _: handlers.public_key(deps())
+    """Serve every key-vault operation; ``deps()`` is what the start hook built."""
+    service.serve_table(
+        {
+            subject: audited(subject, handler) if subject in AUDITED else handler
+            for subject, handler in HANDLERS.items()
+        },
+        deps,
+        workers=workers,
     )
-    on(subjects.KEYS_REMOVE, RemoveKey, handlers.remove)
-    on(subjects.KEYS_LIST, ListKeys, handlers.list_keys)
-    on(subjects.KEYS_SET_ENABLED, SetKeyEnabled, handlers.set_enabled)
-    on(subjects.SCOPES_CONFIGURE, ConfigureScope, handlers.configure_scope)
-    on(subjects.ACCOUNTS_CONFIGURE, ConfigureAccount, handlers.configure_account)
-    on(subjects.INTERNAL_KEYS_UNSEAL, UnsealKey, handlers.unseal)
-    on(subjects.INTERNAL_KEYS_REVOKE, RevokeKey, handlers.revoke)
-    on(subjects.INTERNAL_KEYS_ROTATE, RotateKeys, handlers.rotate)
+    configure = audited(subjects.KEYS_CONFIGURE, handlers.configure)
 
-    configure_audited = audited(subjects.KEYS_CONFIGURE, handlers.configure)
-
-    async def configure(msg: NatsMessage) -> bytes | None:
-        """Request/reply as usual; published without a reply, the outcome becomes an event."""
-        if msg.reply_to:
-            return await respond(
-                msg.body,
-                ConfigureKey,
-                lambda cmd: configure_audited(cmd, deps()),
-                subject=subjects.KEYS_CONFIGURE,
-                metrics=service.metrics,
-            )
+    async def fire_and_forget(body: bytes) -> None:
+        """Published without a reply subject: the outcome is an event."""
+        cmd: ConfigureKey | None = None
         try:
-            cmd = parse_request(msg.body, ConfigureKey)
-        except ByokError as exc:
-            await _rejected(service, exc, None)
-            return None
-        try:
-            await configure_audited(cmd, deps())
+            cmd = parse_request(body, ConfigureKey)
+            await configure(cmd, deps())
         except ByokError as exc:
             await _rejected(service, exc, cmd)
-        return None
 
-    service.broker.subscriber(subjects.KEYS_CONFIGURE, queue=service.queue, max_workers=workers)(
-        configure
+    service.serve(
+        subjects.KEYS_CONFIGURE,
+        lambda cmd: configure(cmd, deps()),
+        workers=workers,
+        unanswered=fire_and_forget,
     )
 
 
@@ -100,19 +79,3 @@ async def _rejected(service: Service, exc: ByokError, cmd: ConfigureKey | None) 
     )
     await service.js.publish(subjects.EVENTS_KEYS_REJECTED, event.model_dump_json().encode())
     service.metrics.count_event(subjects.EVENTS_KEYS_REJECTED, "published")
-
-
-def _concurrent(
-    service: Service,
-    subject: str,
-    model: type[Req],
-    handler: Callable[[Req], Awaitable[BaseModel]],
-    workers: int,
-) -> None:
-    """Like ``Service.responder`` but with several requests in flight per replica."""
-
-    async def subscriber(msg: NatsMessage) -> bytes:
-        return await respond(msg.body, model, handler, subject=subject, metrics=service.metrics)
-
-    subscriber.__name__ = f"{service.name}:{subject}"
-    service.broker.subscriber(subject, queue=service.queue, max_workers=workers)(subscriber)

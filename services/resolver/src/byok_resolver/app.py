@@ -39,9 +39,8 @@ __all__ = ["SERVICE", "create_app", "replica_subject"]
 SERVICE = "resolver"
 
 
-def replica_subject(replica: str) -> str:
-    """``resolve`` answered by one replica only (operators and the freshness bench probe each)."""
-    return f"{subjects.PREFIX}.internal.resolver.{replica}.resolve"
+# ``resolve`` answered by one replica only (operators and the freshness bench probe each).
+replica_subject = subjects.resolve_replica
 
 
 @dataclass
@@ -132,12 +131,14 @@ def create_app(
         source = key_source or NatsKeySource(nc, keypair, timeout=config.unseal_timeout)
         resolver = Resolver(cache, secrets, source, catalog, state, loader=loader)
         state.subscriber = ResolveSubscriber(nc, resolver, service.metrics)
-        handle = state.subscriber.handle
-        state.subs.append(await nc.subscribe(subjects.RESOLVE, queue=service.queue, cb=handle))
-        state.subs.append(await nc.subscribe(replica_subject(replica), cb=handle))
-        scoped = state.subscriber.handle_for_account
-        per_account = subjects.resolve_for("*")
-        state.subs.append(await nc.subscribe(per_account, queue=service.queue, cb=scoped))
+        handle, scoped = state.subscriber.handle, state.subscriber.handle_for_account
+        state.subs += [
+            await service.serve_raw(subjects.RESOLVE, handle),
+            await service.serve_raw(
+                subjects.resolve_replica("{replica}"), handle, subject=replica_subject(replica)
+            ),
+            await service.serve_raw(subjects.resolve_for("{account}"), scoped),
+        ]
         expiry = asyncio.create_task(secrets.run_expiry(config.expiry_tick), name="secret-expiry")
         state.tasks.append(expiry)
         state.serving = True

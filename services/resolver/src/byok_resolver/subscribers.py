@@ -16,8 +16,10 @@ import time
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from byok_contracts import ByokError, WrongAccount, subjects
+from byok_contracts import ByokError, subjects
+from byok_contracts.operations import operation
 from byok_contracts.v1 import Resolve
+from byok_shared.edge import AccountCheck, account_check
 from byok_shared.metrics import Metrics
 from byok_shared.responder import error_bytes, guarded, parse_request
 
@@ -28,7 +30,7 @@ __all__ = ["ResolveSubscriber"]
 log = logging.getLogger(__name__)
 
 SUBJECT = subjects.RESOLVE
-_FOR_PREFIX = subjects.resolve_for("")
+_CHECK_ACCOUNT = account_check(operation(subjects.resolve_for("{account}")))
 
 
 class ResolveSubscriber:
@@ -50,17 +52,17 @@ class ResolveSubscriber:
 
     async def handle_for_account(self, msg: Msg) -> None:
         """``byok.v1.resolve.<account>``: the body's account must be the subject's."""
-        await self._handle(msg, msg.subject[len(_FOR_PREFIX) :])
+        await self._handle(msg, _CHECK_ACCOUNT)
 
-    async def _handle(self, msg: Msg, account: str | None) -> None:
+    async def _handle(self, msg: Msg, check: AccountCheck | None) -> None:
         reply = msg.reply
         if not reply:
             return
         started = time.perf_counter()
         try:
             request = parse_request(msg.data, Resolve)
-            if account is not None and request.account != account:
-                raise WrongAccount("The body's account is not the subject's account")
+            if check is not None:
+                check(msg.subject, request)
             out = self.resolver.reply(request)
         except ByokError as exc:
             await self.nc.publish(reply, error_bytes(exc))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from byok_shared.consume import PullConfig
 
 __all__ = ["TrackerConfig"]
 
 
-class TrackerConfig(BaseSettings):
+class TrackerConfig(PullConfig):
     """How this replica follows ``byok.v1.usage.recorded``.
 
     Every replica keeps its own aggregates (KV keys under ``<replica>.``) and its
@@ -17,10 +19,7 @@ class TrackerConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BYOK_USAGE_TRACKER_", extra="ignore", frozen=True)
 
     replica: str = "main"
-    ack_wait: float = 30.0
     batch: int = 512
-    max_ack_pending: int = 8192
-    fetch_timeout: float = 1.0
     # Aggregates and the stream sequence they include are stored this often (and when idle).
     checkpoint_interval: float = 1.0
     # Day records (one dimension, one day) kept in memory, least recently used dropped first.

@@ -10,8 +10,9 @@ import uuid
 import httpx
 from faststream import FastStream
 
-from byok_contracts import Keypair, Unavailable
+from byok_contracts import Keypair
 from byok_shared import ByokSettings, Service
+from byok_shared.edge import Started
 from byok_shared.recipients import register_recipient, unregister_recipient
 
 from . import handlers
@@ -58,15 +59,8 @@ def create_app(
     # Each replica has its own in-memory keypair; key-vault seals to the replica it asks.
     replica = uuid.uuid4().hex[:12]
     keypair = Keypair.generate()
-    state: dict[str, Deps] = {}
+    deps: Started[Deps] = Started("the validator's handlers")
     tasks: list[asyncio.Task[None]] = []
-
-    def deps() -> Deps:
-        # Subscribers listen from broker start, a moment before the start hook built
-        # these; a request in that window (a restart under load) gets a clear 503.
-        if "deps" not in state:
-            raise Unavailable("validator is starting; retry", error="starting")
-        return state["deps"]
 
     async def sweeper() -> None:
         while True:
@@ -84,16 +78,18 @@ def create_app(
     async def start() -> None:
         # key-vault seals stored keys only to registered replicas (issue 10).
         await register_recipient(service.js, "validator", replica, keypair)
-        state["deps"] = Deps(
-            providers=providers or build_providers(settings, config),
-            key_vault=NatsKeyVault(service.nc, keypair, timeout=settings.request_timeout),
-            stored=KvStoredKeys(service.js),
-            claims=KvSweepClaims(service.js),
-            keypair=keypair,
-            replica=replica,
-            attempts=config.attempts,
-            backoff=config.backoff,
-            gate=ReportGate(config.report_window),
+        deps.set(
+            Deps(
+                providers=providers or build_providers(settings, config),
+                key_vault=NatsKeyVault(service.nc, keypair, timeout=settings.request_timeout),
+                stored=KvStoredKeys(service.js),
+                claims=KvSweepClaims(service.js),
+                keypair=keypair,
+                replica=replica,
+                attempts=config.attempts,
+                backoff=config.backoff,
+                gate=ReportGate(config.report_window),
+            )
         )
         if config.revalidate_interval > 0:
             tasks.append(asyncio.create_task(sweeper(), name="validator-sweeper"))
@@ -106,8 +102,8 @@ def create_app(
                 await task
         tasks.clear()
         await unregister_recipient(service.js, keypair)
-        if "deps" in state:
-            await state.pop("deps").providers.close()
+        if (built := deps.take()) is not None:
+            await built.providers.close()
 
     register(service, deps, replica=replica, workers=config.workers)
     return service.app
