@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
 
