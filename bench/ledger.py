@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -37,6 +34,8 @@ from byok_contracts.v1 import UsageRecorded
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE, ensure_jetstream
 from byok_shared.natsserver import NatsServer
 from byok_shared.stack import wait_healthy
+
+from ._support import Proc, stop_all
 
 ACCOUNTS = 64
 
@@ -98,17 +97,8 @@ async def _raw_baseline(js: JetStreamContext, bodies: list[bytes]) -> dict[str, 
     }
 
 
-def _spawn(module: str, url: str, data: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        BYOK_NATS_URL=url, BYOK_DATA_DIR=str(data), BYOK_LOG_FORMAT="text", BYOK_LOG_LEVEL="WARNING"
-    )
-    env.pop("BYOK_METRICS_PORT", None)
-    log = (data / f"{module}.log").open("ab")
-    try:
-        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log)
-    finally:
-        log.close()
+def _spawn(module: str, url: str, data: Path) -> Proc:
+    return Proc(module, url, data)
 
 
 async def _rate(progress: Any, total: int, timeout: float) -> float:
@@ -137,7 +127,7 @@ async def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="byok-bench-ledger-") as tmp:
         data = Path(tmp)
         server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
-        procs: list[subprocess.Popen[bytes]] = []
+        procs: list[Proc] = []
         nc = await nats.connect(server.url)
         try:
             js = nc.jetstream(timeout=10)
@@ -173,13 +163,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 ).data
             )
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs)
             await nc.close()
             server.stop()
     pipelined = raw["raw_publish_per_s_256_in_flight"]

@@ -73,13 +73,18 @@ def _word_first(tree: ast.Module) -> set[str]:
 def scan(source: str, where: str, word_first: set[str] | None = None) -> Iterator[Use]:
     """Error words in one module's source.
 
-    ``default_error = "..."`` in a class body, ``error="..."`` in any call, and the first
-    positional argument of a class in ``word_first`` (its ``__init__(self, error, ...)``).
+    ``default_error = "..."`` in a class body or ``word="..."`` in its bases, ``error="..."``
+    in any call, and the first positional argument of a class in ``word_first`` (its
+    ``__init__(self, error, ...)``).
     """
     tree = ast.parse(source)
     word_first = (word_first or set()) | _word_first(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
+            for keyword in node.keywords:
+                word = _const_str(keyword.value) if keyword.arg == "word" else None
+                if word is not None:
+                    yield Use(word, f"{where}:{node.lineno}", node.name, None)
             for stmt in node.body:
                 target = None
                 if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:

@@ -26,10 +26,21 @@ __all__ = [
 
 
 class ByokError(Exception):
-    """Base of every error that becomes an error reply."""
+    """Base of every error that becomes an error reply.
+
+    A subclass names its reply ``code`` and default ``error`` word in its bases:
+    ``class NotFound(ByokError, code=404, word="not_found")``.
+    """
 
     code: ClassVar[int] = 500
     default_error: ClassVar[str] = "internal"
+
+    def __init_subclass__(cls, *, code: int | None = None, word: str | None = None) -> None:
+        super().__init_subclass__()
+        if code is not None:
+            cls.code = code
+        if word is not None:
+            cls.default_error = word
 
     def __init__(self, message: str, *, error: str | None = None) -> None:
         super().__init__(message)
@@ -40,55 +51,44 @@ class ByokError(Exception):
         return f"{type(self).__name__}(code={self.code}, error={self.error!r}, message={self.message!r})"
 
 
-class MalformedRequest(ByokError):
-    code = 400
-    default_error = "malformed_request"
+class MalformedRequest(ByokError, code=400, word="malformed_request"):
+    """The request is not what the subject takes (schema, seal, ids)."""
 
 
-class KeyRejected(ByokError):
-    code = 401
-    default_error = "key_rejected"
+class KeyRejected(ByokError, code=401, word="key_rejected"):
+    """The provider refused the key."""
 
 
-class CreditsExhausted(ByokError):
-    code = 402
-    default_error = "credits_exhausted"
+class CreditsExhausted(ByokError, code=402, word="credits_exhausted"):
+    """Platform usage with no credits left."""
 
 
-class Forbidden(ByokError):
-    code = 403
-    default_error = "forbidden"
+class Forbidden(ByokError, code=403, word="forbidden"):
+    """Not allowed here: a read-only scope, BYOK off the plan, an unregistered recipient."""
 
 
-class WrongAccount(Forbidden):
+class WrongAccount(Forbidden, word="wrong_account"):
     """The scope belongs to another account (tenancy, DESIGN.md section 3)."""
 
-    default_error = "wrong_account"
+
+class NotFound(ByokError, code=404, word="not_found"):
+    """No such key, or no key configured where one was asked for."""
 
 
-class NotFound(ByokError):
-    code = 404
-    default_error = "not_found"
+class Conflict(ByokError, code=409, word="conflict"):
+    """The state changed meanwhile, or forbids the change (a disabled or revoked key)."""
 
 
-class Conflict(ByokError):
-    code = 409
-    default_error = "conflict"
+class Unprocessable(ByokError, code=422, word="unprocessable"):
+    """Well formed but unusable: an unrecognised key format, a model not allowed."""
 
 
-class Unprocessable(ByokError):
-    code = 422
-    default_error = "unprocessable"
-
-
-class Unavailable(ByokError):
-    code = 503
-    default_error = "unavailable"
+class Unavailable(ByokError, code=503, word="unavailable"):
+    """A dependency is down or slow (provider, Vault, JetStream, another service)."""
 
 
 class InternalError(ByokError):
-    code = 500
-    default_error = "internal"
+    """A bug: reported as 500 ``internal``, with no detail."""
 
 
 _BY_CODE: dict[int, type[ByokError]] = {

@@ -26,6 +26,7 @@ from nats.js.api import (
 )
 
 from byok_contracts import subjects
+from byok_contracts.v1 import buckets as layouts
 
 __all__ = [
     "BUCKETS",
@@ -62,12 +63,13 @@ STREAM_USAGE = "BYOK_USAGE"
 STREAM_LEDGER = "BYOK_LEDGER"
 STREAM_AUDIT = "BYOK_AUDIT"  # who touched which key (key-vault appends, operators read)
 
-BUCKET_KEYS = "byok-keys"  # <scope.type>.<scope.id>.<provider> -> KeyRecord
-BUCKET_SCOPES = "byok-scopes"  # <scope.type>.<scope.id> -> ScopeSettings
-BUCKET_ACCOUNTS = "byok-accounts"  # <account> -> AccountPolicy
-BUCKET_CREDITS = "byok-credits"  # <account> -> CreditState
+# Buckets one service writes and others read: layouts in the contract (byok_contracts.v1.buckets).
+BUCKET_KEYS = layouts.KEYS.name
+BUCKET_SCOPES = layouts.SCOPES.name
+BUCKET_ACCOUNTS = layouts.ACCOUNTS.name
+BUCKET_CREDITS = layouts.CREDITS.name
+BUCKET_OWNERS = layouts.OWNERS.name
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
-BUCKET_OWNERS = "byok-owners"  # <scope.type>.<scope.id> -> owning account (first write wins)
 BUCKET_RECIPIENTS = (
     "byok-recipients"  # <kid> -> public key key-vault may seal to (resolver/validator)
 )
@@ -98,46 +100,35 @@ def stream_configs(
     outbox, so a message acked by the ledger is still needed. Only ``max_age``
     (400 and 30 days) ever removes a message.
     """
-    return [
-        StreamConfig(
-            name=STREAM_EVENTS,
-            subjects=[f"{subjects.EVENTS_PREFIX}.>"],
+
+    def stream(name: str, subject: str, **limits: Any) -> StreamConfig:
+        return StreamConfig(
+            name=name,
+            subjects=[subject],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
+            num_replicas=replicas,
+            **limits,
+        )
+
+    refuse_when_full: dict[str, Any] = {"discard": DiscardPolicy.NEW, "duplicate_window": 120.0}
+    return [
+        stream(
+            STREAM_EVENTS,
+            f"{subjects.EVENTS_PREFIX}.>",
             max_bytes=events_max_bytes,
             max_age=30 * _DAY,
-            duplicate_window=120.0,
-            num_replicas=replicas,
+            **refuse_when_full,
         ),
-        StreamConfig(
-            name=STREAM_USAGE,
-            subjects=[subjects.USAGE_RECORDED],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
+        stream(
+            STREAM_USAGE,
+            subjects.USAGE_RECORDED,
             max_bytes=usage_max_bytes,
             max_age=400 * _DAY,
-            duplicate_window=120.0,
-            num_replicas=replicas,
+            **refuse_when_full,
         ),
-        StreamConfig(
-            name=STREAM_LEDGER,
-            subjects=[f"{subjects.LEDGER_JOURNAL_PREFIX}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            duplicate_window=120.0,
-            num_replicas=replicas,
-        ),
-        StreamConfig(
-            name=STREAM_AUDIT,
-            subjects=[f"{subjects.AUDIT_PREFIX}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            max_age=400 * _DAY,
-            num_replicas=replicas,
-        ),
+        stream(STREAM_LEDGER, f"{subjects.LEDGER_JOURNAL_PREFIX}.>", **refuse_when_full),
+        stream(STREAM_AUDIT, f"{subjects.AUDIT_PREFIX}.>", max_age=400 * _DAY),
     ]
 
 

@@ -3,7 +3,7 @@
 Everything that the code knows is read from it: subjects, request and reply schemas
 (:mod:`byok_contracts.schema`), error words (:mod:`byok_contracts.error_words`),
 sealing constants (:mod:`byok_contracts.sealing`), streams
-(:mod:`byok_shared.jetstream`), limits (:mod:`byok_shared.responder`) and the NATS
+(:mod:`byok_shared.jetstream`), shared KV layouts (:mod:`byok_contracts.v1.buckets`), limits (:mod:`byok_shared.responder`) and the NATS
 permissions of each client role (:mod:`byok_shared.natsauth`). The prose around
 them is in :mod:`byok_shared.reference_text`. ``make docs`` writes the file and
 ``tests/test_reference.py`` fails when the committed one is stale.
@@ -29,6 +29,7 @@ from byok_contracts.error_words import (
     SUBJECT_ERRORS,
 )
 from byok_contracts.schema import OPERATIONS, Operation
+from byok_contracts.v1 import SHARED_BUCKETS
 from byok_contracts.v1.common import ID_PATTERN
 
 from . import reference_text as text
@@ -195,6 +196,21 @@ def _streams() -> list[str]:
     return [*lines, "", *(text.PROVISIONED if provisioned else text.SELF_CREATED), ""]
 
 
+def _shared_state() -> list[str]:
+    lines = [
+        *text.SHARED_STATE,
+        "",
+        "| bucket | key | value | written by | read by |",
+        "|---|---|---|---|---|",
+    ]
+    for bucket in SHARED_BUCKETS:
+        lines.append(
+            f"| `{bucket.name}` | {bucket.key} | {bucket.value} | {bucket.writer} | "
+            f"{', '.join(bucket.readers)} |"
+        )
+    return [*lines, ""]
+
+
 def _permissions() -> list[str]:
     lines: list[str] = []
     example = tenant_runtime("runtime-acme", ["acme", "globex"])
@@ -247,6 +263,9 @@ def render() -> str:
         *text.EVENTS,
         "",
         *_streams(),
+        "## Shared state (KV buckets)",
+        "",
+        *_shared_state(),
         "## Delivery and consistency",
         "",
         *text.DELIVERY,

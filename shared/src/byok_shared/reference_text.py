@@ -136,6 +136,14 @@ PROVISIONED: Final = (
     "retry later with the same `request_id`.",
 )
 
+SHARED_STATE: Final = (
+    "Services talk over the subjects above, with one exception on purpose: the state",
+    "they serve from. Each of these buckets has one writer; the readers hold read-only",
+    "permissions and derive and parse keys only through `byok_contracts.v1.buckets`",
+    "(`key_slot`, `parse_key_slot`, `parse_scope_key`), so the layouts below are part of",
+    "the contract. A product backend never reads them: the subjects are its interface.",
+)
+
 DELIVERY: Final = (
     "- `usage.recorded` is published by runtimes to the `BYOK_USAGE` stream with header",
     "  `Nats-Msg-Id: <account>:<request_id>` (so one tenant's `request_id` never drops",

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from .audit import AuditEntry, AuditOperation
+from .buckets import (
+    SHARED_BUCKETS,
+    SharedBucket,
+    key_slot,
+    parse_key_slot,
+    parse_scope_key,
+    platform_key_slot,
+)
 from .common import (
     ID_PATTERN,
     Chain,
@@ -47,7 +55,7 @@ from .keys import (
     SetKeyEnabled,
 )
 from .ledger import Balance, BalanceRequest, Grant, Granted
-from .records import CreditState, KeyRecord, key_slot, platform_key_slot
+from .records import CreditState, KeyRecord
 from .resolve import Resolve, Resolved, Source
 from .settings import (
     AccountPolicy,
@@ -62,6 +70,7 @@ from .usage import ModelUsage, QueryUsage, UsageRecorded, UsageReport, usage_msg
 
 __all__ = [
     "ID_PATTERN",
+    "SHARED_BUCKETS",
     "AccountChanged",
     "AccountPolicy",
     "AccountPolicyReply",
@@ -116,6 +125,7 @@ __all__ = [
     "ScopeSettingsReply",
     "ScopeType",
     "SetKeyEnabled",
+    "SharedBucket",
     "Source",
     "UnsealKey",
     "UsageRecorded",
@@ -125,6 +135,8 @@ __all__ = [
     "ValidatorPublicKeyRequest",
     "key_slot",
     "normalize_provider",
+    "parse_key_slot",
+    "parse_scope_key",
     "platform_key_slot",
     "usage_msg_id",
     "utcnow",

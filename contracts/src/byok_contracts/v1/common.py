@@ -30,9 +30,11 @@ __all__ = [
     "ErrorReply",
     "Event",
     "FreeText",
+    "Hint",
     "KeyId",
     "KeyState",
     "ModelId",
+    "OwningAccount",
     "Provider",
     "Reply",
     "Request",
@@ -121,6 +123,20 @@ _NO_KEY = AfterValidator(refuse_keys)
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN), _NO_KEY]
 AccountId = Identifier
 KeyId = Identifier
+Hint = Annotated[
+    str,
+    Field(
+        description="What a person may see of a stored key: a few first and last characters "
+        'around "...", never more than a quarter of the key.'
+    ),
+]
+OwningAccount = Annotated[
+    AccountId | None,
+    Field(
+        description="The account owning `scope`: required unless the scope is platform (0.2); "
+        "the first write naming the scope fixes it, and a scope of another account is a 403."
+    ),
+]
 RequestId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"), _NO_KEY
 ]

@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .common import (
-    AccountId,
     Actor,
     Base64Key32,
     FreeText,
+    Hint,
     KeyId,
     KeyState,
     ModelId,
+    OwningAccount,
     Provider,
     Reply,
     Request,
@@ -61,29 +62,33 @@ class ConfigureKey(Request):
     model: ModelId | None = None
     actor: Actor
     request_id: RequestId | None = None
-    # The account owning ``scope`` (required unless the scope is platform; 0.2): the first
-    # write fixes it, and its policy decides whether a custom model is allowed.
-    account: AccountId | None = None
+    # Its policy also decides whether a custom model is allowed.
+    account: OwningAccount = None
 
 
 class KeyConfigured(Reply):
+    """The key was validated live, encrypted and stored; only its ``hint`` is ever shown."""
+
     status: Literal["configured"] = "configured"
     provider: Provider
     key_id: KeyId
-    hint: str
+    hint: Hint
     model: str
     scope: Scope
     request_id: str | None = None
 
 
-class RemoveKey(Request):
-    """``byok.v1.keys.remove``."""
+class _ProviderKeyWrite(Request):
+    """A change to one scope's key for one provider, by ``actor`` for ``account``."""
 
     scope: Scope
     provider: Provider
     actor: Actor
-    # The account owning ``scope`` (required unless the scope is platform; 0.2).
-    account: AccountId | None = None
+    account: OwningAccount = None
+
+
+class RemoveKey(_ProviderKeyWrite):
+    """``byok.v1.keys.remove``."""
 
 
 class KeyRemoved(Reply):
@@ -96,14 +101,14 @@ class ListKeys(Request):
     """``byok.v1.keys.list``."""
 
     scope: Scope
-    # When given, a scope owned by another account is a 403.
-    account: AccountId | None = None
+    # Optional for a read: when given, a scope owned by another account is a 403.
+    account: OwningAccount = None
 
 
 class KeyInfo(Reply):
     provider: Provider
     key_id: KeyId
-    hint: str
+    hint: Hint
     model: str
     state: KeyState
     created_at: datetime
@@ -115,15 +120,10 @@ class KeyList(Reply):
     keys: list[KeyInfo]
 
 
-class SetKeyEnabled(Request):
+class SetKeyEnabled(_ProviderKeyWrite):
     """``byok.v1.keys.set-enabled``: disable a key without deleting it, or enable it again."""
 
-    scope: Scope
-    provider: Provider
     enabled: bool
-    actor: Actor
-    # The account owning ``scope`` (required unless the scope is platform; 0.2).
-    account: AccountId | None = None
 
 
 class KeyStateChanged(Reply):

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field
 
 from byok_contracts.redaction import refuse_keys
 
-from .common import AccountId, Actor, Provider, Reply, Request, Route, Scope
+from .common import AccountId, Actor, OwningAccount, Provider, Reply, Request, Route, Scope
 
 __all__ = [
     "AccountPolicy",
@@ -46,8 +46,7 @@ class ConfigureScope(Request):
     read_only: bool | None = None
     route: Route | None = None
     actor: Actor | None = None
-    # The account owning ``scope`` (required unless the scope is platform; 0.2).
-    account: AccountId | None = None
+    account: OwningAccount = None
 
 
 class ScopeSettingsReply(ScopeSettings):

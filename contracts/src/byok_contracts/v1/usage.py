@@ -72,19 +72,23 @@ class QueryUsage(Request):
         return self
 
 
-class ModelUsage(Reply):
+class _Counts(Reply):
+    """Provider calls and the tokens they moved."""
+
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+class ModelUsage(_Counts):
+    """One model's share of a :class:`UsageReport`; ``priced`` false: no known price."""
+
     estimated_cost_usd: float | None
     priced: bool = True
 
 
-class UsageReport(Reply):
+class UsageReport(_Counts):
     status: Literal["ok"] = "ok"
-    calls: int
-    input_tokens: int
-    output_tokens: int
     estimated_cost_usd: float
     by_model: dict[str, ModelUsage]
     unpriced_calls: int = 0

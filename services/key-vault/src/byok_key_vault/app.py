@@ -7,7 +7,7 @@ from faststream import FastStream
 from byok_contracts import Catalog
 from byok_shared import ByokSettings, Service
 from byok_shared.edge import Started
-from byok_shared.freshness import FreshnessBarrier as ResolverBarrier
+from byok_shared.freshness import FreshnessBarrier
 
 from .adapters.jetstream import (
     EXTRA_BUCKETS,
@@ -25,7 +25,7 @@ from .audit import JetStreamAudit
 from .config import KeyVaultSettings
 from .handlers import Deps
 from .keyring import SealingKeys
-from .ports import Cipher, FreshnessBarrier, Validator
+from .ports import Cipher, ReplicaBarrier, Validator
 from .subscribers import register
 
 __all__ = ["SERVICE", "build_cipher", "create_app"]
@@ -52,7 +52,7 @@ def create_app(
     *,
     cipher: Cipher | None = None,
     validator: Validator | None = None,
-    barrier: FreshnessBarrier | None = None,
+    barrier: ReplicaBarrier | None = None,
 ) -> FastStream:
     """The key-vault app; tests may inject a cipher, validator or barrier."""
     config = config or KeyVaultSettings()
@@ -76,7 +76,7 @@ def create_app(
                 validator=validator or NatsValidator(service.nc, timeout=config.validate_timeout),
                 events=JetStreamEvents(service.js),
                 barrier=barrier
-                or ResolverBarrier(service.nc, service.js, timeout=config.barrier_timeout),
+                or FreshnessBarrier(service.nc, service.js, timeout=config.barrier_timeout),
                 catalog=catalog,
                 owners=KvOwnerStore(service.js),
                 recipients=KvRecipients(service.js),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from byok_contracts.v1 import KeyRecord, KeyState, Scope, utcnow
+from byok_contracts.v1 import KeyRecord, KeyState, Scope, key_slot, utcnow
 
 from .adapters.jetstream import KvKeyStore
 from .ports import Cipher, KeyStore
@@ -68,7 +68,7 @@ async def write_records(
         async def records() -> list[tuple[str, KeyRecord]]:
             return [
                 (
-                    f"{scope.key}.{provider}",
+                    key_slot(scope, provider),
                     await record_for(
                         cipher, scope, provider, secret(scope), key_id(scope), account
                     ),
@@ -87,7 +87,7 @@ async def write_records(
 
     async def one(scope: Scope) -> None:
         record = await record_for(cipher, scope, provider, secret(scope), key_id(scope), account)
-        slot = f"{scope.key}.{provider}"
+        slot = key_slot(scope, provider)
         await store.create(slot, record)
         await store.index(record.key_id, slot)
 

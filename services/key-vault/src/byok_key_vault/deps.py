@@ -12,18 +12,16 @@ from .ports import (
     AuditLog,
     Cipher,
     EventBus,
-    FreshnessBarrier,
     KeyStore,
     OwnerStore,
     RecipientRegistry,
+    ReplicaBarrier,
     SettingsStore,
     Validator,
     Versioned,
 )
 
-__all__ = ["RETRIES", "Deps", "get_by_id", "key_event", "publish_confirmed"]
-
-RETRIES = 5
+__all__ = ["Deps", "get_by_id", "key_event", "publish_confirmed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +34,7 @@ class Deps:
     cipher: Cipher
     validator: Validator
     events: EventBus
-    barrier: FreshnessBarrier
+    barrier: ReplicaBarrier
     catalog: Catalog
     owners: OwnerStore
     recipients: RecipientRegistry
@@ -52,7 +50,12 @@ async def get_by_id(key_id: str, deps: Deps) -> tuple[str, Versioned[KeyRecord]]
 
 
 def key_event(
-    name: str, record: KeyRecord, state: KeyState | None, revision: int, actor: str
+    name: str,
+    record: KeyRecord,
+    state: KeyState | None,
+    revision: int,
+    actor: str,
+    request_id: str | None = None,
 ) -> KeyChanged:
     return KeyChanged.model_validate(
         {
@@ -66,6 +69,7 @@ def key_event(
             "actor": actor,
             "revision": revision,
             "account": record.account,
+            "request_id": request_id,
         }
     )
 

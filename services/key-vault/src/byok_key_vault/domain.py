@@ -35,17 +35,11 @@ __all__ = [
     "make_hint",
     "merge_account",
     "merge_scope",
-    "slot_for",
     "state_for",
 ]
 
 MAX_KEY_LENGTH = 512
 _KEY_IDS = uuid.UUID("5b1f2c0e-7d55-4a39-9d4e-6b8f0c2a1e77")
-
-
-def slot_for(scope: Scope, provider: str) -> str:
-    """KV key of a scope's key for one provider: ``workspace.acme.anthropic``."""
-    return f"{scope.key}.{provider}"
 
 
 def clean_key(raw: bytes) -> str:
@@ -113,15 +107,8 @@ def state_for(record: KeyRecord, enabled: bool) -> KeyState:
 
 
 def key_info(record: KeyRecord) -> KeyInfo:
-    return KeyInfo(
-        provider=record.provider,
-        key_id=record.key_id,
-        hint=record.hint,
-        model=record.model,
-        state=record.state,
-        created_at=record.created_at,
-        validated_at=record.validated_at,
-    )
+    """What ``keys.list`` shows of a record: never the ciphertext or the fingerprint."""
+    return KeyInfo.model_validate(record, from_attributes=True)
 
 
 def merge_scope(current: ScopeSettings | None, cmd: ConfigureScope) -> ScopeSettings:

@@ -16,38 +16,32 @@ __all__ = [
 ]
 
 
-class ReadOnlyScope(Forbidden):
-    default_error = "read_only_scope"
+class ReadOnlyScope(Forbidden, word="read_only_scope"):
+    """The scope is read-only: its keys are not configured or removed here."""
 
 
-class KeyNotConfigured(NotFound):
-    default_error = "key_not_found"
+class KeyNotConfigured(NotFound, word="key_not_found"):
+    """No key for that provider at that scope (or no stored key with that key_id)."""
 
 
-class StaleKid(Conflict):
+class StaleKid(Conflict, word="stale_kid"):
     """The key was sealed to a sealing keypair key-vault no longer holds."""
 
-    default_error = "stale_kid"
+
+class SealedKeyUnreadable(MalformedRequest, word="malformed_seal"):
+    """The configure seal does not open, or is not a v1 envelope."""
 
 
-class SealedKeyUnreadable(MalformedRequest):
-    default_error = "malformed_seal"
-
-
-class StoreConflict(Conflict):
+class StoreConflict(Conflict, word="concurrent_change"):
     """A compare-and-set write lost against a concurrent change."""
 
-    default_error = "concurrent_change"
+
+class KeyRevokedError(Conflict, word="key_revoked"):
+    """The provider revoked the key: it can only be replaced."""
 
 
-class KeyRevokedError(Conflict):
-    default_error = "key_revoked"
-
-
-class CipherUnavailable(Unavailable):
+class CipherUnavailable(Unavailable, word="cipher_unavailable"):
     """Vault (or the keyring) cannot be reached: nothing is stored, nothing is served."""
-
-    default_error = "cipher_unavailable"
 
 
 class CipherError(Exception):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from byok_contracts import (
     SUITE,
@@ -20,7 +22,6 @@ from byok_contracts.v1 import (
     ConfigureAccount,
     ConfigureKey,
     ConfigureScope,
-    KeyChanged,
     KeyConfigured,
     KeyList,
     KeyRecord,
@@ -34,18 +35,17 @@ from byok_contracts.v1 import (
     ScopeChanged,
     ScopeSettingsReply,
     SetKeyEnabled,
+    key_slot,
     utcnow,
 )
 
 from . import domain
-from .deps import RETRIES, Deps, key_event, publish_confirmed
-from .errors import KeyNotConfigured, ReadOnlyScope, StoreConflict
+from .deps import Deps, key_event, publish_confirmed
+from .errors import KeyNotConfigured, ReadOnlyScope
 from .internal import revoke, rotate, unseal
-from .ports import (
-    Versioned,
-)
-from .slots import write_slot
+from .ports import Versioned
 from .tenancy import account_for, check_owner, claim_owner
+from .writes import compare_and_set, merge_entry, write_slot
 
 __all__ = [
     "Deps",
@@ -89,11 +89,20 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
         deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
     )
     # Validate before touching the slot: a rejected replacement leaves the old key in place.
-    await deps.validator.validate(provider, key.encode())
-    slot = domain.slot_for(cmd.scope, provider)
+    # The encryption does not depend on the answer, so it runs meanwhile (Vault: one HTTP
+    # round trip off the critical path); a rejected key's ciphertext is simply dropped.
+    checked, ciphertext = await asyncio.gather(
+        deps.validator.validate(provider, key.encode()),
+        deps.cipher.encrypt(key.encode(), cmd.scope.key),
+        return_exceptions=True,
+    )
+    for failed in (checked, ciphertext):  # the provider's verdict first, as before
+        if isinstance(failed, BaseException):
+            raise failed
+    assert isinstance(ciphertext, str)
+    slot = key_slot(cmd.scope, provider)
     fp = domain.fingerprint(deps.sealing.fingerprint_secret, key)
     key_id = domain.key_id_for(slot, fp)
-    ciphertext = await deps.cipher.encrypt(key.encode(), cmd.scope.key)
 
     def build(existing: Versioned[KeyRecord] | None) -> KeyRecord:
         same = existing is not None and existing.value.key_id == key_id
@@ -114,23 +123,13 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     # The index entry and the record in parallel: both land before the event goes out.
     _, (revision, record, existing) = await asyncio.gather(
         deps.keys.index(key_id, slot),
-        write_slot(deps.keys, slot, build, f"{provider} key at {cmd.scope}"),
+        write_slot(deps.keys, slot, build, f"{provider} key of this scope"),
     )
     same = existing is not None and existing.value.key_id == key_id
     if existing is not None and not same:
         await deps.keys.unindex(existing.value.key_id)
-    event = KeyChanged(
-        event="configured",
-        key_id=key_id,
-        scope=cmd.scope,
-        provider=record.provider,
-        state=KeyState.ACTIVE,
-        hint=record.hint,
-        model=model,
-        actor=cmd.actor,
-        request_id=cmd.request_id,
-        revision=revision,
-        account=owner,
+    event = key_event(
+        "configured", record, KeyState.ACTIVE, revision, cmd.actor, request_id=cmd.request_id
     )
     await deps.events.publish(
         subjects.EVENTS_KEYS_CONFIGURED, event, msg_id=f"{key_id}.{revision}.configured"
@@ -157,21 +156,20 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
 async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:
     await check_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
-    slot = domain.slot_for(cmd.scope, cmd.provider)
-    for _ in range(RETRIES):
-        existing = await _get_key(slot, cmd.scope, cmd.provider, deps)
-        try:
-            await deps.keys.delete(slot, existing.revision)
-        except StoreConflict:
-            continue
-        break
-    else:
-        raise StoreConflict(f"The {cmd.provider} key of this scope kept changing; try again")
-    await deps.keys.unindex(existing.value.key_id)
-    event = key_event("removed", existing.value, None, 0, cmd.actor)
+    slot = key_slot(cmd.scope, cmd.provider)
+
+    async def delete(existing: Versioned[KeyRecord]) -> KeyRecord:
+        await deps.keys.delete(slot, existing.revision)
+        return existing.value
+
+    record = await compare_and_set(
+        f"{cmd.provider} key of this scope", _reader(slot, cmd.scope, cmd.provider, deps), delete
+    )
+    await deps.keys.unindex(record.key_id)
+    event = key_event("removed", record, None, 0, cmd.actor)
     await publish_confirmed(subjects.EVENTS_KEYS_REMOVED, event, deps)
-    log.info("key removed", extra={"scope": str(cmd.scope), "key_id": existing.value.key_id})
-    return KeyRemoved(provider=cmd.provider, key_id=existing.value.key_id)
+    log.info("key removed", extra={"scope": str(cmd.scope), "key_id": record.key_id})
+    return KeyRemoved(provider=cmd.provider, key_id=record.key_id)
 
 
 async def list_keys(cmd: ListKeys, deps: Deps) -> KeyList:
@@ -179,7 +177,7 @@ async def list_keys(cmd: ListKeys, deps: Deps) -> KeyList:
         await check_owner(cmd.scope, cmd.account, deps.owners)
     infos = []
     for provider in deps.catalog.providers():
-        entry = await deps.keys.get(domain.slot_for(cmd.scope, provider))
+        entry = await deps.keys.get(key_slot(cmd.scope, provider))
         if entry is not None:
             infos.append(domain.key_info(entry.value))
     return KeyList(keys=infos)
@@ -188,57 +186,50 @@ async def list_keys(cmd: ListKeys, deps: Deps) -> KeyList:
 async def set_enabled(cmd: SetKeyEnabled, deps: Deps) -> KeyStateChanged:
     await check_owner(cmd.scope, cmd.account, deps.owners)
     await _check_writable(cmd.scope, deps)
-    slot = domain.slot_for(cmd.scope, cmd.provider)
-    for _ in range(RETRIES):
-        existing = await _get_key(slot, cmd.scope, cmd.provider, deps)
+    slot = key_slot(cmd.scope, cmd.provider)
+
+    async def change(existing: Versioned[KeyRecord]) -> tuple[KeyRecord, int | None]:
         state = domain.state_for(existing.value, cmd.enabled)
         if state is existing.value.state:
-            return KeyStateChanged(provider=cmd.provider, state=state, key_id=existing.value.key_id)
+            return existing.value, None
         record = existing.value.model_copy(
             update={"state": state, "updated_at": utcnow(), "actor": cmd.actor}
         )
-        try:
-            revision = await deps.keys.update(slot, record, existing.revision)
-        except StoreConflict:
-            continue
-        name, subject = _STATE_EVENTS[state]
-        event = key_event(name, record, state, revision, cmd.actor)
+        return record, await deps.keys.update(slot, record, existing.revision)
+
+    record, revision = await compare_and_set(
+        f"{cmd.provider} key of this scope", _reader(slot, cmd.scope, cmd.provider, deps), change
+    )
+    if revision is not None:
+        name, subject = _STATE_EVENTS[record.state]
+        event = key_event(name, record, record.state, revision, cmd.actor)
         await publish_confirmed(subject, event, deps)
-        return KeyStateChanged(provider=cmd.provider, state=state, key_id=record.key_id)
-    raise StoreConflict(f"The {cmd.provider} key of this scope kept changing; try again")
+    return KeyStateChanged(provider=cmd.provider, state=record.state, key_id=record.key_id)
 
 
 async def configure_scope(cmd: ConfigureScope, deps: Deps) -> ScopeSettingsReply:
     await claim_owner(cmd.scope, cmd.account, deps.owners)
-    for _ in range(RETRIES):
-        current = await deps.settings.get_scope(cmd.scope.key)
-        settings = domain.merge_scope(current.value if current else None, cmd)
-        try:
-            revision = await deps.settings.put_scope(
-                settings, current.revision if current else None
-            )
-        except StoreConflict:
-            continue
-        event = ScopeChanged(settings=settings, revision=revision)
-        await publish_confirmed(subjects.EVENTS_SCOPES_CHANGED, event, deps)
-        return ScopeSettingsReply(**settings.model_dump())
-    raise StoreConflict("The settings of this scope kept changing; try again")
+    settings, revision = await merge_entry(
+        "settings of this scope",
+        partial(deps.settings.get_scope, cmd.scope.key),
+        deps.settings.put_scope,
+        partial(domain.merge_scope, cmd=cmd),
+    )
+    event = ScopeChanged(settings=settings, revision=revision)
+    await publish_confirmed(subjects.EVENTS_SCOPES_CHANGED, event, deps)
+    return ScopeSettingsReply(**settings.model_dump())
 
 
 async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyReply:
-    for _ in range(RETRIES):
-        current = await deps.settings.get_account(cmd.account)
-        policy = domain.merge_account(current.value if current else None, cmd)
-        try:
-            revision = await deps.settings.put_account(
-                policy, current.revision if current else None
-            )
-        except StoreConflict:
-            continue
-        event = AccountChanged(policy=policy, revision=revision)
-        await publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
-        return AccountPolicyReply(**policy.model_dump())
-    raise StoreConflict("The policy of this account kept changing; try again")
+    policy, revision = await merge_entry(
+        "policy of this account",
+        partial(deps.settings.get_account, cmd.account),
+        deps.settings.put_account,
+        partial(domain.merge_account, cmd=cmd),
+    )
+    event = AccountChanged(policy=policy, revision=revision)
+    await publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
+    return AccountPolicyReply(**policy.model_dump())
 
 
 async def _open_bound(cmd: ConfigureKey, owner: str | None, deps: Deps) -> bytes:
@@ -267,8 +258,15 @@ async def _policy(account: str | None, deps: Deps) -> AccountPolicy:
     return current.value if current is not None else AccountPolicy(account=account)
 
 
-async def _get_key(slot: str, scope: Scope, provider: str, deps: Deps) -> Versioned[KeyRecord]:
-    entry = await deps.keys.get(slot)
-    if entry is None:
-        raise KeyNotConfigured(f"No {provider} key configured for this {scope.type.value}")
-    return entry
+def _reader(
+    slot: str, scope: Scope, provider: str, deps: Deps
+) -> Callable[[], Awaitable[Versioned[KeyRecord]]]:
+    """Reads the record at ``slot``; 404 when the scope has no key for ``provider``."""
+
+    async def read() -> Versioned[KeyRecord]:
+        entry = await deps.keys.get(slot)
+        if entry is None:
+            raise KeyNotConfigured(f"No {provider} key configured for this {scope.type.value}")
+        return entry
+
+    return read

@@ -7,6 +7,7 @@ import logging
 
 from byok_contracts import Conflict, Forbidden, seal, subjects
 from byok_contracts.v1 import (
+    KeyRecord,
     KeyRevoked,
     KeysRotated,
     KeyState,
@@ -17,9 +18,11 @@ from byok_contracts.v1 import (
     utcnow,
 )
 
-from .deps import RETRIES, Deps, get_by_id, key_event, publish_confirmed
-from .errors import KeyRevokedError, StoreConflict
+from .deps import Deps, get_by_id, key_event, publish_confirmed
+from .errors import KeyRevokedError
+from .ports import Versioned
 from .rotation import rewrap_records
+from .writes import compare_and_set
 
 __all__ = ["revoke", "rotate", "unseal"]
 
@@ -28,37 +31,34 @@ log = logging.getLogger(__name__)
 
 async def revoke(cmd: RevokeKey, deps: Deps) -> KeyRevoked:
     """The provider rejected a stored key: mark it revoked everywhere before replying."""
-    for _ in range(RETRIES):
-        slot, existing = await get_by_id(cmd.key_id, deps)
+
+    async def read() -> tuple[str, Versioned[KeyRecord]]:
+        return await get_by_id(cmd.key_id, deps)
+
+    async def mark(found: tuple[str, Versioned[KeyRecord]]) -> tuple[KeyRecord, int, bool]:
+        slot, existing = found
         if existing.value.state is KeyState.REVOKED:
-            return KeyRevoked(
-                key_id=cmd.key_id,
-                provider=existing.value.provider,
-                revision=existing.revision,
-                scope=existing.value.scope,
-                account=existing.value.account,
-            )
+            return existing.value, existing.revision, False
         record = existing.value.model_copy(
             update={"state": KeyState.REVOKED, "updated_at": utcnow(), "actor": cmd.actor}
         )
-        try:
-            revision = await deps.keys.update(slot, record, existing.revision)
-        except StoreConflict:
-            continue
+        return record, await deps.keys.update(slot, record, existing.revision), True
+
+    record, revision, changed = await compare_and_set("key", read, mark)
+    if changed:
         event = key_event("revoked", record, KeyState.REVOKED, revision, cmd.actor)
         await publish_confirmed(subjects.EVENTS_KEYS_REVOKED, event, deps)
         log.warning(
             "key revoked",
             extra={"key_id": cmd.key_id, "scope": str(record.scope), "reason": cmd.reason},
         )
-        return KeyRevoked(
-            key_id=cmd.key_id,
-            provider=record.provider,
-            revision=revision,
-            scope=record.scope,
-            account=record.account,
-        )
-    raise StoreConflict("The key kept changing; try again")
+    return KeyRevoked(
+        key_id=cmd.key_id,
+        provider=record.provider,
+        revision=revision,
+        scope=record.scope,
+        account=record.account,
+    )
 
 
 async def unseal(cmd: UnsealKey, deps: Deps) -> KeyUnsealed:

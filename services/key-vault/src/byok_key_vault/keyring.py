@@ -17,7 +17,8 @@ from byok_contracts import Keypair, SealingError
 from byok_contracts.v1 import utcnow
 
 from .errors import SealedKeyUnreadable, StaleKid, StoreConflict
-from .ports import Cipher, SealingStore
+from .ports import Cipher, SealingStore, Versioned
+from .writes import compare_and_set
 
 __all__ = ["SealingKeys"]
 
@@ -79,16 +80,16 @@ class SealingKeys:
     async def rotate(self) -> Keypair:
         """A new current keypair; drop those beyond the ``keep`` most recent."""
         pair = await self._store_pair(Keypair.generate())
-        for _ in range(5):
-            entry = await self.store.get(CURRENT)
-            try:
-                if entry is None:
-                    await self.store.create(CURRENT, pair.kid.encode())
-                else:
-                    await self.store.update(CURRENT, pair.kid.encode(), entry.revision)
-                break
-            except StoreConflict:
-                continue
+
+        async def read() -> Versioned[bytes] | None:
+            return await self.store.get(CURRENT)
+
+        async def point(entry: Versioned[bytes] | None) -> int:
+            if entry is None:
+                return await self.store.create(CURRENT, pair.kid.encode())
+            return await self.store.update(CURRENT, pair.kid.encode(), entry.revision)
+
+        await compare_and_set("current sealing keypair", read, point)
         await self._prune()
         return pair
 

@@ -14,10 +14,10 @@ __all__ = [
     "AuditLog",
     "Cipher",
     "EventBus",
-    "FreshnessBarrier",
     "KeyStore",
     "OwnerStore",
     "RecipientRegistry",
+    "ReplicaBarrier",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -59,7 +59,7 @@ class Cipher(Protocol):
 
 
 class KeyStore(Protocol):
-    """Key records by slot (``<scope.type>.<scope.id>.<provider>``) plus a key_id index.
+    """Key records by slot (:func:`byok_contracts.v1.key_slot`) plus a key_id -> slot index.
 
     ``create``/``update``/``delete`` raise :class:`~byok_key_vault.errors.StoreConflict`
     when the slot changed since ``revision`` (or exists, for ``create``).
@@ -148,7 +148,10 @@ class Validator(Protocol):
         ...
 
 
-class FreshnessBarrier(Protocol):
+class ReplicaBarrier(Protocol):
+    """Freshness (DESIGN.md section 5): a change is confirmed once every resolver has it
+    (the adapter is :class:`byok_shared.freshness.FreshnessBarrier`)."""
+
     async def confirm(self, event_subject: str, event: BaseModel) -> object:
         """Return once every live resolver replica has applied ``event``."""
         ...

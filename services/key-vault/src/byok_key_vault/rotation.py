@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from .errors import StoreConflict
-from .ports import Cipher, KeyStore
+from byok_contracts.v1 import KeyRecord
+
+from .ports import Cipher, KeyStore, Versioned
+from .writes import compare_and_set
 
 __all__ = ["rewrap_records"]
-
-_RETRIES = 5
 
 
 async def rewrap_records(keys: KeyStore, cipher: Cipher, *, in_flight: int = 64) -> Counter[str]:
@@ -35,18 +35,17 @@ async def rewrap_records(keys: KeyStore, cipher: Cipher, *, in_flight: int = 64)
 
 
 async def _rewrap(keys: KeyStore, cipher: Cipher, slot: str) -> str:
-    for _ in range(_RETRIES):
-        entry = await keys.get(slot)
+    async def read() -> Versioned[KeyRecord] | None:
+        return await keys.get(slot)
+
+    async def rewrap(entry: Versioned[KeyRecord] | None) -> str:
         if entry is None:
             return "gone"
         fresh = await cipher.rewrap(entry.value.ciphertext, entry.value.scope.key)
         if fresh == entry.value.ciphertext:
             return "unchanged"
-        try:
-            await keys.update(
-                slot, entry.value.model_copy(update={"ciphertext": fresh}), entry.revision
-            )
-        except StoreConflict:
-            continue
+        record = entry.value.model_copy(update={"ciphertext": fresh})
+        await keys.update(slot, record, entry.revision)
         return "rewrapped"
-    raise StoreConflict(f"{slot} kept changing during the rewrap")
+
+    return await compare_and_set("record being rewrapped", read, rewrap)

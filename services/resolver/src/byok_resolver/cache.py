@@ -35,15 +35,10 @@ from byok_contracts.v1 import AccountPolicy, KeyState, Resolve, Scope, ScopeSett
 from .domain import PLATFORM, KeyEntry
 from .secrets import SecretCache
 
-__all__ = ["AccountLoad", "ResolverCache", "ScopeLoad", "SecretCache", "slot_key"]
+__all__ = ["AccountLoad", "ResolverCache", "ScopeLoad", "SecretCache"]
 
 _EMPTY: Mapping[str, KeyEntry] = {}
 _NEGATIVE = ("removed", "disabled", "revoked")
-
-
-def slot_key(scope: Scope, provider: str) -> str:
-    """The KV key of a key record: ``<scope.type>.<scope.id>.<provider>``."""
-    return f"{scope.key}.{provider}"
 
 
 @dataclass(slots=True)

@@ -16,40 +16,36 @@ __all__ = [
 ]
 
 
-class NoKeyConfigured(NotFound):
+class NoKeyConfigured(NotFound, word="no_key"):
     """No usable BYOK key anywhere in the chain (the message names the chain's first scope)."""
-
-    default_error = "no_key"
 
     def __init__(self, first_scope_type: str) -> None:
         super().__init__(f"No API key configured for this {first_scope_type}")
 
 
-class NoPlatformKey(NotFound):
-    default_error = "no_platform_key"
+class NoPlatformKey(NotFound, word="no_platform_key"):
+    """The platform has no usable key for the provider (fallback or ``source: credits``)."""
 
 
-class NoCredits(CreditsExhausted):
-    default_error = "credits_exhausted"
+class NoCredits(CreditsExhausted, word="credits_exhausted"):
+    """Platform usage while the account's balance is zero or below."""
 
 
-class ByokNotAllowed(Forbidden):
-    default_error = "byok_not_allowed"
+class ByokNotAllowed(Forbidden, word="byok_not_allowed"):
+    """``source: byok`` on a plan without BYOK."""
 
 
-class RouteMetered(Forbidden):
-    default_error = "route_metered"
+class RouteMetered(Forbidden, word="route_metered"):
+    """``source: byok`` where the scope's route pins metered (platform) usage."""
 
 
-class ModelNotAllowed(Unprocessable):
-    default_error = "model_not_allowed"
+class ModelNotAllowed(Unprocessable, word="model_not_allowed"):
+    """The model is not in the catalog and the account allows no custom models."""
 
 
-class NotInSync(Unavailable):
+class NotInSync(Unavailable, word="not_in_sync"):
     """This replica cannot prove its caches are current; another replica (or a retry) can."""
 
-    default_error = "not_in_sync"
 
-
-class KeySourceUnavailable(Unavailable):
-    default_error = "key_source_unavailable"
+class KeySourceUnavailable(Unavailable, word="key_source_unavailable"):
+    """key-vault did not hand over the key material."""

@@ -7,17 +7,13 @@ from byok_contracts import KeyRejected, MalformedRequest, Unavailable
 __all__ = ["ProviderRejected", "ProviderUnavailable", "SealedKeyUnreadable"]
 
 
-class ProviderRejected(KeyRejected):
+class ProviderRejected(KeyRejected, word="invalid_key"):
     """401 ``Invalid <provider> key: <the provider's own message>``."""
 
-    default_error = "invalid_key"
 
-
-class ProviderUnavailable(Unavailable):
+class ProviderUnavailable(Unavailable, word="provider_unavailable"):
     """429, 5xx or timeouts outlasted the retries: nothing was decided about the key."""
 
-    default_error = "provider_unavailable"
 
-
-class SealedKeyUnreadable(MalformedRequest):
-    default_error = "sealed_key_unreadable"
+class SealedKeyUnreadable(MalformedRequest, word="sealed_key_unreadable"):
+    """The key from key-vault does not open with this replica's keypair."""

@@ -34,7 +34,10 @@ from byok_contracts.v1 import (
     CreditState,
     KeyRecord,
     KeyState,
+    Scope,
     ScopeSettings,
+    ScopeType,
+    key_slot,
     platform_key_slot,
 )
 from byok_contracts.v1.ledger import LedgerEntry
@@ -281,7 +284,10 @@ class JetStreamNotifier:
 
 class JetStreamDirectory:
     """Account policy (``byok-accounts``), account-scope BYOK state (``byok-scopes``,
-    ``byok-keys``) and which key ids are platform keys (``byok-keys`` ``platform.*``)."""
+    ``byok-keys``) and which key ids are platform keys (``byok-keys`` ``platform.*``).
+
+    key-vault's buckets, read on purpose and read only, through the layouts of the
+    contract (:mod:`byok_contracts.v1.buckets`)."""
 
     def __init__(
         self, accounts: KeyValue, scopes: KeyValue, keys: KeyValue, *, remember: int = 100_000
@@ -309,11 +315,12 @@ class JetStreamDirectory:
         return AccountPolicy.model_validate(json.loads(raw) | {"account": account})
 
     async def byok_active(self, account: str) -> bool:
-        raw = await _get(self._scopes, f"account.{account}")
+        scope = Scope(type=ScopeType.ACCOUNT, id=account)
+        raw = await _get(self._scopes, scope.key)
         if raw is not None and not ScopeSettings.model_validate_json(raw).byok_enabled:
             return False
         for provider in PROVIDERS:
-            raw = await _get(self._keys, f"account.{account}.{provider}")
+            raw = await _get(self._keys, key_slot(scope, provider))
             if raw is not None and KeyRecord.model_validate_json(raw).state == KeyState.ACTIVE:
                 return True
         return False

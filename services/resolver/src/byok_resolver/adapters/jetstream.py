@@ -45,9 +45,12 @@ from byok_contracts.v1 import (
     Scope,
     ScopeChanged,
     ScopeSettings,
+    key_slot,
+    parse_key_slot,
+    parse_scope_key,
 )
 from byok_resolver.adapters.kvload import entry_of, read_kv
-from byok_resolver.cache import ResolverCache, slot_key
+from byok_resolver.cache import ResolverCache
 from byok_resolver.domain import KeyEntry
 from byok_shared.jetstream import (
     BUCKET_ACCOUNTS,
@@ -64,11 +67,6 @@ log = logging.getLogger(__name__)
 
 _DELETES = ("DEL", "PURGE")
 _KEY_EVENT_PREFIX = f"{subjects.EVENTS_PREFIX}.keys."
-
-
-def _scope_of(kv_key: str) -> Scope:
-    kind, _, ident = kv_key.partition(".")
-    return Scope.model_validate({"type": kind, "id": ident}, strict=False)
 
 
 class KvUpdates:
@@ -200,8 +198,7 @@ class CacheFeed:
     # --- KV entries (authoritative) ------------------------------------------------
 
     def _apply_key_entry(self, entry: KeyValue.Entry) -> None:
-        scope_part, _, provider = entry.key.rpartition(".")
-        scope = _scope_of(scope_part)
+        scope, provider = parse_key_slot(entry.key)
         revision = entry.revision or 0
         if entry.operation in _DELETES or not entry.value:
             self.cache.apply_key(scope, provider, revision, None)
@@ -210,7 +207,7 @@ class CacheFeed:
         self.cache.apply_key(scope, provider, revision, entry_of(record, revision))
 
     def _apply_scope_entry(self, entry: KeyValue.Entry) -> None:
-        scope = _scope_of(entry.key)
+        scope = parse_scope_key(entry.key)
         if entry.operation in _DELETES or not entry.value:
             self.cache.apply_settings(None, entry.revision or 0, scope)
             return
@@ -310,7 +307,7 @@ class CacheFeed:
             return
 
     async def _read_slot(self, scope: Scope, provider: str) -> tuple[int, KeyEntry | None]:
-        revision, raw = await read_kv(self.js, BUCKET_KEYS, slot_key(scope, provider))
+        revision, raw = await read_kv(self.js, BUCKET_KEYS, key_slot(scope, provider))
         if revision == 0:
             # Nothing at all: no older value can arrive later than the stream's end.
             info = await self.js.stream_info(f"KV_{BUCKET_KEYS}")

@@ -22,15 +22,9 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from byok_contracts.v1 import AccountPolicy, CreditState, KeyRecord, Resolve, Scope, ScopeSettings
-from byok_resolver.cache import AccountLoad, ResolverCache, ScopeLoad, slot_key
+from byok_contracts.v1.buckets import ACCOUNTS, CREDITS, KEYS, OWNERS, SCOPES, key_slot
+from byok_resolver.cache import AccountLoad, ResolverCache, ScopeLoad
 from byok_resolver.domain import PROVIDER_ORDER, KeyEntry
-from byok_shared.jetstream import (
-    BUCKET_ACCOUNTS,
-    BUCKET_CREDITS,
-    BUCKET_KEYS,
-    BUCKET_OWNERS,
-    BUCKET_SCOPES,
-)
 
 __all__ = ["KvStateLoader", "entry_of", "read_kv"]
 
@@ -103,18 +97,18 @@ class KvStateLoader:
         self.loads += 1
         try:
             reads = await asyncio.gather(
-                read_kv(self.js, BUCKET_OWNERS, scope.key),
-                read_kv(self.js, BUCKET_SCOPES, scope.key),
-                *(read_kv(self.js, BUCKET_KEYS, slot_key(scope, p)) for p in PROVIDER_ORDER),
+                read_kv(self.js, OWNERS.name, scope.key),
+                read_kv(self.js, SCOPES.name, scope.key),
+                *(read_kv(self.js, KEYS.name, key_slot(scope, p)) for p in PROVIDER_ORDER),
             )
         except BaseException:
             self.cache.abort_scope(token)
             raise
         (_, owner_raw), (settings_rev, settings_raw), *slots = reads
-        settings = _parsed(ScopeSettings, settings_raw, BUCKET_SCOPES)
+        settings = _parsed(ScopeSettings, settings_raw, SCOPES.name)
         keys: list[tuple[str, int, KeyEntry | None]] = []
         for provider, (revision, raw) in zip(PROVIDER_ORDER, slots, strict=True):
-            record = _parsed(KeyRecord, raw, BUCKET_KEYS)
+            record = _parsed(KeyRecord, raw, KEYS.name)
             keys.append((provider, revision, entry_of(record, revision) if record else None))
         owner = owner_raw.decode() if owner_raw else None
         self.cache.finish_scope(token, (settings_rev, settings), keys, owner)
@@ -125,14 +119,14 @@ class KvStateLoader:
             return
         try:
             (policy_rev, policy_raw), (_, credit_raw) = await asyncio.gather(
-                read_kv(self.js, BUCKET_ACCOUNTS, account),
-                read_kv(self.js, BUCKET_CREDITS, account),
+                read_kv(self.js, ACCOUNTS.name, account),
+                read_kv(self.js, CREDITS.name, account),
             )
         except BaseException:
             self.cache.abort_account(token)
             raise
-        policy = _parsed(AccountPolicy, policy_raw, BUCKET_ACCOUNTS)
-        state = _parsed(CreditState, credit_raw, BUCKET_CREDITS)
+        policy = _parsed(AccountPolicy, policy_raw, ACCOUNTS.name)
+        state = _parsed(CreditState, credit_raw, CREDITS.name)
         if state is not None:
             balance: tuple[float, int | None] = (state.updated_at.timestamp(), state.balance)
         else:

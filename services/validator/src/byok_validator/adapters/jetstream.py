@@ -24,7 +24,10 @@ BUCKET_SWEEPS = EXTRA_BUCKETS[0].name  # <key_id> -> {"at": epoch seconds} of th
 
 
 class KvStoredKeys:
-    """Stored key records page by page; the records of a page are read in parallel."""
+    """Stored key records page by page; the records of a page are read in parallel.
+
+    key-vault's ``byok-keys``, shared on purpose and read only (the sweep would
+    otherwise need a listing operation of its own): :mod:`byok_contracts.v1.buckets`."""
 
     def __init__(self, js: JetStreamContext, *, in_flight: int = 64) -> None:
         self.js = js
