@@ -1,16 +1,19 @@
 """Usage aggregates per dimension and day, by minute and model, persisted and bounded.
 
-A dimension (a scope, a key, an account) has one record per UTC day it saw
-calls in: per minute, per model, ``[calls, input, output, usd, priced_calls]``,
-and ``seq``, the last stream sequence applied to it. A day record of an
-``account:`` dimension also keeps the request ids of that day (a short digest
--> the stream sequence that carried it), so a request republished beyond the
-stream's duplicate window counts once, per (account, request_id).
+A dimension (a scope, a key, an account) has, per UTC day it saw calls in, a minute
+record and a totals record (see :mod:`.records`), and ``seq``, the last stream sequence
+applied to them. Each account day also has a request record: the request ids of that day
+(a short digest -> the stream sequence that carried it), so a request republished beyond
+the stream's duplicate window counts once, per (account, request_id).
 
-Records live in JetStream KV; memory holds an LRU of them (the changed ones
-until they are stored). Start-up resumes from the checkpoint (the stream
-sequence every stored record includes) and a record ignores a sequence it
-already applied, so a crash between two record writes counts nothing twice.
+A query reads the totals of the days wholly inside its window and the minute records of
+the (at most two) days it cuts through, all at once: its cost does not grow with how many
+calls a day holds, and it never reads request ids.
+
+Records live in JetStream KV; memory holds an LRU of day records (the changed ones until
+they are stored) and a smaller LRU of request records. Start-up resumes from the
+checkpoint (the stream sequence every stored record includes) and a record ignores a
+sequence it already applied, so a crash between two record writes counts nothing twice.
 """
 
 from __future__ import annotations
@@ -19,15 +22,25 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import TypeVar
 
 from .domain import Call
 from .ports import AggregateStore
+from .records import (
+    DayRecord,
+    Totals,
+    add_into,
+    load_totals,
+    requests_of_old_day,
+    totals_of,
+)
 
 __all__ = ["Aggregates", "DayRecord"]
+
+V = TypeVar("V")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = 1440  # minutes
@@ -42,55 +55,17 @@ def minute_of(moment: datetime) -> int:
     return int((moment - _EPOCH).total_seconds() // 60)
 
 
-Sums = list[int | Decimal]  # [calls, input tokens, output tokens, usd, priced calls]
-
-
-@dataclass
-class DayRecord:
-    seq: int = 0
-    minutes: dict[int, dict[str, Sums]] = field(default_factory=dict)
-    requests: dict[str, int] = field(default_factory=dict)
-
-    def add(self, minute: int, call: Call) -> None:
-        sums = self.minutes.setdefault(minute, {}).get(call.model)
-        if sums is None:
-            sums = self.minutes[minute][call.model] = [0, 0, 0, Decimal(0), 0]
-        sums[0] += 1
-        sums[1] += call.input_tokens
-        sums[2] += call.output_tokens
-        if call.usd is not None:
-            sums[3] += call.usd
-            sums[4] += 1
-
-    def dump(self) -> bytes:
-        minutes = {
-            m: {model: [*s[:3], str(s[3]), s[4]] for model, s in models.items()}
-            for m, models in self.minutes.items()
-        }
-        return json.dumps(
-            {"seq": self.seq, "minutes": minutes, "requests": self.requests},
-            separators=(",", ":"),
-        ).encode()
-
-    @classmethod
-    def load(cls, raw: bytes) -> DayRecord:
-        data = json.loads(raw)
-        minutes: dict[int, dict[str, Sums]] = {
-            int(m): {
-                model: [int(s[0]), int(s[1]), int(s[2]), Decimal(s[3]), int(s[4])]
-                for model, s in models.items()
-            }
-            for m, models in data["minutes"].items()
-        }
-        return cls(int(data["seq"]), minutes, dict(data.get("requests", {})))
-
-
 class Aggregates:
-    def __init__(self, store: AggregateStore, *, capacity: int = 4096) -> None:
+    def __init__(
+        self, store: AggregateStore, *, capacity: int = 4096, request_capacity: int = 256
+    ) -> None:
         self.store = store
         self.capacity = capacity
+        self.request_capacity = request_capacity
         self._days: OrderedDict[str, DayRecord] = OrderedDict()
         self._dirty: set[str] = set()
+        self._requests: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._dirty_requests: set[str] = set()
         self._day_lists: dict[str, set[int]] = {}  # dim digest -> days with a record
         self._dirty_lists: set[str] = set()
         self.checkpoint = 0
@@ -103,25 +78,38 @@ class Aggregates:
         """Count ``call`` (stream sequence ``seq``) once per (account, request_id)."""
         minute = minute_of(call.at)
         day = minute // _DAY
-        owner = await self._day(f"account:{account}", day)
-        rid = digest(call.request_id)
-        first = owner.requests.setdefault(rid, seq)
+        requests = await self._requests_of(account, day)
+        first = requests.setdefault(digest(call.request_id), seq)
         if first != seq:
             return False  # the same request, carried by an earlier message
+        self._dirty_requests.add(self._key("req", f"account:{account}", day))
         for dim in dims:
             record = await self._day(dim, day)
             if record.seq >= seq:
                 continue  # applied before a crash, replayed from the checkpoint
             record.add(minute, call)
             record.seq = seq
-            self._dirty.add(self._key(dim, day))
-        owner.seq = max(owner.seq, seq)
-        self._dirty.add(self._key(f"account:{account}", day))
+            self._dirty.add(self._key("day", dim, day))
         return True
 
     async def flush(self, seq: int) -> None:
-        """Store every changed record, then the checkpoint ``seq`` they all include."""
-        writes = [(key, self._days[key].dump()) for key in self._dirty if key in self._days]
+        """Store every changed record, then the checkpoint ``seq`` they all include.
+
+        Request records first: a day record of the previous layout loses its request ids
+        when it is rewritten, so they must be stored in their own record before."""
+        await asyncio.gather(
+            *(
+                self.store.put(key, json.dumps(self._requests[key], separators=(",", ":")).encode())
+                for key in self._dirty_requests
+                if key in self._requests
+            )
+        )
+        self._dirty_requests.clear()
+        writes: list[tuple[str, bytes]] = []
+        for key in self._dirty:
+            if (record := self._days.get(key)) is not None:
+                day_raw, tot_raw = record.dump()
+                writes += [(key, day_raw), ("tot" + key.removeprefix("day"), tot_raw)]
         writes += [
             (f"days.{dim_key}", json.dumps(sorted(self._day_lists.get(dim_key, ()))).encode())
             for dim_key in self._dirty_lists
@@ -140,28 +128,63 @@ class Aggregates:
         """Per model ``[calls, input, output, usd, priced_calls]`` with ``since <= at < until``."""
         lo = minute_of(since) if since is not None else None
         hi = minute_of(until) if until is not None else None
-        out: dict[str, list[int | Decimal]] = {}
+        parts: list[asyncio.Task[Totals] | asyncio.Future[Totals]] = []
         for day in sorted(await self._days_of(dim)):
-            if (lo is not None and (day + 1) * _DAY <= lo) or (hi is not None and day * _DAY >= hi):
+            start, end = day * _DAY, (day + 1) * _DAY
+            if (lo is not None and end <= lo) or (hi is not None and start >= hi):
                 continue
-            record = await self._day(dim, day, create=False)
-            for minute, models in record.minutes.items():
-                if (lo is not None and minute < lo) or (hi is not None and minute >= hi):
-                    continue
-                for model, s in models.items():
-                    into = out.setdefault(model, [0, 0, 0, Decimal(0), 0])
-                    for i in range(5):
-                        into[i] += s[i]
+            whole = (lo is None or lo <= start) and (hi is None or end <= hi)
+            part = self._day_totals(dim, day) if whole else self._edge_totals(dim, day, lo, hi)
+            parts.append(asyncio.ensure_future(part))
+        out: dict[str, list[int | Decimal]] = {}
+        for totals in await asyncio.gather(*parts):
+            for model, s in totals.items():
+                add_into(out, model, s)
         return out
 
     def __len__(self) -> int:
         return len(self._days)
 
+    # -- queries --------------------------------------------------------------
+
+    async def _day_totals(self, dim: str, day: int) -> Totals:
+        """A whole day: its totals record (or, for a record of the previous layout, its
+        minutes summed). The consumer's copy in memory is the freshest."""
+        key = self._key("day", dim, day)
+        if (record := self._days.get(key)) is not None:
+            return record.totals
+        raw = await self.store.get(self._key("tot", dim, day))
+        if (record := self._days.get(key)) is not None:  # loaded meanwhile
+            return record.totals
+        if raw:
+            return load_totals(raw)
+        return await self._edge_totals(dim, day, None, None)
+
+    async def _edge_totals(self, dim: str, day: int, lo: int | None, hi: int | None) -> Totals:
+        """A day the window cuts through: the minutes inside it, from the minute record."""
+        key = self._key("day", dim, day)
+        record = self._days.get(key)
+        raw: bytes | None = None
+        if record is None:
+            raw = await self.store.get(key)
+            record = self._days.get(key)  # loaded meanwhile
+        if record is not None:
+            minutes = record.minutes()
+        else:
+            minutes = DayRecord.minutes_of(raw) if raw else {}
+        return totals_of(
+            {
+                m: models
+                for m, models in minutes.items()
+                if (lo is None or m >= lo) and (hi is None or m < hi)
+            }
+        )
+
     # -- records ------------------------------------------------------------
 
     @staticmethod
-    def _key(dim: str, day: int) -> str:
-        return f"day.{digest(dim)}.{day}"
+    def _key(kind: str, dim: str, day: int) -> str:
+        return f"{kind}.{digest(dim)}.{day}"
 
     async def _days_of(self, dim: str) -> set[int]:
         dim_key = digest(dim)
@@ -173,8 +196,25 @@ class Aggregates:
             days = self._day_lists.setdefault(dim_key, set(json.loads(raw)) if raw else set())
         return days
 
-    async def _day(self, dim: str, day: int, *, create: bool = True) -> DayRecord:
-        key = self._key(dim, day)
+    async def _requests_of(self, account: str, day: int) -> dict[str, int]:
+        """The request record of an account day; absent, seeded from the account's day
+        record of the previous layout (which carried the request ids itself)."""
+        dim = f"account:{account}"
+        key = self._key("req", dim, day)
+        requests = self._requests.get(key)
+        if requests is not None:
+            self._requests.move_to_end(key)
+            return requests
+        raw = await self.store.get(key)
+        if raw:
+            requests = {str(k): int(v) for k, v in json.loads(raw).items()}
+        else:
+            requests = requests_of_old_day(await self.store.get(self._key("day", dim, day)))
+        self._requests[key] = requests
+        return requests
+
+    async def _day(self, dim: str, day: int) -> DayRecord:
+        key = self._key("day", dim, day)
         record = self._days.get(key)
         if record is not None:
             self._days.move_to_end(key)
@@ -184,20 +224,25 @@ class Aggregates:
         if key in self._days:  # loaded meanwhile
             return self._days[key]
         self._days[key] = record
-        if create:
-            days = await self._days_of(dim)
-            if day not in days:
-                days.add(day)
-                self._dirty_lists.add(digest(dim))
+        days = await self._days_of(dim)
+        if day not in days:
+            days.add(day)
+            self._dirty_lists.add(digest(dim))
         return record
 
     def _evict(self) -> None:
-        for key in list(self._days):
-            if len(self._days) <= self.capacity:
-                break
-            if key not in self._dirty:
-                del self._days[key]
+        _drop_clean(self._days, self._dirty, self.capacity)
+        _drop_clean(self._requests, self._dirty_requests, self.request_capacity)
         if len(self._day_lists) > self.capacity:
             for dim_key in list(self._day_lists)[: len(self._day_lists) - self.capacity]:
                 if dim_key not in self._dirty_lists:
                     del self._day_lists[dim_key]
+
+
+def _drop_clean(cache: OrderedDict[str, V], dirty: set[str], capacity: int) -> None:
+    """Drop the least recently used entries not waiting to be stored, down to ``capacity``."""
+    for key in list(cache):
+        if len(cache) <= capacity:
+            break
+        if key not in dirty:
+            del cache[key]
