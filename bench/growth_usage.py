@@ -5,8 +5,9 @@ published raw (256 in flight, ``Nats-Msg-Id`` = ``<account>:<request_id>``;
 100 accounts, 1,000 sessions, 100 workspaces and keys, in time order over 30 days). A usage-tracker process counts them
 all and checkpoints; it is stopped, 100 more events arrive, and a new process
 starts. We time that restart until the tracker has caught up (its durable has
-nothing pending: every event is counted), then its first account query (30 days
-of aggregates, checked against the full count), and read its RSS.
+nothing pending: every event is counted), then the first query of each of 3
+accounts (30 days of aggregates, checked against the full count; the figure is
+their median, the very first is reported too), and read its RSS.
 Figures at the small and the large size are printed with their ratio.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,17 +108,21 @@ async def measure(m: int) -> dict[str, Any]:
 
         again = Proc("byok_usage_tracker", server.url, data)
         procs.append(again)
-        expected = len(range(0, m + AFTER, ACCOUNTS))
 
         async def restarted() -> bool:
             return await _caught_up(js, m + AFTER)
 
         await until(restarted, 3_600, "caught up after restart")
         caught_up_s = time.perf_counter() - again.started
-        t1 = time.perf_counter()
-        calls = await _calls(nc, "acct0")
-        first_query_s = time.perf_counter() - t1
-        assert calls == expected, (calls, expected)
+        # The first query of each of 3 accounts (none of them read since the restart): their
+        # median is the figure, since one sample on a shared machine is noise; the very
+        # first one (cold connections, imports on the query path) is reported beside it.
+        first_queries_ms = []
+        for account in range(3):
+            t1 = time.perf_counter()
+            calls = await _calls(nc, f"acct{account}")
+            first_queries_ms.append(round((time.perf_counter() - t1) * 1000, 1))
+            assert calls == len(range(account, m + AFTER, ACCOUNTS)), (account, calls)
         rss = again.rss_mb()
     return {
         "events": m,
@@ -124,7 +130,9 @@ async def measure(m: int) -> dict[str, Any]:
         "first_pass_s": round(first_pass_s, 1),
         "rss_first_pass_mb": first_rss,
         "caught_up_after_restart_ms": round(caught_up_s * 1000),
-        "first_account_query_ms": round(first_query_s * 1000, 1),
+        "first_account_query_ms": statistics.median(first_queries_ms),
+        "very_first_query_ms": first_queries_ms[0],
+        "first_queries_ms": first_queries_ms,
         "rss_after_restart_mb": rss,
     }
 
@@ -137,7 +145,7 @@ async def run(quick: bool) -> dict[str, Any]:
     large = await measure(large_m)
     ratios = {
         f"{k}_ratio": ratio(float(large[k]), float(small[k]))
-        for k in ("caught_up_after_restart_ms", "rss_after_restart_mb")
+        for k in ("caught_up_after_restart_ms", "first_account_query_ms", "rss_after_restart_mb")
     }
     return {
         "small": small,
