@@ -178,3 +178,23 @@ async def test_request_records_are_bounded_in_memory() -> None:
     aggregates = tracker.aggregates
     assert len(aggregates._requests) <= 2
     assert len(aggregates) <= 8
+
+
+async def test_a_totals_record_behind_its_minute_record_is_not_trusted() -> None:
+    """A crash between the two writes of a flush: the consumer reads the minutes back."""
+    store = MemoryAggregateStore()
+    writer = tracker_on(store)
+    await writer.record(event("r1", minute=5), 1)
+    await writer.checkpoint(1)
+    stale = store.records[f"tot.{ACCOUNT}.{DAY0}"]
+    await writer.record(event("r2", minute=2), 2)  # earlier minute: merged, not appended
+    await writer.record(event("r3", minute=9), 3)
+    await writer.checkpoint(3)
+    store.records[f"tot.{ACCOUNT}.{DAY0}"] = stale
+    restarted = tracker_on(store)
+    await restarted.aggregates.start()
+    assert await restarted.record(event("r4", minute=10), 4)
+    await restarted.checkpoint(4)
+    assert (await tracker_on(store).query(q(account="acme"))).calls == 4
+    minutes = json.loads(store.records[f"day.{ACCOUNT}.{DAY0}"])["minutes"]
+    assert sorted(int(m) - DAY0 * 1440 for m in minutes) == [2, 5, 9, 10]

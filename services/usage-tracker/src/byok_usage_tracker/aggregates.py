@@ -219,8 +219,10 @@ class Aggregates:
         if record is not None:
             self._days.move_to_end(key)
             return record
-        raw = await self.store.get(key)
-        record = DayRecord.load(raw) if raw else DayRecord()
+        raw, tot = await asyncio.gather(
+            self.store.get(key), self.store.get(self._key("tot", dim, day))
+        )
+        record = DayRecord.load(raw, tot) if raw else DayRecord()
         if key in self._days:  # loaded meanwhile
             return self._days[key]
         self._days[key] = record

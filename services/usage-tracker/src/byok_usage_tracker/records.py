@@ -16,6 +16,7 @@ and only the calls added since as objects: a dense day costs its bytes, not a di
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -91,12 +92,20 @@ def requests_of_old_day(raw: bytes | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in json.loads(raw).get("requests", {}).items()}
 
 
+_HEAD = re.compile(rb'\{"seq":(\d+),"last":(-?\d+),"minutes":')
+
+
 @dataclass
 class DayRecord:
-    """One dimension's day: stored minutes (bytes), minutes added since, day totals."""
+    """One dimension's day: stored minutes (bytes), minutes added since, day totals.
+
+    ``last`` is the latest stored minute: calls mostly arrive in time order, so the
+    minutes added since are usually all later and are appended to the stored bytes as
+    they are, without reading them back (otherwise the two are merged)."""
 
     seq: int = 0
     stored: bytes = b"{}"  # the stored minutes, compact JSON
+    last: int = -1
     added: Minutes = field(default_factory=dict)  # calls counted since ``stored``
     totals: Totals = field(default_factory=dict)
 
@@ -122,19 +131,38 @@ class DayRecord:
     def dump(self) -> tuple[bytes, bytes]:
         """The minute record and the totals record; the calls added are folded in."""
         if self.added:
-            self.stored = _dump_minutes(self.minutes())
+            if min(self.added) > self.last:
+                more = _dump_minutes(self.added)
+                self.stored = more if self.stored == b"{}" else self.stored[:-1] + b"," + more[1:]
+            else:
+                self.stored = _dump_minutes(self.minutes())
+            self.last = max(self.last, *self.added)
             self.added = {}
-        day = b'{"seq":%d,"minutes":%s}' % (self.seq, self.stored)
+        day = b'{"seq":%d,"last":%d,"minutes":%s}' % (self.seq, self.last, self.stored)
         models = {model: _dump_sums(s) for model, s in self.totals.items()}
         tot = json.dumps({"seq": self.seq, "models": models}, separators=_COMPACT).encode()
         return day, tot
 
     @classmethod
-    def load(cls, raw: bytes) -> DayRecord:
-        """From a stored minute record (either layout; request ids are not kept here)."""
-        data = json.loads(raw)
-        minutes = _minutes_of(data)
-        return cls(int(data["seq"]), _dump_minutes(minutes), {}, totals_of(minutes))
+    def load(cls, raw: bytes, tot: bytes | None = None) -> DayRecord:
+        """From a stored minute record and its totals record, read without parsing the
+        minutes when both are of this layout and agree (a crash between the two writes
+        leaves them apart); otherwise from the minutes. Request ids are not kept here."""
+        head = _HEAD.match(raw)
+        if head is not None and tot and raw.endswith(b"}"):
+            data = json.loads(tot)
+            if int(data["seq"]) == int(head[1]):
+                totals = {model: _sums_of(s) for model, s in data["models"].items()}
+                return cls(int(head[1]), raw[head.end() : -1], int(head[2]), {}, totals)
+        full = json.loads(raw)
+        minutes = _minutes_of(full)
+        return cls(
+            int(full["seq"]),
+            _dump_minutes(minutes),
+            max(minutes, default=-1),
+            {},
+            totals_of(minutes),
+        )
 
     @staticmethod
     def minutes_of(raw: bytes) -> Minutes:
