@@ -114,7 +114,7 @@ async def measure(m: int) -> dict[str, Any]:
 
         await until(restarted, 3_600, "caught up after restart")
         caught_up_s = time.perf_counter() - again.started
-        # The first query of each of 3 accounts (none of them read since the restart): their
+        # The first query of each of 3 accounts (none queried since the restart): their
         # median is the figure, since one sample on a shared machine is noise; the very
         # first one (cold connections, imports on the query path) is reported beside it.
         first_queries_ms = []
