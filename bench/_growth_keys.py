@@ -21,20 +21,12 @@ validator's re-validation sweep, and checks that they reached every key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NatsClient
 
 from byok_contracts import Catalog, Keypair
@@ -58,11 +50,11 @@ from byok_key_vault.adapters.memory import (
 from byok_key_vault.bulk import write_records
 from byok_key_vault.keyring import SealingKeys
 from byok_resolver.app import replica_subject
-from byok_shared.jetstream import ensure_jetstream
-from byok_shared.natsserver import NatsServer
 from byok_validator import handlers as validator_handlers
 from byok_validator.adapters.jetstream import KvStoredKeys
 from byok_validator.adapters.memory import MemoryClaims, MemoryKeyVault, MemoryProviders
+
+from ._support import Proc, one_server, resolver_process
 
 __all__ = ["listing_at", "resolver_at"]
 
@@ -75,20 +67,6 @@ def _scope(n: int) -> Scope:
     return Scope.parse(f"session:g{n:07d}")
 
 
-@contextlib.asynccontextmanager
-async def _server(tag: str) -> AsyncIterator[tuple[NatsServer, NatsClient, Path]]:
-    work = Path(tempfile.mkdtemp(prefix=f"byok-growth-{tag}-"))
-    server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start_anywhere()
-    nc = await nats.connect(server.url)
-    try:
-        await ensure_jetstream(nc.jetstream(), extra_buckets=EXTRA_BUCKETS)
-        yield server, nc, work
-    finally:
-        await nc.close()
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
-
-
 async def _fill(nc: NatsClient, work: Path, n: int) -> tuple[KvKeyStore, LocalCipher, float]:
     js = nc.jetstream()
     cipher = LocalCipher.in_data_dir(work / "data")
@@ -97,24 +75,6 @@ async def _fill(nc: NatsClient, work: Path, n: int) -> tuple[KvKeyStore, LocalCi
     scopes = (_scope(i) for i in range(n))
     await write_records(store, cipher, scopes, account=ACCOUNT, window=256)
     return store, cipher, time.perf_counter() - started
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (a figure that contention does not inflate)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
-
-
-def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out)
 
 
 def _body(runtime: Keypair, n: int) -> bytes:
@@ -134,53 +94,42 @@ async def _resolved(nc: NatsClient, subject: str, body: bytes) -> bool:
 
 async def resolver_at(n: int) -> dict[str, Any]:
     """Fill ``n`` keys, start key-vault then a resolver; time and measure the resolver."""
-    async with _server(f"keys{n}") as (server, nc, work):
+    async with one_server("byok-growth-keys-", extra_buckets=EXTRA_BUCKETS) as (
+        server,
+        nc,
+        _,
+        work,
+        procs,
+    ):
         _, _, fill_s = await _fill(nc, work, n)
-        env = {
-            **os.environ,
-            "BYOK_NATS_URL": server.url,
-            "BYOK_DATA_DIR": str(work / "data"),
-            "BYOK_LOG_LEVEL": "WARNING",
+        procs.append(Proc("byok_key_vault", server.url, work / "data", log=work / "key-vault.log"))
+        runtime = Keypair.generate()
+        probe = _body(runtime, n - 1)
+        await _until(nc, "byok.v1.keys.public-key", b"{}")  # key-vault serves
+        resolver = resolver_process(server.url, work, REPLICA)
+        procs.append(resolver)
+        subject = replica_subject(REPLICA)
+        while not await _resolved(nc, subject, probe):
+            if not resolver.alive:
+                raise RuntimeError(f"resolver exited; see {resolver.log}")
+            await asyncio.sleep(0.01)
+        ready_s = time.perf_counter() - resolver.started
+        ready_cpu_s = resolver.cpu_s()
+        rss = resolver.rss_mb()
+        hot = [_body(runtime, (i * 7919) % n) for i in range(min(HOT_SET, n))]
+        for chunk in range(0, len(hot), 64):
+            await asyncio.gather(*(_resolved(nc, subject, b) for b in hot[chunk : chunk + 64]))
+        measured = {
+            "stored_keys": n,
+            "fill_s": round(fill_s, 1),
+            "ready_s": round(ready_s, 3),
+            "ready_cpu_s": ready_cpu_s,
+            "rss_mb": rss,
+            "rss_after_hot_set_mb": resolver.rss_mb(),
+            "hot_set": len(hot),
         }
-        procs = [_spawn("byok_key_vault", env, work / "key-vault.log")]
-        try:
-            runtime = Keypair.generate()
-            probe = _body(runtime, n - 1)
-            await _until(nc, "byok.v1.keys.public-key", b"{}")  # key-vault serves
-            started = time.perf_counter()
-            resolver_env = {**env, "BYOK_RESOLVER_REPLICA_ID": REPLICA}
-            resolver = _spawn("byok_resolver", resolver_env, work / "resolver.log")
-            procs.append(resolver)
-            subject = replica_subject(REPLICA)
-            while not await _resolved(nc, subject, probe):
-                if resolver.poll() is not None:
-                    raise RuntimeError(f"resolver exited; see {work / 'resolver.log'}")
-                await asyncio.sleep(0.01)
-            ready_s = time.perf_counter() - started
-            ready_cpu_s = _cpu_s(resolver.pid)
-            rss = _rss_mb(resolver.pid)
-            hot = [_body(runtime, (i * 7919) % n) for i in range(min(HOT_SET, n))]
-            for chunk in range(0, len(hot), 64):
-                await asyncio.gather(*(_resolved(nc, subject, b) for b in hot[chunk : chunk + 64]))
-            measured = {
-                "stored_keys": n,
-                "fill_s": round(fill_s, 1),
-                "ready_s": round(ready_s, 3),
-                "ready_cpu_s": ready_cpu_s,
-                "rss_mb": rss,
-                "rss_after_hot_set_mb": _rss_mb(resolver.pid),
-                "hot_set": len(hot),
-            }
-            print(f"resolver with {n:,} stored keys: {measured}", flush=True)
-            return measured
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        print(f"resolver with {n:,} stored keys: {measured}", flush=True)
+        return measured
 
 
 async def _until(nc: NatsClient, subject: str, body: bytes, timeout: float = 60) -> None:
@@ -197,7 +146,13 @@ async def _until(nc: NatsClient, subject: str, body: bytes, timeout: float = 60)
 
 async def listing_at(n: int) -> dict[str, Any]:
     """Rotation with rewrap and the re-validation sweep over ``n`` stored keys."""
-    async with _server(f"list{n}") as (_, nc, work):
+    async with one_server("byok-growth-list-", extra_buckets=EXTRA_BUCKETS) as (
+        _,
+        nc,
+        _,
+        work,
+        _,
+    ):
         js = nc.jetstream()
         store, cipher, _ = await _fill(nc, work, n)
         sealing = SealingKeys(KvSealingStore(js), cipher)

@@ -1,54 +1,16 @@
-"""Helpers of the ledger and usage growth suites: processes, RSS, pipelined publishes."""
+"""Helpers of the ledger and usage growth suites: one server, processes, pipelined publishes."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 
 from nats.js import JetStreamContext
 
-__all__ = ["Proc", "publish_all", "ratio", "until"]
+from ._support import Proc, one_server
 
-
-class Proc:
-    """One byok service process (``python -m <module>``) on ``url``."""
-
-    def __init__(self, module: str, url: str, data: Path, **env: str) -> None:
-        environ = dict(os.environ)
-        environ.update(
-            BYOK_NATS_URL=url,
-            BYOK_DATA_DIR=str(data),
-            BYOK_LOG_FORMAT="text",
-            BYOK_LOG_LEVEL="WARNING",
-            **env,
-        )
-        environ.pop("BYOK_METRICS_PORT", None)
-        with (data / f"{module}.log").open("ab") as log:
-            self.started = time.perf_counter()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", module], env=environ, stdout=log, stderr=log
-            )
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-        return float("nan")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+__all__ = ["Proc", "one_server", "publish_all", "ratio", "until"]
 
 
 async def publish_all(

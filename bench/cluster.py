@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,16 +33,16 @@ from nats.aio.client import Client as NatsClient
 from byok_contracts import Keypair, subjects
 from byok_contracts.v1 import Scope
 from byok_resolver.app import replica_subject
-from byok_shared.jetstream import STREAM_LEDGER
+from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import provision_jetstream
 from byok_shared.retry import quick
 from byok_shared.stack import wait_healthy
 from byok_shared.testing.cluster import start_cluster
 
+from ._support import Proc, ms, pct, resolve_body, resolver_process
 from .ledger import _event, _publish_all, _rate
-from .ledger import _spawn as _spawn_module
-from .resolve import IN_FLIGHT, Seeder, _latency, _ms, _pct, _spawn, _throughput, _until_answers
+from .resolve import IN_FLIGHT, Seeder, _latency, _throughput, _until_answers
 
 
 async def _resolve(
@@ -53,26 +51,8 @@ async def _resolve(
     seeder = Seeder(nc)
     await nc.subscribe(subjects.INTERNAL_KEYS_UNSEAL, cb=seeder._unseal)
     await seeder.configure(Scope.parse("workspace:bench"))
-    runtime = Keypair.generate()
-    body = json.dumps(
-        {
-            "account": "bench",
-            "chain": [
-                {"type": "session", "id": "bench-1"},
-                {"type": "workspace", "id": "bench"},
-                {"type": "account", "id": "bench"},
-            ],
-            "recipient_key": runtime.public_b64,
-        }
-    ).encode()
-    env = {
-        **os.environ,
-        "BYOK_NATS_URL": url,
-        "BYOK_DATA_DIR": str(work / "data"),
-        "BYOK_LOG_LEVEL": "WARNING",
-        "BYOK_RESOLVER_REPLICA_ID": "bench-r0",
-    }
-    proc = _spawn(["-m", "byok_resolver"], env, work / "resolver.log")
+    body = resolve_body(Keypair.generate())
+    proc = resolver_process(url, work, "bench-r0")
     try:
         reply = await _until_answers(nc, replica_subject("bench-r0"), body, timeout=60)
         assert json.loads(reply)["status"] == "resolved", reply
@@ -81,33 +61,30 @@ async def _resolve(
             [await _throughput(nc, subjects.RESOLVE, body, seconds / 2) for _ in range(2)]
         )
         lat = await _latency(nc, subjects.RESOLVE, body, count)
-        return {"rps": rps, "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99)}
+        return {"rps": rps, "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.stop()
 
 
 async def _ledger(nc: NatsClient, url: str, work: Path, n: int, replicas: int) -> dict[str, Any]:
     js = nc.jetstream(timeout=10)
     bodies = [_event(i) for i in range(n)]
     publish_rate = await _publish_all(js, subjects.USAGE_RECORDED, bodies, 256, True)
-    proc = _spawn_module("byok_credit_ledger", url, work)
+    before = int((await js.stream_info(STREAM_USAGE)).state.last_seq) - n
+    proc = Proc("byok_credit_ledger", url, work)
     try:
         await wait_healthy(url, ["credit-ledger"], timeout=60)
 
-        async def journal_size() -> int:
-            return int((await js.stream_info(STREAM_LEDGER)).state.messages)
+        async def settled() -> int:  # acked once debited (a batch of debits is one entry)
+            info = await js.consumer_info(STREAM_USAGE, "credit-ledger")
+            return int(info.ack_floor.stream_seq or 0) - before if info.ack_floor else 0
 
-        debits = await _rate(journal_size, n, timeout=600)
+        debits = await _rate(settled, n, timeout=600)
         info = await js.stream_info(STREAM_LEDGER)
         assert (info.config.num_replicas or 1) == replicas
         return {"debits_per_s": debits, "usage_publish_per_s": publish_rate}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.stop()
 
 
 async def _topology(
@@ -170,7 +147,7 @@ def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in figures.items():
         if key in ("p50", "p99"):
-            out[f"resolve_{key}_ms"] = _ms(value)
+            out[f"resolve_{key}_ms"] = ms(value)
         elif isinstance(value, float):
             out[key] = round(value)
         else:

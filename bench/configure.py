@@ -11,7 +11,6 @@ provider; ``floor`` is two bus round trips plus one provider call.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,19 +28,9 @@ from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
 
+from ._support import latency_summary
+
 KEY = "sk-ant-api03-" + "B3nchK3y" * 10
-
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(samples) * 1000, 3),
-        "p99_ms": round(_pct(samples, 0.99) * 1000, 3),
-    }
 
 
 class _Floor:
@@ -111,9 +100,9 @@ async def run(quick: bool) -> dict[str, Any]:
         finally:
             server.stop()
     echo, http = floor.echo, floor.http
-    configure = _summary(samples)
-    echo_s = _summary(echo)
-    http_s = _summary(http)
+    configure = latency_summary(samples)
+    echo_s = latency_summary(echo)
+    http_s = latency_summary(http)
     floor_p50 = 2 * echo_s["p50_ms"] + http_s["p50_ms"]
     floor_p99 = 2 * echo_s["p99_ms"] + http_s["p99_ms"]
     return {

@@ -15,10 +15,6 @@ Ratios are HTTP / NATS (latency: lower is better; throughput: higher is better).
 from __future__ import annotations
 
 import asyncio
-import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -37,22 +33,11 @@ from byok_shared.testing.fake_providers import FakeProviders
 from byok_validator.app import create_app as validator_app
 
 from ._http import RawHttp
+from ._support import Proc, latency_summary
 
 KEY = "sk-ant-api03-" + "G4t3wayB3nch" * 7
 ACCOUNT = "bench"
 IN_FLIGHT = 32
-
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(samples) * 1000, 3),
-        "p99_ms": round(_pct(samples, 0.99) * 1000, 3),
-    }
 
 
 async def _timed(call: Callable[[int], Awaitable[None]], n: int) -> list[float]:
@@ -76,27 +61,20 @@ async def _throughput(call: Callable[[], Awaitable[None]], total: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-def _start_gateway(url: str, data: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "VAULT_"))}
-    env.update(
-        BYOK_NATS_URL=url,
-        BYOK_DATA_DIR=str(data),
+def _start_gateway(url: str, data: Path, port: int) -> Proc:
+    return Proc(
+        "byok_gateway",
+        url,
+        data,
         BYOK_HTTP_PORT=str(port),
         BYOK_GATEWAY_RATE="1000000",
         BYOK_GATEWAY_BURST="1000000",
-        BYOK_LOG_FORMAT="json",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "byok_gateway"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
 
 
-async def _wait_http(port: int, proc: subprocess.Popen[bytes]) -> None:
+async def _wait_http(port: int, proc: Proc) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.alive:
         try:
             async with httpx.AsyncClient() as http:
                 if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
@@ -148,18 +126,17 @@ async def run(quick: bool) -> dict[str, Any]:
                         await http_configure(10_000 + i)
                         await nats_list()
                         await http_list()
-                    conf_nats = _summary(await _timed(nats_configure, n))
-                    conf_http = _summary(await _timed(http_configure, n))
-                    list_nats = _summary(await _timed(nats_list, n * 3))
-                    list_http = _summary(await _timed(http_list, n * 3))
+                    conf_nats = latency_summary(await _timed(nats_configure, n))
+                    conf_http = latency_summary(await _timed(http_configure, n))
+                    list_nats = latency_summary(await _timed(nats_list, n * 3))
+                    list_http = latency_summary(await _timed(http_list, n * 3))
                     rps_nats = await _throughput(nats_list, total)
                     rps_http = await _throughput(http_list, total)
                 finally:
                     await http.close()
                     await client.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            proc.stop()
             server.stop()
     return {
         "requests": {"latency": n, "list_latency": n * 3, "throughput": total},

@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import nats
 from nats.js import JetStreamContext
 
 from byok_contracts import subjects
@@ -34,11 +31,10 @@ from byok_contracts.v1 import UsageRecorded, usage_msg_id
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_credit_ledger.adapters.kv_state import LEDGER_BUCKETS, KvRequestIndex, KvSnapshots
 from byok_credit_ledger.domain import Snapshot, entry_id
-from byok_shared.jetstream import STREAM_LEDGER, ensure_jetstream
-from byok_shared.natsserver import NatsServer
+from byok_shared.jetstream import STREAM_LEDGER
 from byok_shared.stack import wait_healthy
 
-from ._growth_support import Proc, publish_all, ratio, until
+from ._growth_support import Proc, one_server, publish_all, ratio, until
 
 ACCOUNT = "growth-acct"
 AT = datetime(2025, 6, 1, tzinfo=UTC)
@@ -109,56 +105,50 @@ async def _journal_size(js: JetStreamContext) -> int:
 
 
 async def measure(n: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="byok-growth-ledger-") as tmp:
-        data = Path(tmp)
-        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
-        nc = await nats.connect(server.url)
-        procs: list[Proc] = []
-        try:
-            js = nc.jetstream(timeout=30)
-            await ensure_jetstream(js, extra_buckets=LEDGER_BUCKETS)
-            await _fill(js, n)
-            assert await _journal_size(js) == n
+    async with one_server("byok-growth-ledger-", extra_buckets=LEDGER_BUCKETS) as (
+        server,
+        nc,
+        js,
+        data,
+        procs,
+    ):
+        await _fill(js, n)
+        assert await _journal_size(js) == n
 
-            ledger = Proc("byok_credit_ledger", server.url, data)
-            procs.append(ledger)
-            await wait_healthy(server.url, ["credit-ledger"], timeout=120)
-            started_s = time.perf_counter() - ledger.started
-            await js.publish(
-                subjects.USAGE_RECORDED,
-                _usage("new-1"),
-                headers={"Nats-Msg-Id": usage_msg_id(ACCOUNT, "new-1")},
-            )
+        ledger = Proc("byok_credit_ledger", server.url, data)
+        procs.append(ledger)
+        await wait_healthy(server.url, ["credit-ledger"], timeout=120)
+        started_s = time.perf_counter() - ledger.started
+        await js.publish(
+            subjects.USAGE_RECORDED,
+            _usage("new-1"),
+            headers={"Nats-Msg-Id": usage_msg_id(ACCOUNT, "new-1")},
+        )
 
-            async def debited() -> bool:
-                return await _journal_size(js) == n + 1
+        async def debited() -> bool:
+            return await _journal_size(js) == n + 1
 
-            first_debit_s = await until(debited, 300, "first debit")
-            debit_rss = ledger.rss_mb()
-            ledger.stop()
+        first_debit_s = await until(debited, 300, "first debit")
+        debit_rss = ledger.rss_mb()
+        ledger.stop()
 
-            again = Proc("byok_credit_ledger", server.url, data)
-            procs.append(again)
-            await wait_healthy(server.url, ["credit-ledger"], timeout=120)
-            body = json.dumps({"account": ACCOUNT}).encode()
-            t0 = time.perf_counter()
-            reply = json.loads((await nc.request(subjects.LEDGER_BALANCE, body, timeout=60)).data)
-            first_balance_s = time.perf_counter() - t0
-            balance_rss = again.rss_mb()
-            verify = json.loads(
-                (
-                    await nc.request(
-                        subjects.LEDGER_VERIFY,
-                        json.dumps({"account": ACCOUNT}).encode(),
-                        timeout=120,
-                    )
-                ).data
-            )
-        finally:
-            for proc in procs:
-                proc.stop()
-            await nc.close()
-            server.stop()
+        again = Proc("byok_credit_ledger", server.url, data)
+        procs.append(again)
+        await wait_healthy(server.url, ["credit-ledger"], timeout=120)
+        body = json.dumps({"account": ACCOUNT}).encode()
+        t0 = time.perf_counter()
+        reply = json.loads((await nc.request(subjects.LEDGER_BALANCE, body, timeout=60)).data)
+        first_balance_s = time.perf_counter() - t0
+        balance_rss = again.rss_mb()
+        verify = json.loads(
+            (
+                await nc.request(
+                    subjects.LEDGER_VERIFY,
+                    json.dumps({"account": ACCOUNT}).encode(),
+                    timeout=120,
+                )
+            ).data
+        )
     return {
         "entries": n,
         "start_up_ms": round(started_s * 1000),

@@ -15,24 +15,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from byok_contracts import subjects
 from byok_contracts.v1 import usage_msg_id
-from byok_shared.jetstream import STREAM_USAGE, ensure_jetstream
-from byok_shared.natsserver import NatsServer
+from byok_shared.jetstream import STREAM_USAGE
 from byok_shared.stack import wait_healthy
 from byok_usage_tracker.adapters.jetstream import USAGE_BUCKETS
 
-from ._growth_support import Proc, publish_all, ratio, until
+from ._growth_support import Proc, one_server, publish_all, ratio, until
 
 ACCOUNTS = 100
 DURABLE = "usage-tracker-main"
@@ -82,52 +78,46 @@ async def _calls(nc: NatsClient, account: str) -> int:
 
 
 async def measure(m: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="byok-growth-usage-") as tmp:
-        data = Path(tmp)
-        server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
-        nc = await nats.connect(server.url)
-        procs: list[Proc] = []
-        try:
-            js = nc.jetstream(timeout=30)
-            await ensure_jetstream(js, extra_buckets=USAGE_BUCKETS)
-            t0 = time.perf_counter()
-            await publish_all(js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m)))
-            fill_s = time.perf_counter() - t0
+    async with one_server("byok-growth-usage-", extra_buckets=USAGE_BUCKETS) as (
+        server,
+        nc,
+        js,
+        data,
+        procs,
+    ):
+        t0 = time.perf_counter()
+        await publish_all(js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m)))
+        fill_s = time.perf_counter() - t0
 
-            first = Proc("byok_usage_tracker", server.url, data)
-            procs.append(first)
-            await wait_healthy(server.url, ["usage-tracker"], timeout=120)
+        first = Proc("byok_usage_tracker", server.url, data)
+        procs.append(first)
+        await wait_healthy(server.url, ["usage-tracker"], timeout=120)
 
-            async def all_counted() -> bool:
-                return await _caught_up(js, m)
+        async def all_counted() -> bool:
+            return await _caught_up(js, m)
 
-            first_pass_s = await until(all_counted, 3_600, "first pass")
-            await asyncio.sleep(2.5)  # idle: the tracker checkpoints
-            first_rss = first.rss_mb()
-            first.stop()
-            await publish_all(
-                js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m, m + AFTER))
-            )
+        first_pass_s = await until(all_counted, 3_600, "first pass")
+        await asyncio.sleep(2.5)  # idle: the tracker checkpoints
+        first_rss = first.rss_mb()
+        first.stop()
+        await publish_all(
+            js, subjects.USAGE_RECORDED, (_event(i, m + AFTER) for i in range(m, m + AFTER))
+        )
 
-            again = Proc("byok_usage_tracker", server.url, data)
-            procs.append(again)
-            expected = len(range(0, m + AFTER, ACCOUNTS))
+        again = Proc("byok_usage_tracker", server.url, data)
+        procs.append(again)
+        expected = len(range(0, m + AFTER, ACCOUNTS))
 
-            async def restarted() -> bool:
-                return await _caught_up(js, m + AFTER)
+        async def restarted() -> bool:
+            return await _caught_up(js, m + AFTER)
 
-            await until(restarted, 3_600, "caught up after restart")
-            caught_up_s = time.perf_counter() - again.started
-            t1 = time.perf_counter()
-            calls = await _calls(nc, "acct0")
-            first_query_s = time.perf_counter() - t1
-            assert calls == expected, (calls, expected)
-            rss = again.rss_mb()
-        finally:
-            for proc in procs:
-                proc.stop()
-            await nc.close()
-            server.stop()
+        await until(restarted, 3_600, "caught up after restart")
+        caught_up_s = time.perf_counter() - again.started
+        t1 = time.perf_counter()
+        calls = await _calls(nc, "acct0")
+        first_query_s = time.perf_counter() - t1
+        assert calls == expected, (calls, expected)
+        rss = again.rss_mb()
     return {
         "events": m,
         "fill_s": round(fill_s, 1),

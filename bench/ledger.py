@@ -4,8 +4,10 @@
    and 256 in flight (what the server and nats-py give anyone).
 2. ``N`` platform ``usage.recorded`` events (64 accounts) are published first;
    then one credit-ledger *process* (``python -m byok_credit_ledger``) starts
-   and we time how fast the journal grows to ``N`` debits (each an optimistic
-   concurrency append, plus acks and the ``byok-credits`` records).
+   and we time how fast its durable consumer acks all ``N`` events (an event is
+   acked once its debit is in the journal and the ``byok-credits`` record follows
+   it; the debits of one account in one fetched batch share one optimistic
+   concurrency append).
 3. Then one usage-tracker process starts and we time how fast its durable
    consumer acks all ``N`` events.
 
@@ -17,9 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -35,6 +34,8 @@ from byok_contracts.v1 import UsageRecorded
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE, ensure_jetstream
 from byok_shared.natsserver import NatsServer
 from byok_shared.stack import wait_healthy
+
+from ._support import Proc, stop_all
 
 ACCOUNTS = 64
 
@@ -96,17 +97,8 @@ async def _raw_baseline(js: JetStreamContext, bodies: list[bytes]) -> dict[str, 
     }
 
 
-def _spawn(module: str, url: str, data: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        BYOK_NATS_URL=url, BYOK_DATA_DIR=str(data), BYOK_LOG_FORMAT="text", BYOK_LOG_LEVEL="WARNING"
-    )
-    env.pop("BYOK_METRICS_PORT", None)
-    log = (data / f"{module}.log").open("ab")
-    try:
-        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log)
-    finally:
-        log.close()
+def _spawn(module: str, url: str, data: Path) -> Proc:
+    return Proc(module, url, data)
 
 
 async def _rate(progress: Any, total: int, timeout: float) -> float:
@@ -135,7 +127,7 @@ async def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="byok-bench-ledger-") as tmp:
         data = Path(tmp)
         server = NatsServer(store_dir=data / "js", log_file=data / "nats.log").start_anywhere()
-        procs: list[subprocess.Popen[bytes]] = []
+        procs: list[Proc] = []
         nc = await nats.connect(server.url)
         try:
             js = nc.jetstream(timeout=10)
@@ -146,10 +138,12 @@ async def run(quick: bool) -> dict[str, Any]:
             procs.append(_spawn("byok_credit_ledger", server.url, data))
             await wait_healthy(server.url, ["credit-ledger"], timeout=60)
 
-            async def journal_size() -> int:
-                return int((await js.stream_info(STREAM_LEDGER)).state.messages)
+            async def settled() -> int:  # acked only once debited and its effects published
+                info = await js.consumer_info(STREAM_USAGE, "credit-ledger")
+                return int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
 
-            debits = await _rate(journal_size, n, timeout=600)
+            debits = await _rate(settled, n, timeout=600)
+            appends = int((await js.stream_info(STREAM_LEDGER)).state.messages)
             reply = await nc.request(subjects.LEDGER_VERIFY, b"{}", timeout=120)
             verification = json.loads(reply.data)
 
@@ -169,13 +163,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 ).data
             )
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs)
             await nc.close()
             server.stop()
     pipelined = raw["raw_publish_per_s_256_in_flight"]
@@ -190,7 +178,9 @@ async def run(quick: bool) -> dict[str, Any]:
         "usage_events_per_s": round(usage_rate),
         "usage_vs_raw_256_in_flight": round(usage_rate / pipelined, 3),
         "ledger_consistent": verification.get("consistent"),
-        "ledger_entries": verification.get("entries"),
+        "ledger_entries": verification.get("entries"),  # appends (a batch is one entry)
+        "ledger_appends": appends,
+        "ledger_debited_credits": -sum(verification.get("balances", {}).values()),
         "usage_calls_acct0": report.get("calls"),
         "usage_calls_acct0_expected": len(range(0, n, ACCOUNTS)),
     }

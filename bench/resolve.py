@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,19 +39,13 @@ from byok_resolver.app import replica_subject
 from byok_shared.freshness import FreshnessBarrier
 from byok_shared.jetstream import BUCKET_KEYS, ensure_jetstream
 from byok_shared.natsserver import NatsServer
+from byok_shared.testing.processes import ServiceProcess
+
+from ._support import ms, pct, resolve_body, resolver_process, stop_all
 
 ECHO_SUBJECT = "bench.echo"
 IN_FLIGHT = 64
 REPLICAS = 3
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
 
 
 class Seeder:
@@ -124,11 +115,6 @@ class Seeder:
         return time.perf_counter() - started
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=out)
-
-
 async def _until_answers(nc: NatsClient, subject: str, body: bytes, timeout: float = 30) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
@@ -176,16 +162,7 @@ async def _propagation(
     nc: NatsClient, seeder: Seeder, replicas: list[str], runtime: Keypair, removals: int
 ) -> dict[str, Any]:
     scope = Scope.parse("session:bench-propagation")
-    body = json.dumps(
-        {
-            "account": "bench",
-            "chain": [
-                {"type": "session", "id": "bench-propagation"},
-                {"type": "account", "id": "bench"},
-            ],
-            "recipient_key": runtime.public_b64,
-        }
-    ).encode()
+    body = resolve_body(runtime, (("session", "bench-propagation"), ("account", "bench")))
     delays: list[float] = []
     barrier: list[float] = []
     stale = 0
@@ -210,12 +187,12 @@ async def _propagation(
     return {
         "removals": removals,
         "replicas": len(replicas),
-        "after_reply_p50_ms": _ms(_pct(delays, 0.50)),
-        "after_reply_p99_ms": _ms(_pct(delays, 0.99)),
-        "after_reply_max_ms": _ms(max(delays)),
+        "after_reply_p50_ms": ms(pct(delays, 0.50)),
+        "after_reply_p99_ms": ms(pct(delays, 0.99)),
+        "after_reply_max_ms": ms(max(delays)),
         "stale_answers": stale,
-        "removal_with_barrier_p50_ms": _ms(_pct(barrier, 0.50)),
-        "removal_with_barrier_p99_ms": _ms(_pct(barrier, 0.99)),
+        "removal_with_barrier_p50_ms": ms(pct(barrier, 0.50)),
+        "removal_with_barrier_p99_ms": ms(pct(barrier, 0.99)),
     }
 
 
@@ -225,47 +202,23 @@ async def run(quick: bool) -> dict[str, Any]:
     removals = 20 if quick else 200
     work = Path(tempfile.mkdtemp(prefix="byok-bench-resolve-"))
     server = NatsServer(store_dir=work / "jetstream", log_file=work / "nats.log").start_anywhere()
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[ServiceProcess] = []
     nc = await nats.connect(server.url)
     try:
         seeder = Seeder(nc)
         await seeder.start()
         await seeder.configure(Scope.parse("workspace:bench"))
         runtime = Keypair.generate()
-        body = json.dumps(
-            {
-                "account": "bench",
-                "chain": [
-                    {"type": "session", "id": "bench-1"},
-                    {"type": "workspace", "id": "bench"},
-                    {"type": "account", "id": "bench"},
-                ],
-                "recipient_key": runtime.public_b64,
-            }
-        ).encode()
-
-        env = {
-            **os.environ,
-            "BYOK_NATS_URL": server.url,
-            "BYOK_DATA_DIR": str(work / "data"),
-            "BYOK_LOG_LEVEL": "WARNING",
-        }
+        body = resolve_body(runtime)
         names = [f"bench-r{i}" for i in range(REPLICAS)]
-        procs.append(
-            _spawn(
-                ["-m", "byok_resolver"],
-                {**env, "BYOK_RESOLVER_REPLICA_ID": names[0]},
-                work / f"{names[0]}.log",
-            )
-        )
+        procs.append(resolver_process(server.url, work, names[0]))
         reply = await _until_answers(nc, replica_subject(names[0]), body)
         assert json.loads(reply)["status"] == "resolved", reply
+        echo = [server.url, ECHO_SUBJECT, str(len(reply))]
         procs.append(
-            _spawn(
-                ["-m", "bench._resolve_echo", server.url, ECHO_SUBJECT, str(len(reply))],
-                env,
-                work / "echo.log",
-            )
+            ServiceProcess(
+                "echo", server.url, work, module="bench._resolve_echo", args=echo
+            ).start()
         )
         await _until_answers(nc, ECHO_SUBJECT, body)
 
@@ -282,16 +235,10 @@ async def run(quick: bool) -> dict[str, Any]:
             echo_lat += await _latency(nc, ECHO_SUBJECT, body, latency_count // 2)
             resolve_lat += await _latency(nc, subjects.RESOLVE, body, latency_count // 2)
         echo_rps, resolve_rps = statistics.mean(echo_tput), statistics.mean(resolve_tput)
-        echo_p99, resolve_p99 = _pct(echo_lat, 0.99), _pct(resolve_lat, 0.99)
+        echo_p99, resolve_p99 = pct(echo_lat, 0.99), pct(resolve_lat, 0.99)
 
         for name in names[1:]:
-            procs.append(
-                _spawn(
-                    ["-m", "byok_resolver"],
-                    {**env, "BYOK_RESOLVER_REPLICA_ID": name},
-                    work / f"{name}.log",
-                )
-            )
+            procs.append(resolver_process(server.url, work, name))
         for name in names[1:]:
             await _until_answers(nc, replica_subject(name), body)
         propagation = await _propagation(nc, seeder, names, runtime, removals)
@@ -304,10 +251,10 @@ async def run(quick: bool) -> dict[str, Any]:
             "echo_rps": round(echo_rps),
             "resolve_rps": round(resolve_rps),
             "throughput_ratio": round(throughput_ratio, 3),
-            "echo_p50_ms": _ms(_pct(echo_lat, 0.5)),
-            "echo_p99_ms": _ms(echo_p99),
-            "resolve_p50_ms": _ms(_pct(resolve_lat, 0.5)),
-            "resolve_p99_ms": _ms(resolve_p99),
+            "echo_p50_ms": ms(pct(echo_lat, 0.5)),
+            "echo_p99_ms": ms(echo_p99),
+            "resolve_p50_ms": ms(pct(resolve_lat, 0.5)),
+            "resolve_p99_ms": ms(resolve_p99),
             "p99_ratio": round(p99_ratio, 3),
             "propagation": propagation,
             "meets_bar": {
@@ -319,11 +266,5 @@ async def run(quick: bool) -> dict[str, Any]:
         }
     finally:
         await nc.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
         server.stop()

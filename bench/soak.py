@@ -3,7 +3,7 @@
 Every service runs as a real process (two resolver replicas). The load resolves,
 lists, reports, reads balances and usage, publishes ``usage.recorded`` (with
 runtime retries and duplicates) and configures/removes keys, checking every
-answer as it arrives (``tests/faults_support.py``). Every few seconds a random
+answer as it arrives (``byok_shared.testing.load``). Every few seconds a random
 service is killed -9 and started again; once, mid-run, the NATS server restarts
 on its store dir. At the end: keys, balances, journal and usage are checked.
 
@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from byok_client import ByokClient
+from byok_shared.testing.end_state import check_state
 from byok_shared.testing.fake_providers import FakeProviders
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from faults_support import SERVICES, Cluster, Load, World, check_state
+from byok_shared.testing.load import Load, World
+from byok_shared.testing.service_cluster import SERVICES, ServiceCluster
 
 OPS = ("resolve", "list", "report", "balance", "usage", "publish", "churn")
 
@@ -37,7 +35,7 @@ async def run(quick: bool) -> dict[str, Any]:
     rng = random.Random(5)
     kills: list[str] = []
     with FakeProviders(slow_seconds=1.0) as providers, tempfile.TemporaryDirectory() as tmp:
-        cluster = Cluster(
+        cluster = ServiceCluster(
             Path(tmp),
             providers,
             replicas={"resolver": 2},

@@ -1,31 +1,27 @@
-"""Helpers of the credit fault suites: a workload, real service processes, exact checks."""
+"""Helpers of the credit fault suites: a workload and exact checks (the processes are
+:class:`byok_shared.testing.processes.ServiceProcess`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from byok_contracts import Catalog, subjects
 from byok_contracts.pricing import Pricing, credits_for
 from byok_contracts.v1 import UsageRecorded, usage_msg_id
-from byok_contracts.v1.ledger import LedgerEntry
-from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE
+from byok_shared.jetstream import STREAM_USAGE
+from byok_shared.testing.end_state import journal
 
 ACCOUNTS = [f"acct{i}" for i in range(6)]
 MODELS = [
@@ -100,9 +96,10 @@ async def publish(js: JetStreamContext, event: UsageRecorded, msg_id: str | None
     """Publish like a runtime: retry until JetStream acks (same Nats-Msg-Id on each try)."""
     body = event.model_dump_json().encode()
     headers = {"Nats-Msg-Id": msg_id or usage_msg_id(event.account, event.request_id)}
-    for _ in range(200):
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
         try:
-            await js.publish(subjects.USAGE_RECORDED, body, headers=headers, timeout=1.0)
+            await js.publish(subjects.USAGE_RECORDED, body, headers=headers, timeout=2.0)
             return
         except Exception:
             await asyncio.sleep(0.1)
@@ -110,9 +107,10 @@ async def publish(js: JetStreamContext, event: UsageRecorded, msg_id: str | None
 
 
 async def ask(nc: NatsClient, subject: str, body: dict[str, object]) -> dict[str, object]:
-    for _ in range(100):
+    deadline = asyncio.get_running_loop().time() + 60  # services may be restarting
+    while asyncio.get_running_loop().time() < deadline:
         try:
-            reply = await nc.request(subject, json.dumps(body).encode(), timeout=2)
+            reply = await nc.request(subject, json.dumps(body).encode(), timeout=5)
         except Exception:
             await asyncio.sleep(0.1)
             continue
@@ -144,22 +142,6 @@ async def unsettled(js: JetStreamContext, durable: str) -> int:
     return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
 
-async def journal(js: JetStreamContext) -> list[LedgerEntry]:
-    info = await js.stream_info(STREAM_LEDGER)
-    if info.state.messages == 0:
-        return []
-    sub = await js.pull_subscribe(
-        f"{subjects.LEDGER_JOURNAL_PREFIX}.>",
-        stream=STREAM_LEDGER,
-        config=ConsumerConfig(ack_policy=AckPolicy.NONE),
-    )
-    out: list[LedgerEntry] = []
-    while len(out) < info.state.messages:
-        out += [LedgerEntry.model_validate_json(m.data) for m in await sub.fetch(1000, timeout=5)]
-    await sub.unsubscribe()
-    return out
-
-
 async def check_exact(nc: NatsClient, js: JetStreamContext, work: Workload) -> None:
     """Zero lost, zero double debits, balance == sum of entries, usage totals exact."""
     entries = await journal(js)
@@ -183,44 +165,6 @@ async def check_exact(nc: NatsClient, js: JetStreamContext, work: Workload) -> N
             tokens_out,
         ), account
         assert report["unpriced_models"] in ([], ["in-house-model"])
-
-
-class Proc:
-    """One service as a real process, killable with SIGKILL."""
-
-    def __init__(self, module: str, url: str, data: Path, **env: str) -> None:
-        self.module, self.url, self.data, self.env = module, url, data, env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data / f"{module}.log"
-
-    def start(self) -> None:
-        env = dict(os.environ)
-        env.update(
-            BYOK_NATS_URL=self.url,
-            BYOK_DATA_DIR=str(self.data),
-            BYOK_LOG_FORMAT="text",
-            **self.env,
-        )
-        env.pop("BYOK_METRICS_PORT", None)
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=env, stdout=out, stderr=out
-        )
-        out.close()
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @asynccontextmanager

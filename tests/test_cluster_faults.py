@@ -1,7 +1,7 @@
 """Node faults on a real 3-node JetStream cluster at R3, under checked load (issue 11).
 
 Every service runs as its own process connected to all three nodes; the load
-(``tests/faults_support.py``) resolves, lists, reports, reads balances and
+(``byok_shared.testing.load``) resolves, lists, reports, reads balances and
 usage, publishes ``usage.recorded`` with runtime retries and duplicates, and
 configures and removes keys, checking each answer as it arrives. Then:
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,18 +33,18 @@ from byok_shared.jetstream import BUCKET_KEYS, STREAM_LEDGER
 from byok_shared.natsserver import NatsCluster
 from byok_shared.provision import provision_jetstream
 from byok_shared.testing.cluster import start_cluster
+from byok_shared.testing.end_state import check_state
 from byok_shared.testing.fake_providers import FakeProviders
-
-sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the helpers next to this file
-
-from faults_support import Cluster, Load, World, check_state, eventually
+from byok_shared.testing.load import Load, World
+from byok_shared.testing.polling import eventually
+from byok_shared.testing.service_cluster import ServiceCluster
 
 OPS = ("resolve", "list", "report", "balance", "usage", "publish", "churn")
 KEYS_STREAM = f"KV_{BUCKET_KEYS}"
 ENV = {"BYOK_KEY_VAULT_VALIDATE_TIMEOUT": "3", "BYOK_STREAM_REPLICAS": "3"}
 
 
-class ClusterRun(Cluster):
+class ClusterRun(ServiceCluster):
     """The fault suite's processes, on a 3-node cluster instead of one server."""
 
     def __init__(self, base: Path, providers: FakeProviders) -> None:
@@ -200,7 +199,7 @@ async def test_leader_kills_and_a_rolling_restart_under_checked_load(
         async def settled() -> bool:
             return all(p.alive for ps in run.procs.values() for p in ps)
 
-        await eventually(settled, 5, "services alive")
+        await eventually(settled, 30, "services alive")
         state = await check_state(client, js, world, timeout=60)
         print(json.dumps({"phases": phases, **tally.summary(), **state}))
         assert state["lost_debits"] == 0

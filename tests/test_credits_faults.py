@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the helpers ne
 from credits_support import (
     ACCOUNTS,
     GRANT,
-    Proc,
     Workload,
     ask,
     check_exact,
@@ -43,16 +42,17 @@ from byok_shared.jetstream import STREAM_USAGE, ensure_jetstream
 from byok_shared.natsserver import NatsServer
 from byok_shared.stack import wait_healthy
 from byok_shared.testing import running, settings_for
+from byok_shared.testing.processes import ServiceProcess
 
 
 @pytest.fixture
-def services(nats_server: NatsServer, tmp_path: Path) -> Iterator[dict[str, Proc]]:
+def services(nats_server: NatsServer, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:
     procs = {
-        "credit-ledger": Proc(
-            "byok_credit_ledger", nats_server.url, tmp_path, BYOK_LEDGER_ACK_WAIT="2"
+        "credit-ledger": ServiceProcess(
+            "credit-ledger", nats_server.url, tmp_path, env={"BYOK_LEDGER_ACK_WAIT": "2"}
         ),
-        "usage-tracker": Proc(
-            "byok_usage_tracker", nats_server.url, tmp_path, BYOK_USAGE_TRACKER_ACK_WAIT="2"
+        "usage-tracker": ServiceProcess(
+            "usage-tracker", nats_server.url, tmp_path, env={"BYOK_USAGE_TRACKER_ACK_WAIT": "2"}
         ),
     }
     try:
@@ -63,12 +63,12 @@ def services(nats_server: NatsServer, tmp_path: Path) -> Iterator[dict[str, Proc
 
 
 async def test_kill9_of_ledger_and_tracker_mid_stream(
-    nats_server: NatsServer, services: dict[str, Proc]
+    nats_server: NatsServer, services: dict[str, ServiceProcess]
 ) -> None:
     work = Workload.build(1000)
     for proc in services.values():
         proc.start()
-    await wait_healthy(nats_server.url, list(services), timeout=30)
+    await wait_healthy(nats_server.url, list(services), timeout=90)
     async with client(nats_server.url) as (nc, js):
         await grant_all(nc)
         backlog: dict[str, int] = {}
@@ -93,7 +93,7 @@ async def test_kill9_of_ledger_and_tracker_mid_stream(
         # both were killed with work in flight, not between messages
         assert backlog["credit-ledger"] > 0
         assert backlog["usage-tracker"] > 0
-        await wait_healthy(nats_server.url, list(services), timeout=30)
+        await wait_healthy(nats_server.url, list(services), timeout=90)
 
         async def done() -> bool:
             return await drained(js, "credit-ledger") and await drained(js, "usage-tracker-main")
@@ -103,12 +103,12 @@ async def test_kill9_of_ledger_and_tracker_mid_stream(
 
 
 async def test_nats_server_restart_mid_stream(
-    nats_server: NatsServer, services: dict[str, Proc]
+    nats_server: NatsServer, services: dict[str, ServiceProcess]
 ) -> None:
     work = Workload.build(800, seed=11)
     for proc in services.values():
         proc.start()
-    await wait_healthy(nats_server.url, list(services), timeout=30)
+    await wait_healthy(nats_server.url, list(services), timeout=90)
     async with client(nats_server.url) as (nc, js):
         await grant_all(nc)
         for i, event in enumerate(work.events):
@@ -117,7 +117,7 @@ async def test_nats_server_restart_mid_stream(
                 await publish(js, event, msg_id=f"again-{event.request_id}")
             if i == 300:
                 await asyncio.to_thread(nats_server.restart)
-        await wait_healthy(nats_server.url, list(services), timeout=30)
+        await wait_healthy(nats_server.url, list(services), timeout=90)
 
         async def done() -> bool:
             return await drained(js, "credit-ledger") and await drained(js, "usage-tracker-main")

@@ -10,7 +10,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the helpers next to this file
 
 from credits_support import (
-    Proc,
     Workload,
     check_exact,
     client,
@@ -22,6 +21,7 @@ from credits_support import (
 
 from byok_shared.natsserver import NatsServer
 from byok_shared.stack import wait_healthy
+from byok_shared.testing.processes import ServiceProcess
 
 
 async def test_two_ledger_replicas_one_killed_byok_credits_catches_up(
@@ -30,11 +30,12 @@ async def test_two_ledger_replicas_one_killed_byok_credits_catches_up(
     """Issue 11: after a kill -9 of one of two ledger replicas (never restarted), every
     ``byok-credits`` record follows the last entry of its account's journal."""
     work = Workload.build(900, seed=5)
+    ack = {"BYOK_LEDGER_ACK_WAIT": "2"}
     replicas = [
-        Proc("byok_credit_ledger", nats_server.url, tmp_path, BYOK_LEDGER_ACK_WAIT="2")
-        for _ in range(2)
+        ServiceProcess("credit-ledger", nats_server.url, tmp_path, index=i, env=ack)
+        for i in range(2)
     ]
-    tracker = Proc("byok_usage_tracker", nats_server.url, tmp_path)
+    tracker = ServiceProcess("usage-tracker", nats_server.url, tmp_path)
     try:
         for proc in (*replicas, tracker):
             proc.start()

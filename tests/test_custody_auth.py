@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import nats
-import pytest
-from pydantic import SecretStr
 
 from byok_client import ByokClient
 from byok_contracts import Keypair, subjects
 from byok_shared.jetstream import BUCKET_RECIPIENTS
 from byok_shared.natsauth import ROLES, allows_publish, inbox_prefix
-from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
-from byok_shared.provision import provision_blocking
-from byok_shared.testing import running, settings_for
+from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.natsroles import PASSWORDS, service_apps
+from byok_shared.testing.polling import eventually
 
-PASSWORDS = {name: f"pw-{name}" for name in ROLES}
 KEY = "sk-ant-api03-" + "Cust0dyUnd3rAuth0r1z" * 4 + "-caAA"
 
 
@@ -35,19 +31,6 @@ def test_only_resolver_and_validator_register_recipients_only_key_vault_audits()
         assert allows_publish(role, register) is (name in ("resolver", "validator")), name
         assert allows_publish(role, audit) is (name == "key-vault"), name
         assert allows_publish(role, read_audit) is (name == "operator"), name
-
-
-@pytest.fixture
-def auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    config = tmp_path / "auth.conf"
-    config.write_text(render_config(PASSWORDS))
-    server = NatsServer(
-        store_dir=tmp_path / "jetstream", config_file=config, log_file=tmp_path / "nats.log"
-    ).start()
-    operator = {"password": PASSWORDS["operator"], "inbox_prefix": inbox_prefix("operator")}
-    provision_blocking(server.url, user="operator", **operator)
-    yield server
-    server.stop()
 
 
 async def as_role(server: NatsServer, role: str, account: str | None = None) -> ByokClient:
@@ -62,28 +45,22 @@ async def as_role(server: NatsServer, role: str, account: str | None = None) -> 
 
 
 async def test_configure_resolve_and_audit_under_least_privilege(
-    auth_server: NatsServer, tmp_path: Path
+    fresh_auth_server: NatsServer, tmp_path: Path
 ) -> None:
-    import importlib
 
     with FakeProviders() as fake:
         fake.add_key(KEY, "valid")
-        apps = []
-        for service in ("key-vault", "validator", "resolver", "credit-ledger"):
-            module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-            settings = settings_for(
-                auth_server.url,
-                tmp_path / "data",
-                nats_user=service,
-                nats_password=SecretStr(PASSWORDS[service]),
-                nats_inbox_prefix=inbox_prefix(service),
-                **fake.settings_overrides(),
-            )
-            apps.append(module.create_app(settings))
+        apps = service_apps(
+            ("key-vault", "validator", "resolver", "credit-ledger"),
+            fresh_auth_server.url,
+            tmp_path / "data",
+            PASSWORDS,
+            **fake.settings_overrides(),
+        )
         async with running(*apps):
-            backend = await as_role(auth_server, "backend", account="acme")
-            runtime = await as_role(auth_server, "runtime")
-            operator = await as_role(auth_server, "operator")
+            backend = await as_role(fresh_auth_server, "backend", account="acme")
+            runtime = await as_role(fresh_auth_server, "runtime")
+            operator = await as_role(fresh_auth_server, "operator")
             try:
                 stored = await backend.configure("workspace:acme-ws", KEY, actor="alice")
                 route = await runtime.resolve("acme", ["workspace:acme-ws"], source="byok")
@@ -95,7 +72,7 @@ async def test_configure_resolve_and_audit_under_least_privilege(
                     errors.append(str(exc).lower())
 
                 raw = await nats.connect(
-                    auth_server.url,
+                    fresh_auth_server.url,
                     user="runtime",
                     password=PASSWORDS["runtime"],
                     inbox_prefix=inbox_prefix("runtime"),
@@ -108,12 +85,21 @@ async def test_configure_resolve_and_audit_under_least_privilege(
                 )
                 await raw.publish(subjects.audit("acme", "workspace", "x", "unseal"), b"{}")
                 await raw.flush()
-                await asyncio.sleep(0.3)
+
+                # nats-py reports violations after the flush returns: wait for both.
+                async def both_reported() -> bool:
+                    return sum("permissions violation" in e for e in errors) >= 2
+
+                await eventually(both_reported, 30, "both violations reported")
+                await raw.flush()  # and a round trip for any unexpected third
                 await raw.close()
                 assert sum("permissions violation" in e for e in errors) == 2, errors
 
-                await asyncio.sleep(0.2)
                 entries = await operator.audit(key_id=stored.key_id)
+                async with asyncio.timeout(30):  # the audit is appended as the hops happen
+                    while len(entries) < 2:
+                        await asyncio.sleep(0.05)
+                        entries = await operator.audit(key_id=stored.key_id)
                 assert [e.operation for e in entries] == ["configure", "unseal"]
                 assert "backend" in (entries[0].role or "").split("|")
                 assert entries[1].role == "resolver"

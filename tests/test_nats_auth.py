@@ -2,33 +2,23 @@
 
 The table in ``byok_shared.natsauth`` is the one source. These tests show that
 the server enforces exactly that table (for every role, every byok subject and
-the JetStream/KV subjects a role could abuse), that the table denies what each
-role must never do, and that each role can still do its job.
+the JetStream/KV subjects a role could abuse) and that each role can still do
+its job. The services themselves under authorization: ``test_nats_auth_services.py``.
+That the table denies what each role must never do, without a server:
+``shared/tests/test_shared_natsauth.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import nats
 import pytest
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from pydantic import SecretStr
 
 from byok_contracts import subjects
-from byok_contracts.v1 import HealthRequest, KeyChanged, Scope
-from byok_shared import Service
-from byok_shared.freshness import FreshnessBarrier, ReplicaPresence
 from byok_shared.jetstream import (
     BUCKET_ACCOUNTS,
     BUCKET_KEYS,
@@ -38,292 +28,15 @@ from byok_shared.jetstream import (
 )
 from byok_shared.jetstream import SERVICE_BUCKETS as _SERVICE_BUCKETS
 from byok_shared.natsauth import (
-    CLIENT_ROLES,
     ROLES,
-    SERVICE_BUCKETS,
     allows_publish,
     allows_subscribe,
     inbox_prefix,
-    password_env,
-    subject_matches,
 )
-from byok_shared.natsconfig import render_config, service_env, write_server_config
-from byok_shared.natsserver import NatsServer, nats_server_binary
-from byok_shared.provision import provision_blocking, provision_jetstream, verify_jetstream
-from byok_shared.testing.apps import running, settings_for
-
-PASSWORDS = {name: f"pw-{name}" for name in ROLES}
-SERVICE_ROLES = tuple(name for name in ROLES if name not in CLIENT_ROLES)
-
-# Every byok subject, plus what a role could use to read or forge state behind the services.
-_CONTRACT = sorted(
-    value
-    for name in subjects.__all__
-    if isinstance(value := getattr(subjects, name), str)
-    and value.startswith(f"{subjects.PREFIX}.")
-    and not name.endswith("_PREFIX")
-    and name != "KEYS_VALIDATE"  # a prefix: keys_validate_for(replica) is the subject
-)
-_PROBES = (
-    *_CONTRACT,
-    *(subjects.health(s) for s in subjects.SERVICES),
-    subjects.keys_validate_for("replica-1"),
-    subjects.ledger_journal("acme"),
-    "byok.v1.events.anything.else",
-    "$KV.byok-keys.workspace.acme.anthropic",
-    "$KV.byok-sealing.current",
-    "$KV.byok-accounts.acme",
-    "$KV.byok-credits.acme",
-    "$KV.byok-resolvers.replica-1",
-    "$JS.API.STREAM.INFO.KV_byok-keys",
-    "$JS.API.STREAM.DELETE.BYOK_EVENTS",
-    "$JS.API.STREAM.PURGE.BYOK_LEDGER",
-    "$JS.API.DIRECT.GET.KV_byok-keys.$KV.byok-keys.workspace.acme.anthropic",
-    "$JS.API.STREAM.MSG.GET.KV_byok-sealing",
-    "$JS.API.CONSUMER.CREATE.BYOK_EVENTS",
-    "$JS.API.CONSUMER.CREATE.BYOK_USAGE",
-    "$JS.ACK.BYOK_USAGE.ledger.1.1.1.0.0",
-    "_INBOX.abc",
-    "_INBOX_runtime.abc",
-    "_INBOX_backend.abc",
-    "_INBOX_key-vault.abc",
-)
-_SUBSCRIBE_PROBES = (*_PROBES, ">", "byok.>", "byok.v1.events.>", "$KV.>", "_INBOX.>")
-
-
-# --- the table itself ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("pattern", "subject", "expected"),
-    [
-        ("a.b", "a.b", True),
-        ("a.*", "a.b", True),
-        ("a.*", "a.b.c", False),
-        ("a.>", "a.b.c", True),
-        ("a.>", "a", False),
-        ("*.b", "a.b", True),
-        ("a.b", "a.b.c", False),
-    ],
-)
-def test_subject_matches_follows_nats_wildcards(pattern: str, subject: str, expected: bool) -> None:
-    assert subject_matches(pattern, subject) is expected
-
-
-def test_runtime_may_only_resolve_report_publish_usage_and_ask_health() -> None:
-    runtime = ROLES["runtime"]
-    allowed = {subjects.RESOLVE, subjects.KEYS_REPORT, subjects.USAGE_RECORDED}
-    for subject in _PROBES:
-        expected = subject in allowed or subject_matches(subjects.health("*"), subject)
-        assert allows_publish(runtime, subject) is expected, subject
-    for subject in _SUBSCRIBE_PROBES:
-        assert allows_subscribe(runtime, subject) is subject.startswith("_INBOX_runtime."), subject
-
-
-def test_backend_cannot_reach_resolve_internals_or_usage() -> None:
-    backend = ROLES["backend"]
-    for subject in (
-        subjects.RESOLVE,
-        subjects.KEYS_REPORT,
-        subjects.USAGE_RECORDED,
-        subjects.INTERNAL_KEYS_UNSEAL,
-        subjects.INTERNAL_RESOLVER_SYNC,
-        subjects.INTERNAL_VALIDATOR_PUBLIC_KEY,
-        subjects.keys_validate_for("replica-1"),
-        subjects.EVENTS_KEYS_REMOVED,
-        "$KV.byok-keys.workspace.acme.anthropic",
-        "$JS.API.STREAM.INFO.KV_byok-keys",
-    ):
-        assert not allows_publish(backend, subject), subject
-    assert allows_subscribe(backend, subjects.EVENTS_KEYS_CONFIGURED)
-    assert allows_subscribe(backend, subjects.EVENTS_KEYS_REJECTED)
-    for subject in ("byok.v1.events.>", subjects.EVENTS_KEYS_REVOKED, subjects.KEYS_CONFIGURE):
-        assert not allows_subscribe(backend, subject), subject
-
-
-def test_only_key_vault_publishes_internal_sync_and_key_events() -> None:
-    for role in ROLES.values():
-        is_vault = role.name == "key-vault"
-        assert allows_publish(role, subjects.INTERNAL_RESOLVER_SYNC) is is_vault, role.name
-        assert allows_publish(role, subjects.EVENTS_KEYS_REMOVED) is is_vault, role.name
-        assert allows_publish(role, "$KV.byok-keys.workspace.acme.anthropic") is is_vault
-
-
-def test_every_request_subject_has_exactly_one_serving_service_and_a_caller() -> None:
-    events_or_streams = (subjects.EVENTS_PREFIX, subjects.USAGE_RECORDED)
-    requests = [s for s in _CONTRACT if not s.startswith(events_or_streams)]
-    requests += [subjects.health(s) for s in subjects.SERVICES]
-    requests.append(subjects.keys_validate_for("replica-1"))
-    for subject in requests:
-        servers = [n for n in SERVICE_ROLES if allows_subscribe(ROLES[n], subject)]
-        callers = [n for n, r in ROLES.items() if allows_publish(r, subject)]
-        assert len(servers) == 1, (subject, servers)
-        assert callers, subject
-        # Health checks ask themselves, and a resolver probes its queue group at start.
-        if not subject.startswith(f"{subjects.PREFIX}.health.") and subject != subjects.RESOLVE:
-            assert servers[0] not in callers, subject
-
-
-def test_every_event_has_one_publishing_service() -> None:
-    events = [s for s in _CONTRACT if s.startswith(subjects.EVENTS_PREFIX)]
-    assert events
-    for subject in events:
-        publishers = [n for n in SERVICE_ROLES if allows_publish(ROLES[n], subject)]
-        assert len(publishers) == 1, (subject, publishers)
-    usage = [n for n, r in ROLES.items() if allows_publish(r, subjects.USAGE_RECORDED)]
-    assert usage == ["runtime"]
-
-
-def test_clients_never_touch_internal_subjects_or_jetstream() -> None:
-    for name in CLIENT_ROLES:
-        role = ROLES[name]
-        assert not role.allow_responses
-        for pattern in (*role.publish, *role.subscribe):
-            if name == "operator" and pattern.endswith(("BYOK_AUDIT", "BYOK_AUDIT.>")):
-                continue  # ``byok audit`` reads the audit trail (and nothing else of JetStream)
-            if name == "operator" and "byok-api-tokens" in pattern:
-                continue  # ``byok tokens`` writes the gateway's token bucket (digests only)
-            if name == "operator" and pattern.startswith("$JS.API.STREAM."):
-                # provisioning: create, inspect, update; never delete, purge or read messages
-                assert pattern.split(".")[3] in ("INFO", "CREATE", "UPDATE"), pattern
-                continue
-            if name == "operator" and pattern == "$JS.API.INFO":
-                continue
-            assert not pattern.startswith(("$JS", "$KV")), (name, pattern)
-            if name != "operator":  # the operator rotates keys and probes resolver replicas
-                assert ".internal." not in pattern, (name, pattern)
-
-
-def test_each_role_receives_replies_only_on_its_own_inbox() -> None:
-    for role in ROLES.values():
-        inboxes = [p for p in role.subscribe if p.startswith("_INBOX")]
-        assert inboxes == [f"{inbox_prefix(role.name)}.>"], role.name
-
-
-def test_rendered_config_is_valid_for_nats_server(tmp_path: Path) -> None:
-    literal = tmp_path / "literal.conf"
-    literal.write_text(render_config(PASSWORDS))
-    from_env = tmp_path / "env.conf"
-    from_env.write_text(render_config())
-    env = dict(os.environ) | {password_env(name): "x" for name in ROLES}
-    for path in (literal, from_env):
-        check = subprocess.run(
-            [nats_server_binary(), "-c", str(path), "-t"], capture_output=True, env=env, check=False
-        )
-        assert check.returncode == 0, check.stderr.decode()
-
-
-def test_generated_passwords_are_private_and_stable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(password_env("runtime"), "from-env")
-    path, first = write_server_config(tmp_path)
-    _, second = write_server_config(tmp_path)
-    assert first == second
-    assert first["runtime"] == "from-env"
-    assert len(first["backend"]) >= 24
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "nats-auth" / "passwords.json").stat().st_mode & 0o777 == 0o600
-    # the server config holds bcrypt hashes, never a clear password
-    config = path.read_text()
-    assert first["resolver"] not in config
-    assert config.count('password: "$2b$11$') == len(ROLES)
-
-
-# --- a real server ------------------------------------------------------------
-
-
-def _login(role: str) -> dict[str, str]:
-    return {"user": role, "password": PASSWORDS[role], "inbox_prefix": inbox_prefix(role)}
-
-
-def _start(base: Path) -> NatsServer:
-    config = base / "auth.conf"
-    config.write_text(render_config(PASSWORDS))
-    return NatsServer(
-        store_dir=base / "jetstream", config_file=config, log_file=base / "nats.log"
-    ).start()
-
-
-@pytest.fixture(scope="module")
-def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = _start(tmp_path_factory.mktemp("nats-auth"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fresh_auth_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A server of its own, provisioned by the operator, for tests that run the services."""
-    server = _start(tmp_path)
-    provision_blocking(server.url, **_login("operator"))
-    yield server
-    server.stop()
-
-
-class Conn:
-    """A connection as one role that records the server's permission violations."""
-
-    def __init__(self, role: str) -> None:
-        self.role = role
-        self.errors: list[str] = []
-        self.nc = NatsClient()
-        self._reported = asyncio.Event()
-
-    async def _on_error(self, error: Exception) -> None:
-        self.errors.append(str(error))
-        self._reported.set()
-
-    async def settle(self, expected: int, timeout: float = 3.0) -> None:
-        """Wait for ``expected`` violations (nats-py reports them after the flush returns)."""
-        await self.nc.flush()
-        async with asyncio.timeout(timeout):
-            while len(self.errors) < expected:
-                self._reported.clear()
-                await self._reported.wait()
-        await asyncio.sleep(0.1)  # and a moment for any unexpected one
-
-    def denied(self, kind: str, subject: str) -> bool:
-        # nats-py lowercases the server's -ERR line.
-        needle = f'permissions violation for {kind} to "{subject}"'.lower()
-        return any(needle in e.lower() for e in self.errors)
-
-
-async def ask(conn: Conn, subject: str, data: bytes = b"{}") -> Msg:
-    """A request; nats-server may briefly answer "no responders" right after a SUB
-    from another connection (seen with and without authorization), so ask again."""
-    for _ in range(20):
-        try:
-            return await conn.nc.request(subject, data, timeout=2)
-        except NoRespondersError:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"nobody answers {subject}")
-
-
-@asynccontextmanager
-async def connected(server: NatsServer, role: str) -> AsyncIterator[Conn]:
-    conn = Conn(role)
-    await conn.nc.connect(
-        server.url,
-        user=role,
-        password=PASSWORDS[role],
-        inbox_prefix=inbox_prefix(role),
-        error_cb=conn._on_error,
-        max_reconnect_attempts=0,
-    )
-    try:
-        yield conn
-    finally:
-        await conn.nc.close()
-
-
-@pytest.fixture
-async def bootstrapped(auth_server: NatsServer) -> NatsServer:
-    """Streams and buckets exist (provisioned by the operator, as make run does)."""
-    async with connected(auth_server, "operator") as operator:
-        await provision_jetstream(operator.nc.jetstream())
-    assert operator.errors == []
-    return auth_server
+from byok_shared.natsserver import NatsServer
+from byok_shared.provision import verify_jetstream
+from byok_shared.testing.natsprobes import PUBLISH_PROBES, SUBSCRIBE_PROBES
+from byok_shared.testing.natsroles import ask, connected
 
 
 async def test_unknown_users_and_wrong_passwords_are_refused(auth_server: NatsServer) -> None:
@@ -337,17 +50,17 @@ async def test_unknown_users_and_wrong_passwords_are_refused(auth_server: NatsSe
 @pytest.mark.parametrize("role", list(ROLES))
 async def test_server_enforces_exactly_the_table(auth_server: NatsServer, role: str) -> None:
     async with connected(auth_server, role) as conn:
-        for subject in _PROBES:
+        for subject in PUBLISH_PROBES:
             await conn.nc.publish(subject, b"{}")
-        for subject in _SUBSCRIBE_PROBES:
+        for subject in SUBSCRIBE_PROBES:
             await conn.nc.subscribe(subject)
-        denials = sum(not allows_publish(ROLES[role], s) for s in _PROBES)
-        denials += sum(not allows_subscribe(ROLES[role], s) for s in _SUBSCRIBE_PROBES)
+        denials = sum(not allows_publish(ROLES[role], s) for s in PUBLISH_PROBES)
+        denials += sum(not allows_subscribe(ROLES[role], s) for s in SUBSCRIBE_PROBES)
         await conn.settle(denials)
-        for subject in _PROBES:
+        for subject in PUBLISH_PROBES:
             expected = allows_publish(ROLES[role], subject)
             assert conn.denied("publish", subject) is not expected, (role, "publish", subject)
-        for subject in _SUBSCRIBE_PROBES:
+        for subject in SUBSCRIBE_PROBES:
             expected = allows_subscribe(ROLES[role], subject)
             assert conn.denied("subscription", subject) is not expected, (role, "sub", subject)
 
@@ -432,7 +145,7 @@ async def test_every_service_bootstraps_and_uses_its_jetstream(bootstrapped: Nat
             entry = await kv.get("workspace.acme.anthropic")
             assert entry.value == b'{"state": "active"}'
         watcher = await (await resolver.nc.jetstream().key_value(BUCKET_KEYS)).watchall()
-        first = await watcher.updates(timeout=2)
+        first = await watcher.updates(timeout=10)
         assert first is not None
         assert first.key == "workspace.acme.anthropic"
         await watcher.stop()
@@ -444,7 +157,7 @@ async def test_every_service_bootstraps_and_uses_its_jetstream(bootstrapped: Nat
             stream=STREAM_EVENTS,
             inbox_prefix=f"{inbox_prefix('resolver')}.".encode(),
         )
-        assert (await events.fetch(1, timeout=2))[0].subject.startswith(subjects.EVENTS_PREFIX)
+        assert (await events.fetch(1, timeout=10))[0].subject.startswith(subjects.EVENTS_PREFIX)
         await runtime.nc.jetstream().publish(
             subjects.USAGE_RECORDED, b"{}", headers={"Nats-Msg-Id": "req-usage"}
         )
@@ -455,161 +168,10 @@ async def test_every_service_bootstraps_and_uses_its_jetstream(bootstrapped: Nat
                 stream=STREAM_USAGE,
                 inbox_prefix=f"{inbox_prefix(consumer.role)}.".encode(),
             )
-            msg = (await sub.fetch(1, timeout=2))[0]
-            await msg.ack_sync(timeout=2)
+            msg = (await sub.fetch(1, timeout=10))[0]
+            await msg.ack_sync(timeout=10)
         ack = await ledger.nc.jetstream().publish(subjects.ledger_journal("acme"), b"{}")
         assert ack.seq >= 1
         await ledger.nc.jetstream().publish(subjects.EVENTS_CREDITS_EXHAUSTED, b"{}")
         violations = [e for c in (vault, resolver, validator, ledger, tracker) for e in c.errors]
         assert not [e for e in violations if "iolation" in e]
-
-
-async def test_freshness_barrier_and_internal_hops_work_under_authorization(
-    bootstrapped: NatsServer,
-) -> None:
-    async with (
-        connected(bootstrapped, "key-vault") as vault,
-        connected(bootstrapped, "resolver") as resolver,
-        connected(bootstrapped, "validator") as validator,
-    ):
-        applied: list[str] = []
-        presence = ReplicaPresence(
-            resolver.nc,
-            resolver.nc.jetstream(),
-            "replica-a",
-            on_sync=lambda subject, _: applied.append(subject),
-        )
-        await presence.start()
-        try:
-            barrier = FreshnessBarrier(vault.nc, vault.nc.jetstream(), timeout=2)
-            result = await barrier.confirm(subjects.EVENTS_KEYS_REMOVED, HealthRequest())
-            assert result.complete
-            assert "replica-a" in result.replicas
-            assert applied == [subjects.EVENTS_KEYS_REMOVED]
-        finally:
-            await presence.stop()
-
-        async def unseal(msg: Msg) -> None:
-            await msg.respond(b'{"status": "ok"}')
-
-        async def validate(msg: Msg) -> None:
-            await msg.respond(b'{"status": "valid"}')
-
-        await vault.nc.subscribe(subjects.INTERNAL_KEYS_UNSEAL, cb=unseal)
-        await validator.nc.subscribe(subjects.keys_validate_for("v1"), cb=validate)
-        await vault.nc.flush()
-        await validator.nc.flush()
-        for caller in (resolver, validator):
-            reply = await ask(caller, subjects.INTERNAL_KEYS_UNSEAL)
-            assert json.loads(reply.data) == {"status": "ok"}
-        reply = await ask(vault, subjects.keys_validate_for("v1"))
-        assert json.loads(reply.data) == {"status": "valid"}
-        assert not [e for c in (vault, resolver, validator) for e in c.errors if "iolation" in e]
-
-
-async def test_a_service_connects_with_its_settings_and_answers_health(
-    bootstrapped: NatsServer, tmp_path: Path
-) -> None:
-    settings = settings_for(
-        bootstrapped.url,
-        tmp_path / "data",
-        nats_user="resolver",
-        nats_password=SecretStr(PASSWORDS["resolver"]),
-        nats_inbox_prefix=inbox_prefix("resolver"),
-    )
-    service = Service("resolver", settings)
-    async with (
-        running(service.app),
-        connected(bootstrapped, "backend") as backend,
-        connected(bootstrapped, "runtime") as runtime,
-    ):
-        for client in (backend, runtime):
-            reply = await ask(client, subjects.health("resolver"))
-            assert json.loads(reply.data)["service"] == "resolver"
-
-
-def test_service_buckets_match_what_the_services_create() -> None:
-    from byok_key_vault.adapters.jetstream import EXTRA_BUCKETS as VAULT_BUCKETS
-    from byok_resolver.app import replica_subject
-    from byok_validator.adapters.jetstream import EXTRA_BUCKETS as VALIDATOR_BUCKETS
-
-    assert SERVICE_BUCKETS["key-vault"] == tuple(b.name for b in VAULT_BUCKETS)
-    assert SERVICE_BUCKETS["validator"] == tuple(b.name for b in VALIDATOR_BUCKETS)
-    assert allows_subscribe(ROLES["resolver"], replica_subject("r1"))
-    assert allows_publish(ROLES["operator"], replica_subject("r1"))
-    assert not allows_publish(ROLES["runtime"], replica_subject("r1"))
-
-
-async def test_all_five_services_run_under_their_own_users(
-    fresh_auth_server: NatsServer, tmp_path: Path
-) -> None:
-    import importlib
-
-    apps = []
-    for service in subjects.SERVICES:
-        module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-        settings = settings_for(
-            fresh_auth_server.url,
-            tmp_path / "data",
-            nats_user=service,
-            nats_password=SecretStr(PASSWORDS[service]),
-            nats_inbox_prefix=inbox_prefix(service),
-        )
-        apps.append(module.create_app(settings))
-    async with running(*apps), connected(fresh_auth_server, "backend") as backend:
-        for service in subjects.SERVICES:
-            reply = await ask(backend, subjects.health(service))
-            assert json.loads(reply.data)["status"] == "ok"
-        reply = await ask(backend, subjects.KEYS_PUBLIC_KEY)
-        assert json.loads(reply.data)["status"] == "ok"
-        reply = await ask(backend, subjects.LEDGER_BALANCE, b'{"account": "acme"}')
-        assert json.loads(reply.data)["status"] == "ok"
-        reply = await ask(backend, subjects.USAGE_QUERY, b'{"account": "acme"}')
-        assert json.loads(reply.data)["status"] == "ok"
-        # the `byok` command connects as a role from BYOK_NATS_* like every process
-        cli = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "byok"),
-            "health",
-            env={
-                **os.environ,
-                "BYOK_NATS_URL": fresh_auth_server.url,
-                **service_env("backend", PASSWORDS),
-            },
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(cli.communicate(), 30)
-        assert cli.returncode == 0, err.decode()
-        assert set(json.loads(out)) == set(subjects.SERVICES)
-        await asyncio.sleep(0.5)  # background consumers and watches at work
-    violations = [
-        line for line in (tmp_path / "nats.log").read_text().splitlines() if "Violation" in line
-    ]
-    assert violations == []
-
-
-async def test_the_freshness_barrier_works_under_least_privilege(
-    fresh_auth_server: NatsServer,
-) -> None:
-    """key-vault lists resolver replicas with reads only, and every replica acks."""
-    applied: list[str] = []
-    async with (
-        connected(fresh_auth_server, "resolver") as resolver,
-        connected(fresh_auth_server, "key-vault") as vault,
-    ):
-        presence = ReplicaPresence(
-            resolver.nc, resolver.nc.jetstream(), "r1", lambda s, _d: applied.append(s)
-        )
-        await presence.start()
-        barrier = FreshnessBarrier(vault.nc, vault.nc.jetstream(), timeout=2.0)
-        event = KeyChanged(
-            event="removed", key_id="key_1", scope=Scope.parse("session:s1"), provider="openai"
-        )
-        result = await barrier.confirm(subjects.EVENTS_KEYS_REMOVED, event)
-        await presence.stop()
-        assert result.replicas == {"r1"}
-        assert result.complete
-        assert applied == [subjects.EVENTS_KEYS_REMOVED]
-        assert vault.errors == []
-        assert resolver.errors == []
-    assert not allows_publish(ROLES["key-vault"], "$JS.API.CONSUMER.CREATE.KV_byok-resolvers")

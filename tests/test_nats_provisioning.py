@@ -3,30 +3,24 @@
 Attacks against a real nats-server running the generated authorization: a
 service user (usage-tracker, the least trusted) tries to rewrite, widen, purge
 or delete streams and other services' buckets; a tenant runtime tries to
-resolve for an account it was not issued. Then what a service does when the
-provisioning is missing or was tampered with.
+resolve for an account it was not issued (``test_nats_tenants.py``). Then what a
+service does when the provisioning is missing or was tampered with.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 
 import nats
 import pytest
-from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import StreamConfig
 from pydantic import SecretStr
 
-from byok_client import ByokClient
-from byok_contracts import Forbidden, Unavailable, subjects
-from byok_contracts.v1 import Resolved
+from byok_contracts import subjects
 from byok_shared import Service
 from byok_shared.jetstream import (
     BUCKET_KEYS,
@@ -41,101 +35,26 @@ from byok_shared.jetstream import (
 from byok_shared.natsauth import (
     LEDGER_USAGE_DURABLE,
     ROLES,
-    Role,
     allows_publish,
     inbox_prefix,
-    resolve_subject_for,
     tenant_runtime,
 )
-from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import NotProvisioned, provision_jetstream, verify_jetstream
 from byok_shared.testing.apps import running, settings_for
-from byok_shared.testing.fake_providers import FakeProviders
-
-TENANT = tenant_runtime("tenant-acme", ["acme", "acme-eu"])
-# Answers byok.v1.resolve.<account> until the resolver serves it (issue 10, custody).
-RESPONDER = Role(
-    "resolve-responder",
-    publish=(),
-    subscribe=(f"{subjects.RESOLVE}.*", "_INBOX_resolve-responder.>"),
-    allow_responses=True,
+from byok_shared.testing.natsroles import (
+    TENANT_PASSWORDS as PASSWORDS,
 )
-AUTH_ROLES = {**ROLES, TENANT.name: TENANT, RESPONDER.name: RESPONDER}
-PASSWORDS = {name: f"pw-{name}" for name in AUTH_ROLES}
+from byok_shared.testing.natsroles import (
+    RoleConnection,
+    connected,
+)
+
 SERVICE_ROLES = tuple(subjects.SERVICES)
 
 
-class Login:
-    """A connection as one role that records the server's permission violations."""
-
-    def __init__(self, role: str) -> None:
-        self.role = role
-        self.errors: list[str] = []
-        self.nc = NatsClient()
-        self._reported = asyncio.Event()
-
-    async def _on_error(self, error: Exception) -> None:
-        self.errors.append(str(error).lower())
-        self._reported.set()
-
-    def denied(self, subject: str) -> bool:
-        return any(
-            f'permissions violation for publish to "{subject.lower()}"' in e for e in self.errors
-        )
-
-    async def wait_denied(self, subject: str, timeout: float = 3.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not self.denied(subject):
-                self._reported.clear()
-                await self._reported.wait()
-
-
-async def _ask(conn: Login, subject: str) -> nats.aio.msg.Msg:
-    """nats-server may answer "no responders" right after another connection's SUB."""
-    for _ in range(20):
-        try:
-            return await conn.nc.request(subject, b"{}", timeout=2)
-        except NoRespondersError:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"nobody answers {subject}")
-
-
-@asynccontextmanager
-async def login(server: NatsServer, role: str) -> AsyncIterator[Login]:
-    conn = Login(role)
-    await conn.nc.connect(
-        server.url,
-        user=role,
-        password=PASSWORDS[role],
-        inbox_prefix=inbox_prefix(role),
-        error_cb=conn._on_error,
-        max_reconnect_attempts=0,
-    )
-    try:
-        yield conn
-    finally:
-        await conn.nc.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    base = tmp_path_factory.mktemp("nats-provisioning")
-    config = base / "auth.conf"
-    config.write_text(render_config(PASSWORDS, roles=AUTH_ROLES))
-    nats_server = NatsServer(
-        store_dir=base / "jetstream", config_file=config, log_file=base / "nats.log"
-    ).start()
-    yield nats_server
-    nats_server.stop()
-
-
-@pytest.fixture
-async def provisioned(server: NatsServer) -> NatsServer:
-    async with login(server, "operator") as operator:
-        await provision_jetstream(operator.nc.jetstream())
-    assert operator.errors == []
-    return server
+def login(server: NatsServer, role: str) -> AbstractAsyncContextManager[RoleConnection]:
+    return connected(server, role, PASSWORDS)
 
 
 # --- the table ------------------------------------------------------------------
@@ -172,7 +91,7 @@ def test_tenant_runtime_ids_cannot_carry_wildcards() -> None:
 # --- attacks on a real server ----------------------------------------------------
 
 
-async def _attempt_stream_edit(conn: Login, subject: str, config: StreamConfig) -> None:
+async def _attempt_stream_edit(conn: RoleConnection, subject: str, config: StreamConfig) -> None:
     """Send a stream-management request; under least privilege nobody answers it."""
     js = conn.nc.jetstream(timeout=0.5)
     name = config.name or ""
@@ -325,38 +244,6 @@ async def test_services_start_under_authorization_after_provisioning(
     assert backend.errors == []
 
 
-# --- per-tenant runtime users ------------------------------------------------------
-
-
-async def test_a_tenant_runtime_resolves_only_for_its_accounts(provisioned: NatsServer) -> None:
-    async with (
-        login(provisioned, RESPONDER.name) as resolver,
-        login(provisioned, TENANT.name) as tenant,
-    ):
-        served: list[str] = []
-
-        async def answer(msg: nats.aio.msg.Msg) -> None:
-            served.append(msg.subject)
-            await msg.respond(b'{"status": "resolved"}')
-
-        await resolver.nc.subscribe(f"{subjects.RESOLVE}.*", queue="byok-resolver", cb=answer)
-        await resolver.nc.flush()
-        reply = await _ask(tenant, resolve_subject_for("acme"))
-        assert reply.data == b'{"status": "resolved"}'
-        assert reply.subject.startswith(f"_INBOX_{TENANT.name}.")
-        for forbidden in (resolve_subject_for("globex"), subjects.RESOLVE, f"{subjects.RESOLVE}.*"):
-            with pytest.raises(NatsTimeout):
-                await tenant.nc.request(forbidden, b"{}", timeout=0.3)
-            await tenant.wait_denied(forbidden)
-        assert served == [resolve_subject_for("acme")]
-        # usage, reports and health stay open to it, as to any runtime
-        ack = await tenant.nc.jetstream().publish(
-            subjects.USAGE_RECORDED, b"{}", headers={"Nats-Msg-Id": "tenant-usage-1"}
-        )
-        assert ack.stream == STREAM_USAGE
-    assert resolver.errors == []
-
-
 def test_bounded_streams_refuse_new_rather_than_drop() -> None:
     by_name = {c.name: c for c in stream_configs(usage_max_bytes=1000, events_max_bytes=2000)}
     assert by_name[STREAM_USAGE].max_bytes == 1000
@@ -364,82 +251,6 @@ def test_bounded_streams_refuse_new_rather_than_drop() -> None:
     for name in (STREAM_USAGE, STREAM_EVENTS, STREAM_LEDGER):
         assert by_name[name].discard is not None
         assert by_name[name].discard.value == "new", name
-
-
-async def test_a_tenant_runtime_resolves_its_own_accounts_through_the_real_services(
-    tmp_path: Path, fake_providers: FakeProviders
-) -> None:
-    """The five services under their own users; a runtime issued for acme only."""
-    base = tmp_path / "nats"
-    config = base / "auth.conf"
-    base.mkdir()
-    config.write_text(render_config(PASSWORDS, roles=AUTH_ROLES))
-    server = NatsServer(store_dir=base / "js", config_file=config, log_file=base / "nats.log")
-    server.start()
-    try:
-        await _tenant_scenario(server, tmp_path, fake_providers)
-    finally:
-        server.stop()
-    violations = [
-        line
-        for line in (base / "nats.log").read_text().splitlines()
-        if "Violation" in line and TENANT.name not in line
-    ]
-    assert violations == []  # only the tenant's own attempts were refused
-
-
-async def _tenant_scenario(server: NatsServer, tmp_path: Path, fake: FakeProviders) -> None:
-    async with login(server, "operator") as operator:
-        await provision_jetstream(operator.nc.jetstream())
-    apps = []
-    for service in ("key-vault", "validator", "resolver"):
-        module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-        settings = settings_for(
-            server.url,
-            tmp_path / "data",
-            nats_user=service,
-            nats_password=SecretStr(PASSWORDS[service]),
-            nats_inbox_prefix=inbox_prefix(service),
-            **fake.settings_overrides(),
-        )
-        apps.append(module.create_app(settings))
-    acme_key = fake.add_key("sk-ant-api03-" + "acmeTenantKey0" * 6 + "-tailAA")
-    globex_key = fake.add_key("sk-ant-api03-" + "globexTenantK1" * 6 + "-tailAA")
-
-    def as_role(role: str, timeout: float = 10.0) -> Awaitable[ByokClient]:
-        return ByokClient.connect(
-            server.url,
-            user=role,
-            password=PASSWORDS[role],
-            inbox_prefix=inbox_prefix(role),
-            timeout=timeout,
-        )
-
-    async with running(*apps), await as_role("backend") as backend:
-        await backend.configure("workspace:acme-ws", acme_key, account="acme")
-        await backend.configure("workspace:globex-ws", globex_key, account="globex")
-        async with await as_role(TENANT.name, timeout=2.0) as tenant:
-            route = await tenant.resolve("acme", ["workspace:acme-ws"], per_account=True)
-            assert route.api_key == acme_key
-            # another account's subject, and the plain subject: refused by the server
-            with pytest.raises(Unavailable):
-                await tenant.resolve("globex", ["workspace:globex-ws"], per_account=True)
-            with pytest.raises(Unavailable):
-                await tenant.resolve("globex", ["workspace:globex-ws"])
-            # its own subject with another tenant's chain: refused by the resolver
-            with pytest.raises(Forbidden) as wrong:
-                await tenant.request(
-                    subjects.resolve_for("acme"),
-                    {
-                        "account": "globex",
-                        "chain": [{"type": "workspace", "id": "globex-ws"}],
-                        "recipient_key": tenant.runtime_keypair.public_b64,
-                    },
-                    Resolved,
-                )
-            assert wrong.value.error == "wrong_account"
-            with pytest.raises(Forbidden):
-                await tenant.resolve("acme", ["workspace:globex-ws"], per_account=True)
 
 
 def test_the_denied_durable_is_the_ledgers() -> None:

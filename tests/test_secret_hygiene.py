@@ -14,11 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -32,6 +28,7 @@ from byok_contracts import ByokError, subjects
 from byok_shared.natsserver import free_port
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_shared.testing.misplaced import misplaced_bodies
+from byok_shared.testing.stack_process import StackProcess
 
 KEYS = {
     "ant": "sk-ant-api03-" + "Hyg1eneAnthr0picK3y" * 4 + "-zzAA",
@@ -68,52 +65,23 @@ def find_leaks(blob: bytes) -> list[str]:
     return [name for name, secret in KEYS.items() for n in needles(secret) if n in blob]
 
 
-class Stack:
-    """``python -m byok_shared.stack`` (what `make run` runs) as a subprocess."""
+def start_stack(data: Path, fake: FakeProviders, metrics_port: int) -> StackProcess:
+    """``make run`` as a process, logging at DEBUG, its metrics on ``metrics_port``."""
+    env = fake.env() | {
+        # The bus tap below subscribes to ">", which no role may: authorization off
+        # (tests/test_stack_auth.py covers the default, authorized stack).
+        "BYOK_NATS_AUTH": "0",
+        "BYOK_LOG_LEVEL": "DEBUG",
+        "BYOK_LOG_FORMAT": "json",
+        "BYOK_METRICS_PORT": str(metrics_port),
+    }
+    return StackProcess(data, env).start()
 
-    def __init__(self, data: Path, fake: FakeProviders, metrics_port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "VAULT_"))}
-        env.update(fake.env())
-        env.update(
-            # The bus tap below subscribes to ">", which no role may: authorization off
-            # (tests/test_stack_auth.py covers the default, authorized stack).
-            BYOK_NATS_AUTH="0",
-            BYOK_DATA_DIR=str(data),
-            BYOK_LOG_LEVEL="DEBUG",
-            BYOK_LOG_FORMAT="json",
-            BYOK_METRICS_PORT=str(metrics_port),
-        )
-        self.output = data.parent / "stack-output.log"
-        self.out = self.output.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "byok_shared.stack"],
-            env=env,
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-        )
 
-    def wait_healthy(self, timeout: float = 90) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.output.read_text(errors="replace")
-            if "services healthy" in text:
-                match = re.search(r"NATS at (nats://\S+?);", text)
-                assert match, text
-                return match.group(1)
-            assert self.proc.poll() is None, text[-3000:]
-            time.sleep(0.1)
-        raise AssertionError(self.output.read_text(errors="replace")[-3000:])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
-        return self.proc.returncode
+def nats_url(text: str) -> str:
+    match = re.search(r"NATS at (nats://\S+?);", text)
+    assert match, text[-4000:]
+    return match.group(1)
 
 
 async def scenario(client: ByokClient, fake: FakeProviders, errors: list[str]) -> None:
@@ -194,9 +162,9 @@ async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_pa
     data = tmp_path / "data"
     metrics_port = free_port()
     with FakeProviders() as fake:
-        stack = Stack(data, fake, metrics_port)
+        stack = start_stack(data, fake, metrics_port)
         try:
-            url = await asyncio.to_thread(stack.wait_healthy)
+            url = nats_url(await asyncio.to_thread(stack.wait_healthy))
             tap: list[Msg] = []
             observer = await nats.connect(url)
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,48 +26,30 @@ from byok_shared import natsconfig
 from byok_shared.natsserver import NatsServer, free_port
 from byok_shared.settings import parse_server_urls
 from byok_shared.stack import auth_enabled, wait_healthy
+from byok_shared.testing.processes import isolated_env
+from byok_shared.testing.stack_process import StackProcess
 
 BYOK = str(Path(sys.executable).parent / "byok")
 
 
 def _clean_env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "VAULT_"))}
-    env["BYOK_DATA_DIR"] = str(data)
-    return env
+    return isolated_env(BYOK_DATA_DIR=str(data))
 
 
 @pytest.fixture(scope="module")
 def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``python -m byok_shared.stack`` with nothing set but the data dir, as a newcomer runs it."""
     data = tmp_path_factory.mktemp("stack") / "data"
-    output = data.parent / "stack-output.log"
-    with output.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "byok_shared.stack"],
-            env=_clean_env(data),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    stack = StackProcess(data).start()
     try:
-        deadline = time.monotonic() + 90
-        text = ""
-        while "services healthy" not in text:
-            assert time.monotonic() < deadline, text[-3000:]
-            assert proc.poll() is None, text[-3000:]
-            time.sleep(0.2)
-            text = output.read_text(errors="replace")
+        text = stack.wait_healthy()
         match = re.search(r"NATS at (nats://\S+?);", text)
         assert match, text
         assert "authorization on" in text
         assert "WARNING" not in text
         yield match.group(1), data
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stack.stop()
 
 
 def _byok(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import functools
 import http.server
-import importlib
 import json
 import os
 import re
@@ -25,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from byok_client import ByokClient
 from byok_contracts import Keypair, open_sealed, subjects
@@ -34,8 +32,9 @@ from byok_shared.natsauth import ROLES, inbox_prefix
 from byok_shared.natsconfig import render_config
 from byok_shared.natsserver import NatsServer
 from byok_shared.provision import provision_blocking
-from byok_shared.testing import running, settings_for
+from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.natsroles import service_apps
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = ROOT / "clients" / "typescript"
@@ -79,7 +78,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     server = NatsServer(
         store_dir=tmp_path / "js", config_file=config, log_file=tmp_path / "nats.log"
     )
-    server.start()
+    server.start_anywhere()
     # the operator's provisioning step, as under `make run` (services only verify)
     provision_blocking(
         server.url,
@@ -93,18 +92,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             for key in (PY_KEY, KEYS["ts_anthropic"], KEYS["ts_openai"], KEYS["ts_gemini"]):
                 fake.add_key(key, status="valid")
             fake.add_key(KEYS["rejected"], status="rejected")
-            apps = []
-            for service in subjects.SERVICES:
-                module = importlib.import_module("byok_" + service.replace("-", "_") + ".app")
-                settings = settings_for(
-                    server.url,
-                    tmp_path / "data",
-                    nats_user=service,
-                    nats_password=SecretStr(PASSWORDS[service]),
-                    nats_inbox_prefix=inbox_prefix(service),
-                    **fake.settings_overrides(),
-                )
-                apps.append(module.create_app(settings))
+            apps = service_apps(
+                subjects.SERVICES,
+                server.url,
+                tmp_path / "data",
+                PASSWORDS,
+                **fake.settings_overrides(),
+            )
             async with running(*apps):
                 backend = await _client(server, "backend")
                 runtime = await _client(server, "runtime")

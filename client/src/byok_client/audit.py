@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from byok_contracts import subjects
@@ -64,8 +63,12 @@ class AuditMixin(BaseClient):
             while len(entries) < limit:
                 try:
                     batch = await sub.fetch(256, timeout=1.0)
-                except NatsTimeout:
-                    break
+                except TimeoutError:  # nats-py raises its own or, near the deadline, asyncio's
+                    # A slow server is not the end of the trail: stop only when the
+                    # consumer says nothing is left to deliver.
+                    if (await sub.consumer_info()).num_pending == 0:
+                        break
+                    continue
                 for msg in batch:
                     entry = AuditEntry.model_validate_json(msg.data)
                     if key_id is None or entry.key_id == key_id:

@@ -1,25 +1,39 @@
-"""The request/reply core every client call goes through."""
+"""The request/reply core every client call goes through: :mod:`byok_shared.request`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
-from byok_contracts import MalformedRequest, Unavailable, error_for_code, subjects
-from byok_contracts.v1 import Health
+from byok_contracts import subjects
+from byok_contracts.v1 import Health, HealthRequest, Scope
+from byok_shared import calls
 from byok_shared.connect import connect_options, server_urls
+from byok_shared.request import Call, Requester, build
 from byok_shared.settings import ByokSettings, parse_server_urls
 
-__all__ = ["BaseClient"]
+__all__ = ["BaseClient", "ScopeLike", "as_scope"]
 
+Q = TypeVar("Q", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
+
+ScopeLike = Scope | str | Mapping[str, str]
+
+
+def as_scope(scope: ScopeLike) -> Scope:
+    """``workspace:acme``, ``{"type": "workspace", "id": "acme"}`` or a :class:`Scope`;
+    400 ``malformed_request`` otherwise (the message names no part of it)."""
+    if isinstance(scope, Scope):
+        return scope
+    if isinstance(scope, str):
+        kind, _, ident = scope.partition(":")
+        scope = {"type": kind, "id": ident}
+    return build(Scope, scope, "The scope")
 
 
 class BaseClient:
@@ -29,10 +43,19 @@ class BaseClient:
         self, nc: NatsClient, *, timeout: float = 10.0, account: str | None = None
     ) -> None:
         self.nc = nc
-        self.timeout = timeout
+        self._edge = Requester(nc, timeout=timeout)
         # The account writes act for when a call names none (tenancy, 0.2).
         self.account = account
         self._owns_connection = False
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for a reply before raising 503 ``timeout``."""
+        return self._edge.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._edge.timeout = seconds
 
     @classmethod
     async def connect(
@@ -89,31 +112,23 @@ class BaseClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def request(self, subject: str, body: BaseModel | dict[str, object], reply: type[R]) -> R:
-        """Send ``body`` and return the typed reply, raising the typed error on failure."""
+    async def call(self, op: Call[Q, R], body: Q, *, subject: str | None = None) -> R:
+        """Send the contract model ``body`` on ``op``; the typed reply, or the typed error."""
+        return await self._edge.request(op, body, subject=subject)
+
+    async def request(
+        self, subject: str, body: BaseModel | Mapping[str, object], reply: type[R]
+    ) -> R:
+        """Forward a body as it came (the HTTP gateway does): the receiving service checks it.
+
+        The same failure mapping as :meth:`call`; product code uses the typed methods.
+        """
         payload = (
             body.model_dump_json(exclude_none=True).encode()
             if isinstance(body, BaseModel)
             else json.dumps(body).encode()
         )
-        limit = self.nc.max_payload
-        if limit and len(payload) > limit:
-            raise MalformedRequest(
-                f"The body for {subject} is {len(payload)} bytes; the server accepts {limit}",
-                error="payload_too_large",
-            )
-        try:
-            msg = await self.nc.request(subject, payload, timeout=self.timeout)
-        except NoRespondersError:
-            raise Unavailable(f"No service answers {subject}", error="no_responders") from None
-        except NatsTimeout:
-            raise Unavailable(
-                f"No reply on {subject} within {self.timeout}s", error="timeout"
-            ) from None
-        data = json.loads(msg.data)
-        if isinstance(data, dict) and data.get("status") == "error":
-            raise error_for_code(int(data["code"]), str(data["message"]), str(data["error"]))
-        return reply.model_validate(data)
+        return await self._edge.send(subject, payload, reply)
 
     async def health(self, service: str) -> Health:
-        return await self.request(subjects.health(service), {}, Health)
+        return await self.call(calls.HEALTH, HealthRequest(), subject=subjects.health(service))

@@ -12,9 +12,11 @@ import getpass
 import sys
 from typing import Any
 
+from pydantic import BaseModel
+
 from .client import ByokClient
 
-__all__ = ["read_key", "register"]
+__all__ = ["options", "read_key", "register"]
 
 
 def read_key(args: argparse.Namespace) -> str:
@@ -42,69 +44,53 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-async def _configure(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.configure(
-        args.scope,
-        read_key(args),
-        provider=args.provider,
-        model=args.model,
-        actor=args.actor,
-        account=args.account,
-    )
+def options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The parsed options ``names`` (the client's keyword names) as keyword arguments."""
+    return {name: getattr(args, name) for name in names}
+
+
+def _dump(reply: BaseModel) -> Any:
     return reply.model_dump(mode="json")
+
+
+_WRITE = ("actor", "account")
+_SCOPE_SETTINGS = ("byok_enabled", "active_provider", "read_only", "route", *_WRITE)
+_POLICY = ("plan", "byok_allowed", "mode", "platform_fallback", "allow_custom_models", "actor")
+
+
+async def _configure(client: ByokClient, args: argparse.Namespace) -> Any:
+    named = options(args, "provider", "model", *_WRITE)
+    return _dump(await client.configure(args.scope, read_key(args), **named))
 
 
 async def _remove(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.remove(args.scope, args.provider, actor=args.actor, account=args.account)
-    return reply.model_dump(mode="json")
+    return _dump(await client.remove(args.scope, args.provider, **options(args, *_WRITE)))
 
 
 async def _list(client: ByokClient, args: argparse.Namespace) -> Any:
     keys = await client.list_keys(args.scope, account=args.account)
-    return [info.model_dump(mode="json") for info in keys]
+    return [_dump(info) for info in keys]
 
 
 async def _enable(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.set_enabled(
-        args.scope, args.provider, args.enabled, actor=args.actor, account=args.account
-    )
-    return reply.model_dump(mode="json")
+    named = options(args, *_WRITE)
+    return _dump(await client.set_enabled(args.scope, args.provider, args.enabled, **named))
 
 
 async def _report(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.report(args.key_id, args.status_code, args.reason)
-    return reply.model_dump(mode="json")
+    return _dump(await client.report(args.key_id, args.status_code, args.reason))
 
 
 async def _rotate(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.rotate_keys(cipher=not args.sealing_only, sealing=args.sealing)
-    return reply.model_dump(mode="json")
+    return _dump(await client.rotate_keys(cipher=not args.sealing_only, sealing=args.sealing))
 
 
 async def _scope(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.configure_scope(
-        args.scope,
-        byok_enabled=args.byok_enabled,
-        active_provider=args.active_provider,
-        read_only=args.read_only,
-        route=args.route,
-        actor=args.actor,
-        account=args.account,
-    )
-    return reply.model_dump(mode="json")
+    return _dump(await client.configure_scope(args.scope, **options(args, *_SCOPE_SETTINGS)))
 
 
 async def _account(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.configure_account(
-        args.account,
-        plan=args.plan,
-        byok_allowed=args.byok_allowed,
-        mode=args.mode,
-        platform_fallback=args.platform_fallback,
-        allow_custom_models=args.allow_custom_models,
-        actor=args.actor,
-    )
-    return reply.model_dump(mode="json")
+    return _dump(await client.configure_account(args.account, **options(args, *_POLICY)))
 
 
 def register(sub: Any) -> None:

@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from .cli_keys import options
 from .client import ByokClient
 
 __all__ = ["register"]
@@ -31,14 +32,8 @@ async def _verify(client: ByokClient, args: argparse.Namespace) -> Any:
 
 
 async def _usage(client: ByokClient, args: argparse.Namespace) -> Any:
-    reply = await client.usage(
-        scope=args.scope,
-        key_id=args.key_id,
-        account=args.account,
-        since=args.since,
-        until=args.until,
-    )
-    return reply.model_dump(mode="json")
+    named = options(args, "scope", "key_id", "account", "since", "until")
+    return (await client.usage(**named)).model_dump(mode="json")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

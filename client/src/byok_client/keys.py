@@ -1,42 +1,49 @@
 """Key management for product backends: configure, list, disable, remove, report.
 
 Keys are sealed to key-vault's public key inside :meth:`KeysMixin.configure`;
-they never leave the process in clear.
+they never leave the process in clear. Every body is its contract model, checked
+before it is sent exactly as key-vault will check it.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from dataclasses import dataclass
 
 from byok_contracts import Conflict, seal_configure, subjects
 from byok_contracts.v1 import (
     AccountPolicyReply,
+    ConfigureKey,
     KeyConfigured,
     KeyInfo,
-    KeyList,
     KeyRemoved,
     KeyReportAccepted,
     KeysRotated,
     KeyStateChanged,
+    Mode,
     PublicKey,
+    PublicKeyRequest,
+    RotateKeys,
     Scope,
     ScopeSettingsReply,
 )
+from byok_shared import calls
 
-from .base import BaseClient
+from .base import BaseClient, ScopeLike, as_scope
 
-__all__ = ["KeysMixin", "ScopeLike"]
-
-ScopeLike = Scope | str | dict[str, str]
+__all__ = ["KeysMixin"]
 
 
-def _scope(scope: ScopeLike) -> dict[str, str]:
-    if isinstance(scope, str):
-        scope = Scope.parse(scope)
-    if isinstance(scope, Scope):
-        return {"type": scope.type.value, "id": scope.id}
-    return dict(scope)
+@dataclass(frozen=True, slots=True)
+class _NewKey:
+    """What one configure names; sealed afresh for every attempt."""
+
+    scope: Scope
+    key: str
+    provider: str | None
+    model: str | None
+    actor: str
+    request_id: str | None
+    account: str | None
 
 
 class KeysMixin(BaseClient):
@@ -47,41 +54,29 @@ class KeysMixin(BaseClient):
     async def public_key(self, *, refresh: bool = False) -> PublicKey:
         """key-vault's sealing key (cached; ``refresh`` after a rotation)."""
         if self._vault_key is None or refresh:
-            self._vault_key = await self.request(subjects.KEYS_PUBLIC_KEY, {}, PublicKey)
+            self._vault_key = await self.call(calls.KEYS_PUBLIC_KEY, PublicKeyRequest())
         return self._vault_key
 
-    async def _configure_body(
-        self,
-        scope: ScopeLike,
-        key: str,
-        *,
-        provider: str | None,
-        model: str | None,
-        actor: str,
-        request_id: str | None,
-        account: str | None,
-        refresh: bool = False,
-    ) -> dict[str, Any]:
+    async def _sealed(self, new: _NewKey, *, refresh: bool = False) -> ConfigureKey:
         vault = await self.public_key(refresh=refresh)
-        where = _scope(scope)
-        account = self._account_for(where, account)
         sealed = seal_configure(
-            key, vault.public_key, account=account, scope=where, request_id=request_id
+            new.key,
+            vault.public_key,
+            account=new.account,
+            scope=new.scope.model_dump(mode="json"),
+            request_id=new.request_id,
         )
-        body: dict[str, Any] = {
-            "scope": where,
+        fields = {
+            "scope": new.scope,
             "sealed_key": sealed,
             "kid": vault.kid,
-            "actor": actor,
+            "actor": new.actor,
+            "provider": new.provider,
+            "model": new.model,
+            "request_id": new.request_id,
+            "account": new.account,
         }
-        optional = {
-            "provider": provider,
-            "model": model,
-            "request_id": request_id,
-            "account": account,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
-        return body
+        return calls.KEYS_CONFIGURE.body(fields)
 
     async def configure(
         self,
@@ -95,19 +90,14 @@ class KeysMixin(BaseClient):
         account: str | None = None,
     ) -> KeyConfigured:
         """Validate live, encrypt and store ``key`` at ``scope``; raises the typed error."""
+        where = as_scope(scope)
+        new = _NewKey(
+            where, key, provider, model, actor, request_id, self._account_for(where, account)
+        )
         for refresh in (False, True):
-            body = await self._configure_body(
-                scope,
-                key,
-                provider=provider,
-                model=model,
-                actor=actor,
-                request_id=request_id,
-                account=account,
-                refresh=refresh,
-            )
+            body = await self._sealed(new, refresh=refresh)
             try:
-                return await self.request(subjects.KEYS_CONFIGURE, body, KeyConfigured)
+                return await self.call(calls.KEYS_CONFIGURE, body)
             except Conflict as exc:
                 if exc.error != "stale_kid" or refresh:
                     raise
@@ -125,35 +115,28 @@ class KeysMixin(BaseClient):
         account: str | None = None,
     ) -> None:
         """Fire and forget: the outcome arrives as ``events.keys.configured``/``rejected``."""
-        body = await self._configure_body(
-            scope,
-            key,
-            provider=provider,
-            model=model,
-            actor=actor,
-            request_id=request_id,
-            account=account,
+        where = as_scope(scope)
+        owner = self._account_for(where, account)
+        body = await self._sealed(_NewKey(where, key, provider, model, actor, request_id, owner))
+        await self.nc.publish(
+            subjects.KEYS_CONFIGURE, body.model_dump_json(exclude_none=True).encode()
         )
-        await self.nc.publish(subjects.KEYS_CONFIGURE, _json(body))
 
-    def _account_for(self, scope: dict[str, str], account: str | None) -> str | None:
+    def _account_for(self, scope: Scope, account: str | None) -> str | None:
         """Explicit, else the scope's own id for an ``account`` scope, else the client's
         default; never an account for a platform scope."""
-        if scope.get("type") == "platform":
+        if scope.type.value == "platform":
             return None
         if account is not None:
             return account
-        if scope.get("type") == "account":
-            return scope.get("id")
+        if scope.type.value == "account":
+            return scope.id
         return self.account
 
-    def _scoped(self, scope: ScopeLike, account: str | None, **fields: Any) -> dict[str, Any]:
-        where = _scope(scope)
-        body: dict[str, Any] = {"scope": where, **fields}
-        chosen = self._account_for(where, account)
-        if chosen is not None:
-            body["account"] = chosen
-        return body
+    def _scoped(self, scope: ScopeLike, account: str | None, **fields: object) -> dict[str, object]:
+        """The fields of a scoped write: the scope and the account it acts for."""
+        where = as_scope(scope)
+        return {"scope": where, "account": self._account_for(where, account), **fields}
 
     async def remove(
         self,
@@ -163,13 +146,13 @@ class KeysMixin(BaseClient):
         actor: str = "byok-client",
         account: str | None = None,
     ) -> KeyRemoved:
-        body = self._scoped(scope, account, provider=provider, actor=actor)
-        return await self.request(subjects.KEYS_REMOVE, body, KeyRemoved)
+        body = calls.KEYS_REMOVE.body(self._scoped(scope, account, provider=provider, actor=actor))
+        return await self.call(calls.KEYS_REMOVE, body)
 
     async def list_keys(self, scope: ScopeLike, *, account: str | None = None) -> list[KeyInfo]:
         """The scope's keys: hints, models and states, never the keys."""
-        body = self._scoped(scope, account)
-        return (await self.request(subjects.KEYS_LIST, body, KeyList)).keys
+        body = calls.KEYS_LIST.body(self._scoped(scope, account))
+        return (await self.call(calls.KEYS_LIST, body)).keys
 
     async def set_enabled(
         self,
@@ -180,37 +163,71 @@ class KeysMixin(BaseClient):
         actor: str = "byok-client",
         account: str | None = None,
     ) -> KeyStateChanged:
-        body = self._scoped(scope, account, provider=provider, enabled=enabled, actor=actor)
-        return await self.request(subjects.KEYS_SET_ENABLED, body, KeyStateChanged)
+        fields = self._scoped(scope, account, provider=provider, enabled=enabled, actor=actor)
+        return await self.call(calls.KEYS_SET_ENABLED, calls.KEYS_SET_ENABLED.body(fields))
 
     async def configure_scope(
-        self, scope: ScopeLike, *, account: str | None = None, **settings: Any
+        self,
+        scope: ScopeLike,
+        *,
+        byok_enabled: bool | None = None,
+        active_provider: str | None = None,
+        read_only: bool | None = None,
+        route: str | None = None,
+        actor: str | None = None,
+        account: str | None = None,
     ) -> ScopeSettingsReply:
-        """Any of ``byok_enabled``, ``active_provider``, ``read_only``, ``route``, ``actor``."""
-        body = self._scoped(scope, account, **{k: v for k, v in settings.items() if v is not None})
-        return await self.request(subjects.SCOPES_CONFIGURE, body, ScopeSettingsReply)
+        """Change any of the scope's settings (``None`` leaves one as it is).
 
-    async def configure_account(self, account: str, **policy: Any) -> AccountPolicyReply:
-        """Any of ``plan``, ``byok_allowed``, ``mode``, ``platform_fallback``,
-        ``allow_custom_models``, ``actor``."""
-        body = {"account": account, **{k: v for k, v in policy.items() if v is not None}}
-        return await self.request(subjects.ACCOUNTS_CONFIGURE, body, AccountPolicyReply)
+        ``route``: ``auto``, ``metered`` or ``byok:<provider>``.
+        """
+        fields = self._scoped(
+            scope,
+            account,
+            byok_enabled=byok_enabled,
+            active_provider=active_provider,
+            read_only=read_only,
+            route=route,
+            actor=actor,
+        )
+        return await self.call(calls.SCOPES_CONFIGURE, calls.SCOPES_CONFIGURE.body(fields))
+
+    async def configure_account(
+        self,
+        account: str,
+        *,
+        plan: str | None = None,
+        byok_allowed: bool | None = None,
+        mode: Mode | str | None = None,
+        platform_fallback: bool | None = None,
+        allow_custom_models: bool | None = None,
+        actor: str | None = None,
+    ) -> AccountPolicyReply:
+        """Change any of the account's plan rules (``None`` leaves one as it is)."""
+        body = calls.ACCOUNTS_CONFIGURE.body(
+            {
+                "account": account,
+                "plan": plan,
+                "byok_allowed": byok_allowed,
+                "mode": mode,
+                "platform_fallback": platform_fallback,
+                "allow_custom_models": allow_custom_models,
+                "actor": actor,
+            }
+        )
+        return await self.call(calls.ACCOUNTS_CONFIGURE, body)
 
     async def report(self, key_id: str, status_code: int, reason: str = "") -> KeyReportAccepted:
         """Tell byok the provider answered ``status_code`` for ``key_id`` (401 may revoke it)."""
-        body = {"key_id": key_id, "status_code": status_code, "reason": reason[:1024]}
-        return await self.request(subjects.KEYS_REPORT, body, KeyReportAccepted)
+        fields = {"key_id": key_id, "status_code": status_code, "reason": reason[:1024]}
+        return await self.call(calls.KEYS_REPORT, calls.KEYS_REPORT.body(fields))
 
     async def rotate_keys(
         self, *, cipher: bool = True, sealing: bool = False, actor: str = "operator"
     ) -> KeysRotated:
         """Operator: rotate the cipher key and rewrap every stored ciphertext (live)."""
-        body = {"cipher": cipher, "sealing": sealing, "actor": actor}
-        reply = await self.request(subjects.INTERNAL_KEYS_ROTATE, body, KeysRotated)
+        body = RotateKeys(cipher=cipher, sealing=sealing, actor=actor)
+        reply = await self.call(calls.KEYS_ROTATE, body)
         if sealing:
             self._vault_key = None
         return reply
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body).encode()

@@ -1,43 +1,42 @@
 """What chat runtimes call: ``resolve`` a key and model per request, ``record_usage`` after.
 
 The runtime keypair is generated in memory per client; resolve replies carry the
-key sealed to it, and :class:`Route` holds the opened key in memory only (it is
-kept out of ``repr`` and ``str``, so logging a route does not leak it).
+key sealed to it, and :class:`Resolution` holds the opened key in memory only (it is
+kept out of ``repr``, ``str`` and serialisation, so logging an answer does not leak it).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError
+from pydantic import Field
 
 from byok_contracts import Keypair, Unavailable, subjects
-from byok_contracts.v1 import Resolve, Resolved, Scope, UsageRecorded, usage_msg_id, utcnow
+from byok_contracts.v1 import Resolved, UsageRecorded, usage_msg_id, utcnow
+from byok_shared import calls
+from byok_shared.request import build
 
-from .base import BaseClient
+from .base import BaseClient, ScopeLike, as_scope
 
-__all__ = ["Route", "RuntimeMixin"]
+__all__ = ["Resolution", "RuntimeMixin"]
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """The answer to one resolve: which key (in clear, memory only) and model to call."""
+class Resolution(Resolved):
+    """The answer to one resolve: the reply's fields plus the key in clear (memory only)."""
 
-    source: str
-    provider: str
-    model: str
-    key_id: str
-    scope: Scope
-    credits_paused: bool
-    reason: str
-    api_key: str = field(repr=False)
+    api_key: str = Field(repr=False, exclude=True)
 
     def __str__(self) -> str:
         return f"{self.source} {self.provider}/{self.model} key {self.key_id} at {self.scope}"
+
+
+Route = Resolution
+"""The name :class:`Resolution` had before 0.3 (it collided with a scope's ``route``)."""
 
 
 class RuntimeMixin(BaseClient):
@@ -55,53 +54,38 @@ class RuntimeMixin(BaseClient):
     async def resolve(
         self,
         account: str,
-        chain: list[Scope | str | dict[str, str]],
+        chain: Sequence[ScopeLike],
         provider: str | None = None,
         model: str | None = None,
         source: str = "auto",
         *,
         per_account: bool = False,
-    ) -> Route:
+    ) -> Resolution:
         """Ask which key and model serve this request; raises the typed error otherwise.
 
         ``chain`` is most specific first; scopes may be given as ``"session:s1"``.
         ``per_account`` asks on ``byok.v1.resolve.<account>``, the only resolve subject
         a per-tenant runtime user may use (same body, same reply).
         """
-        scopes = [
-            Scope.parse(s) if isinstance(s, str) else Scope.model_validate(s, strict=False)
-            for s in chain
-        ]
-        body = Resolve.model_validate(
-            {
-                "account": account,
-                "chain": scopes,
-                "provider": provider,
-                "model": model,
-                "source": source,
-                "recipient_key": self.runtime_keypair.public_b64,
-            },
-            strict=False,
-        )
-        subject = subjects.resolve_for(account) if per_account else subjects.RESOLVE
-        reply = await self.request(subject, body, Resolved)
+        fields = {
+            "account": account,
+            "chain": [as_scope(s) for s in chain],
+            "provider": provider,
+            "model": model,
+            "source": source,
+            "recipient_key": self.runtime_keypair.public_b64,
+        }
+        op = calls.RESOLVE_FOR if per_account else calls.RESOLVE
+        subject = subjects.resolve_for(account) if per_account else None
+        reply = await self.call(op, op.body(fields), subject=subject)
         api_key = self.runtime_keypair.open(reply.sealed_key, subjects.RESOLVE).decode()
-        return Route(
-            source=reply.source,
-            provider=reply.provider,
-            model=reply.model,
-            key_id=reply.key_id,
-            scope=reply.scope,
-            credits_paused=reply.credits_paused,
-            reason=reply.reason,
-            api_key=api_key,
-        )
+        return Resolution.model_validate({**dict(reply), "api_key": api_key})
 
     async def record_usage(
         self,
         account: str,
-        chain: list[Scope | str | dict[str, str]],
-        route: Route | None = None,
+        chain: Sequence[ScopeLike],
+        route: Resolved | None = None,
         *,
         input_tokens: int,
         output_tokens: int,
@@ -122,15 +106,12 @@ class RuntimeMixin(BaseClient):
         new events rather than drop stored ones), ``usage_not_recorded`` otherwise.
         Keep the event and retry it later with the same ``request_id``.
         """
-        scopes = [
-            Scope.parse(s) if isinstance(s, str) else Scope.model_validate(s, strict=False)
-            for s in chain
-        ]
-        event = UsageRecorded.model_validate(
+        event = build(
+            UsageRecorded,
             {
                 "request_id": request_id or uuid.uuid4().hex,
                 "account": account,
-                "chain": scopes,
+                "chain": [as_scope(s) for s in chain],
                 "key_id": key_id or (route.key_id if route else None),
                 "source": source or (route.source if route else None),
                 "provider": provider or (route.provider if route else None),
@@ -138,7 +119,8 @@ class RuntimeMixin(BaseClient):
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "occurred_at": occurred_at or utcnow(),
-            }
+            },
+            "The usage event",
         )
         try:
             await self.nc.jetstream().publish(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +44,9 @@ from byok_shared.jetstream import (
 )
 
 _ids = itertools.count(1)
+
+# The helpers next to these tests (decision_world), importable in importlib mode.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @dataclass

@@ -16,12 +16,21 @@ import time
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from byok_contracts import Keypair
+from byok_contracts import Keypair, SealingError
 from byok_contracts.sealing import kid_for, load_public_key
+from byok_contracts.v1 import KeyUnsealed, UnsealKey
 
+from . import calls
 from .jetstream import BUCKET_RECIPIENTS
+from .request import Requester
 
-__all__ = ["RECIPIENT_ROLES", "lookup_recipient", "register_recipient", "unregister_recipient"]
+__all__ = [
+    "RECIPIENT_ROLES",
+    "lookup_recipient",
+    "register_recipient",
+    "unregister_recipient",
+    "unseal",
+]
 
 RECIPIENT_ROLES = ("resolver", "validator")
 
@@ -56,3 +65,17 @@ async def lookup_recipient(js: JetStreamContext, public_key: str) -> str | None:
     if body.get("public_key") != public_key or body.get("role") not in RECIPIENT_ROLES:
         return None
     return str(body["role"])
+
+
+async def unseal(key_vault: Requester, keypair: Keypair, key_id: str) -> tuple[KeyUnsealed, bytes]:
+    """The recipient's side of ``internal.keys.unseal``: key-vault seals the stored key to
+    ``keypair`` (registered above); it is opened here, in this process's memory only.
+
+    A reply that does not open is the requester's 503, like a peer that does not answer.
+    """
+    body = UnsealKey(key_id=key_id, recipient_key=keypair.public_b64)
+    reply = await key_vault.request(calls.KEYS_UNSEAL, body)
+    try:
+        return reply, keypair.open(reply.sealed_key, calls.KEYS_UNSEAL.subject)
+    except SealingError:
+        raise key_vault.failure("key-vault sent a key this replica cannot open") from None

@@ -15,6 +15,7 @@ from .settings import Mode
 __all__ = [
     "Balance",
     "BalanceRequest",
+    "DebitItem",
     "Grant",
     "Granted",
     "LedgerDifference",
@@ -47,6 +48,23 @@ class Balance(Reply):
     credits_paused: bool
 
 
+class DebitItem(Event):
+    """One platform call debited inside a batched debit entry (``LedgerEntry.items``)."""
+
+    request_id: str
+    amount: int  # signed, <= 0
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    estimated_cost_usd: str | None = None
+    price_source: str | None = None
+    reason: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    claimed_source: str | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
 class LedgerEntry(Event):
     """One journal entry on ``byok.v1.ledger.journal.<account>`` (append-only).
 
@@ -76,6 +94,22 @@ class LedgerEntry(Event):
     claimed_source: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
     recorded_at: datetime = Field(default_factory=utcnow)
+    # A batched debit (one append for several calls of the account): ``request_id`` is
+    # None, ``amount`` is the sum of the items' amounts. Empty on every other entry.
+    items: list[DebitItem] = Field(default_factory=list)
+
+    def debits(self) -> list[LedgerEntry]:
+        """This entry as one entry per call: itself, or one debit per item of a batch
+        (each with the balance after it), so readers count debits the same either way."""
+        if not self.items:
+            return [self]
+        balance = self.balance - self.amount
+        out: list[LedgerEntry] = []
+        for item in self.items:
+            balance += item.amount
+            fields = item.model_dump() | {"balance": balance}
+            out.append(self.model_copy(update=fields | {"items": []}))
+        return out
 
 
 class VerifyLedger(Request):

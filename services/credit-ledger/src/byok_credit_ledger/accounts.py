@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from .domain import Account
+from .domain import Account, debited_ids
 from .errors import JournalUnavailable
 from .ports import Journal, RequestIndex, Snapshots, StoredEntry
 
@@ -105,15 +105,40 @@ class AccountFolds:
             return False
         return await self.debited_between(state.account, request_id, prior, state.base_seq)
 
+    async def claim_many(self, state: Account, request_ids: list[str]) -> list[bool]:
+        """:meth:`claim` of several ids at once (the index is asked in one batch)."""
+        fresh = [rid for rid in request_ids if rid not in state.debited]
+        if not fresh:
+            return [False] * len(request_ids)
+        priors = await self._ask(self.index.claim_many(state.account, fresh, state.last_seq))
+        old = [p for p in priors if p is not None and p < state.base_seq]
+        dropped = await self.debited_upto(state.account, min(old), state.base_seq) if old else {}
+        answers = {
+            rid: prior is not None and prior < state.base_seq and dropped.get(rid, -1) > prior
+            for rid, prior in zip(fresh, priors, strict=True)
+        }
+        return [answers.get(rid, False) for rid in request_ids]
+
     async def debited_between(self, account: str, request_id: str, after: int, upto: int) -> bool:
         """Is there a debit of ``request_id`` with ``after < seq <= upto``?"""
         if upto <= after:
             return False
         return any(
-            e.kind == "debit" and e.request_id == request_id
+            request_id in debited_ids(e)
             for seq, e in await self._read(account, after)
             if seq <= upto
         )
+
+    async def debited_upto(self, account: str, after: int, upto: int) -> dict[str, int]:
+        """Request id -> sequence of every debit with ``after < seq <= upto``."""
+        if upto <= after:
+            return {}
+        return {
+            rid: seq
+            for seq, e in await self._read(account, after)
+            if seq <= upto
+            for rid in debited_ids(e)
+        }
 
     async def granted_before(self, state: Account, key: str) -> int | None:
         if state.base_seq == 0 or key in state.grants:

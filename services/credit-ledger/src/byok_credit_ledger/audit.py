@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from byok_contracts.v1 import CreditState
 from byok_contracts.v1.ledger import LedgerDifference, LedgerEntry, LedgerVerification
 
-from .domain import Account, Snapshot
+from .domain import Account, Snapshot, debited_ids
 from .errors import JournalUnavailable
 from .ports import CreditStates, Journal, Snapshots, StoredEntry
 
@@ -60,12 +60,27 @@ def verify_journal(
                 found=entry.balance,
                 detail="recorded balance differs from the sum of the entries before it",
             )
-        if entry.kind == "debit" and entry.request_id in state.debited:
+        ids = debited_ids(entry)
+        for request_id in ids:
+            if request_id in state.debited:
+                problem(
+                    "double_debit",
+                    seq,
+                    found=request_id,
+                    detail="request_id debited more than once",
+                )
+            state.debited.add(request_id)
+        if entry.items and (
+            entry.kind != "debit"
+            or sum(item.amount for item in entry.items) != entry.amount
+            or any(item.amount > 0 for item in entry.items)
+        ):
             problem(
-                "double_debit",
+                "entry_items",
                 seq,
-                found=entry.request_id,
-                detail="request_id debited more than once",
+                expected=entry.amount,
+                found=sum(item.amount for item in entry.items),
+                detail="a batched debit whose items do not add up to its amount",
             )
         if entry.kind == "grant" and entry.idempotency_key in state.grants:
             problem(
@@ -86,8 +101,6 @@ def verify_journal(
         state.entries += 1
         if seq == remember:
             state.at[seq] = (state.balance, state.entries)
-        if entry.kind == "debit" and entry.request_id is not None:
-            state.debited.add(entry.request_id)
         if entry.kind == "grant" and entry.idempotency_key is not None:
             state.grants.add(entry.idempotency_key)
     return state, problems

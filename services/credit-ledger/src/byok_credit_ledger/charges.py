@@ -51,6 +51,10 @@ class Charger:
         self._credits_per_usd = credits_per_usd
         self._unpriced = unpriced_usd_per_mtok
 
+    def warm(self) -> None:
+        """Load the price dataset now (its first use costs a few hundred ms), not on a debit."""
+        self._pricing.estimate("openai", "", 0, 0)
+
     def fallback_rate(self, provider: str) -> Decimal:
         """USD per million tokens (in and out) for a platform call on an unpriced model."""
         rate = self._unpriced if self._unpriced is not None else self._highest(provider)

@@ -16,6 +16,9 @@ class LedgerConfig(PullConfig):
     model_config = SettingsConfigDict(env_prefix="BYOK_LEDGER_", extra="ignore", frozen=True)
 
     durable: str = "credit-ledger"
+    # Messages per fetch: each account's debits in one fetch share one journal append and
+    # one batch of request-index claims, so larger batches cost less per debit.
+    batch: int = Field(1024, ge=1)
     retries: int = 20
     # Under load, credits events and byok-credits records are published at most this often
     # (and whenever the stream is idle): one write per touched account, not one per debit.

@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Literal
 
 from byok_contracts.v1 import Grant, UsageRecorded
-from byok_contracts.v1.ledger import LedgerEntry
+from byok_contracts.v1.ledger import DebitItem, LedgerEntry
 
 from .charges import Charge
 from .errors import GrantConflict
 
-__all__ = ["Account", "CreditsChange", "Snapshot", "crossing", "entry_id"]
+__all__ = ["Account", "CreditsChange", "Snapshot", "crossing", "debited_ids", "entry_id"]
 
 CreditsChange = Literal["exhausted", "restored"]
 
@@ -33,6 +33,15 @@ _NAMESPACE = uuid.UUID("6b0f4c52-4f7e-5d2a-9a51-3c6f0e8d2b17")
 def entry_id(kind: str, account: str, key: str) -> str:
     """Deterministic id of the entry a command produces (also its ``Nats-Msg-Id``)."""
     return str(uuid.uuid5(_NAMESPACE, f"{kind}:{account}:{key}"))
+
+
+def debited_ids(entry: LedgerEntry) -> list[str]:
+    """The request ids an entry debits: its own, or its items' for a batched debit."""
+    if entry.kind != "debit":
+        return []
+    if entry.items:
+        return [item.request_id for item in entry.items]
+    return [entry.request_id] if entry.request_id is not None else []
 
 
 def crossing(announced: int | None, balance: int) -> CreditsChange | None:
@@ -107,8 +116,7 @@ class Account:
         self.entries += 1
         if entry.kind == "grant" and entry.idempotency_key is not None:
             self.grants[entry.idempotency_key] = entry.amount
-        if entry.kind == "debit" and entry.request_id is not None:
-            self.debited.add(entry.request_id)
+        self.debited.update(debited_ids(entry))
 
     def grant(self, cmd: Grant, now: datetime, granted_before: int | None) -> LedgerEntry | None:
         """The entry a grant appends, or None when this key was already granted."""
@@ -135,6 +143,39 @@ class Account:
         """The entry a platform call appends; None for BYOK calls and already debited ones."""
         if charge.source != "platform" or debited_before or usage.request_id in self.debited:
             return None
+        return self._single(usage, charge, now)
+
+    def debit_many(
+        self, calls: list[tuple[UsageRecorded, Charge, bool]], now: datetime
+    ) -> LedgerEntry | None:
+        """One entry for several calls ``(usage, charge, debited_before)`` of this account.
+
+        Calls already debited (before, in memory, or earlier in ``calls``) and BYOK
+        calls are left out; one left is an ordinary debit, several a batched one
+        whose amount is the sum of its items. None when nothing is due.
+        """
+        due: dict[str, tuple[UsageRecorded, Charge]] = {}
+        for usage, charge, before in calls:
+            rid = usage.request_id
+            if charge.source == "platform" and not before and rid not in self.debited:
+                due.setdefault(rid, (usage, charge))
+        if len(due) <= 1:
+            return next((self._single(u, c, now) for u, c in due.values()), None)
+        items = [_item(usage, charge) for usage, charge in due.values()]
+        amount = sum(item.amount for item in items)
+        return LedgerEntry(
+            entry_id=entry_id("debits", self.account, ",".join(due)),
+            account=self.account,
+            kind="debit",
+            amount=amount,
+            balance=self.balance + amount,
+            reason="usage",
+            items=items,
+            occurred_at=max(item.occurred_at for item in items),
+            recorded_at=now,
+        )
+
+    def _single(self, usage: UsageRecorded, charge: Charge, now: datetime) -> LedgerEntry:
         return LedgerEntry(
             entry_id=entry_id("debit", self.account, usage.request_id),
             account=self.account,
@@ -154,3 +195,20 @@ class Account:
             occurred_at=usage.occurred_at,
             recorded_at=now,
         )
+
+
+def _item(usage: UsageRecorded, charge: Charge) -> DebitItem:
+    return DebitItem(
+        request_id=usage.request_id,
+        amount=-charge.credits,
+        provider=usage.provider,
+        model=usage.model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        estimated_cost_usd=charge.usd,
+        price_source=charge.price_source,
+        reason=charge.reason,
+        flags=list(charge.flags),
+        claimed_source=usage.source if "source_mismatch" in charge.flags else None,
+        occurred_at=usage.occurred_at,
+    )

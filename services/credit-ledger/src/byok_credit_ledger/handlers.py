@@ -110,34 +110,81 @@ class Ledger:
         before = await self.folds.claim(state, usage.request_id)
         return PreparedDebit(usage, charge, base, before)
 
+    async def prepare_many(self, usages: list[UsageRecorded]) -> list[PreparedDebit | Exception]:
+        """:meth:`prepare` for calls of one account, the index asked once for all of them."""
+        out: list[PreparedDebit | Exception] = []
+        for usage in usages:
+            try:
+                platform_key = usage.key_id is not None and await self._platform(usage)
+                out.append(PreparedDebit(usage, self.charger.charge(usage, platform_key)))
+            except Exception as exc:  # this call waits for its redelivery; the others go on
+                out.append(exc)
+        platform = [
+            (i, p)
+            for i, p in enumerate(out)
+            if isinstance(p, PreparedDebit) and p.charge.source == "platform"
+        ]
+        if not platform:
+            return out
+        try:
+            state = await self._state(platform[0][1].usage.account)
+            base = state.base_seq
+            rids = [call.usage.request_id for _, call in platform]
+            answers = await self.folds.claim_many(state, rids)
+        except Exception as exc:
+            for i, _ in platform:
+                out[i] = exc
+            return out
+        for (i, call), before in zip(platform, answers, strict=True):
+            out[i] = PreparedDebit(call.usage, call.charge, base, before)
+        return out
+
     async def debit(self, usage: UsageRecorded | PreparedDebit) -> LedgerEntry | None:
         """Debit a platform call once per (account, request_id); BYOK calls debit nothing."""
         prepared = usage if isinstance(usage, PreparedDebit) else await self.prepare(usage)
-        event, charge = prepared.usage, prepared.charge
-        if charge.source != "platform":
+        return await self.debit_many([prepared])
+
+    async def debit_many(self, calls: list[PreparedDebit]) -> LedgerEntry | None:
+        """Debit several calls of one account with one append (see ``Account.debit_many``).
+
+        Returns the entry appended (None when nothing was due): the calls debited are
+        ``debited_ids(entry)``; the others were BYOK calls or debited already.
+        """
+        platform = [c for c in calls if c.charge.source == "platform"]
+        if not platform:
             return None
+        account = platform[0].usage.account
+        assert all(c.usage.account == account for c in platform)
         now = self.clock()
 
         async def decide(acct: Account) -> LedgerEntry | None:
-            before = prepared.debited_before
-            if not before and acct.base_seq > prepared.base_seq:
-                # a snapshot since the claim dropped the entries up to it from memory
-                before = await self.folds.debited_between(
-                    acct.account, event.request_id, prepared.base_seq, acct.base_seq
-                )
-            elif acct.base_seq < prepared.base_seq:  # reloaded from an older snapshot
-                before = await self.folds.claim(acct, event.request_id)
-            return acct.debit(event, charge, now, before)
+            dropped: dict[str, int] = {}
+            oldest = min(c.base_seq for c in platform)
+            if acct.base_seq > oldest:
+                # a snapshot since the claims dropped the entries up to it from memory
+                dropped = await self.folds.debited_upto(account, oldest, acct.base_seq)
+            due: list[tuple[UsageRecorded, Charge, bool]] = []
+            for call in platform:
+                rid = call.usage.request_id
+                before = call.debited_before or dropped.get(rid, -1) > call.base_seq
+                if acct.base_seq < call.base_seq:  # reloaded from an older snapshot
+                    before = await self.folds.claim(acct, rid)
+                due.append((call.usage, call.charge, before))
+            return acct.debit_many(due, now)
 
-        _, entry = await self._append(event.account, decide)
-        if entry is not None and charge.flags:
-            log.info(
-                "request %s of %s debited %d credits, flagged %s",
-                event.request_id,
-                event.account,
-                -entry.amount,
-                ",".join(charge.flags),
-            )
+        _, entry = await self._append(account, decide)
+        if entry is not None:
+            debits: list[tuple[str | None, int, list[str]]]
+            debits = [(i.request_id, i.amount, i.flags) for i in entry.items]
+            for rid, amount, flags in debits or [(entry.request_id, entry.amount, entry.flags)]:
+                if flags:
+                    log.info(
+                        "request %s of %s debited %d credits, flagged %s",
+                        rid,
+                        account,
+                        -amount,
+                        ",".join(flags),
+                    )
         return entry
 
     async def balance(self, req: BalanceRequest) -> Balance:
@@ -164,7 +211,8 @@ class Ledger:
     # -- effects and snapshots ----------------------------------------------
 
     async def start(self) -> None:
-        """Nothing to load: accounts are read on first use, from their snapshot."""
+        """Accounts are read on first use, from their snapshot; only prices load now."""
+        await asyncio.to_thread(self.charger.warm)
 
     @property
     def pending_effects(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from byok_contracts.v1 import AccountPolicy, CreditsChanged, CreditState
@@ -72,6 +72,12 @@ class RequestIndex(Protocol):
         """Claim ``request_id`` before its debit is appended, noting the account's journal
         position ``seq``. None: claimed now (never debited); else the position noted by
         the earlier claim (its debit, if appended, comes after that position)."""
+        ...
+
+    async def claim_many(
+        self, account: str, request_ids: Sequence[str], seq: int
+    ) -> list[int | None]:
+        """:meth:`claim` of each id, in order (one id twice: the second sees the first)."""
         ...
 
     async def granted(self, account: str, idempotency_key: str) -> int | None: ...

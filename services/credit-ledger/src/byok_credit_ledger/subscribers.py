@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from nats.aio.msg import Msg
@@ -25,8 +25,8 @@ from byok_shared.consume import stream_seq as _seq
 from byok_shared.jetstream import usage_consumer
 
 from .config import LedgerConfig
-from .errors import JournalUnavailable
-from .handlers import Ledger
+from .domain import debited_ids
+from .handlers import Ledger, PreparedDebit
 
 __all__ = ["UsageConsumer", "register"]
 
@@ -85,10 +85,10 @@ class UsageConsumer:
                 await self._sub.unsubscribe()
 
     async def handle(self, msgs: list[Msg]) -> None:
-        """Debit a batch: accounts in parallel, each account's messages in order.
+        """Debit a batch: accounts in parallel, one journal append per account.
 
-        The index is asked for every message at once first; the appends then run
-        one at a time per account. Messages are acked after the effects of their
+        The index is asked for every message at once first; each account's debits
+        then go into one entry. Messages are acked after the effects of their
         debits are published (:meth:`_flush`).
         """
         by_account: defaultdict[str, list[tuple[Msg, UsageRecorded]]] = defaultdict(list)
@@ -104,30 +104,44 @@ class UsageConsumer:
         await asyncio.gather(*(self._debit_in_order(items) for items in by_account.values()))
 
     async def _debit_in_order(self, items: list[tuple[Msg, UsageRecorded]]) -> None:
-        prepared = await asyncio.gather(
-            *(self._ledger.prepare(usage) for _, usage in items), return_exceptions=True
-        )
-        for index, ((msg, usage), ready) in enumerate(zip(items, prepared, strict=True)):
-            try:
-                if isinstance(ready, BaseException):
-                    raise ready
-                entry = await self._ledger.debit(ready)
-            except JournalUnavailable as exc:
-                log.warning("debit of %s deferred: %s", usage.request_id, exc.message)
-                for later, _ in items[index:]:
-                    await _settle(later.nak(delay=1.0))
-                return
-            except Exception:
-                log.exception("debit of %s failed; it will be redelivered", usage.request_id)
+        """One account's messages: claims in parallel, then one append for all of them."""
+        prepared = await self._ledger.prepare_many([usage for _, usage in items])
+        ready: list[tuple[Msg, PreparedDebit]] = []
+        for (msg, usage), outcome in zip(items, prepared, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning("debit of %s deferred (%r)", usage.request_id, outcome)
                 await _settle(msg.nak(delay=1.0))
-                continue
-            outcome = "debited" if entry is not None else "no_debit"
-            self._metrics.count_event(subjects.USAGE_RECORDED, outcome)
-            debit = "applied" if entry else "byok" if ready.charge.source == "byok" else "duplicate"
-            self._metrics.ledger_debits.labels(self._metrics.service, debit).inc()
-            with contextlib.suppress(Exception):  # metadata is absent on core messages
-                self._metrics.observe_lag(subjects.USAGE_RECORDED, msg.metadata.timestamp)
+            else:
+                ready.append((msg, outcome))
+        try:
+            entry = await self._ledger.debit_many([call for _, call in ready])
+        except Exception as exc:  # nothing acked: every message comes back, a no-op if debited
+            log.warning("debits of %d calls deferred (%r)", len(ready), exc)
+            for msg, _ in ready:
+                await _settle(msg.nak(delay=1.0))
+            return
+        applied = set(debited_ids(entry)) if entry is not None else set()
+        outcomes: Counter[str] = Counter()
+        for msg, call in ready:
+            rid = call.usage.request_id
+            if rid in applied:
+                applied.discard(rid)
+                outcomes["applied"] += 1
+            else:
+                outcomes["byok" if call.charge.source == "byok" else "duplicate"] += 1
             self._unacked.append(msg)
+        self._count(outcomes)
+        if ready:  # the oldest message of the batch stands for it
+            with contextlib.suppress(Exception):  # metadata is absent on core messages
+                self._metrics.observe_lag(subjects.USAGE_RECORDED, ready[0][0].metadata.timestamp)
+
+    def _count(self, outcomes: Counter[str]) -> None:
+        """Per outcome, not per message: the batch is counted once."""
+        metrics, service = self._metrics, self._metrics.service
+        for debit, n in outcomes.items():
+            counted = "debited" if debit == "applied" else "no_debit"
+            metrics.events.labels(service, subjects.USAGE_RECORDED, counted).inc(n)
+            metrics.ledger_debits.labels(service, debit).inc(n)
 
     async def _flush(self, *, idle: bool = False) -> None:
         """Publish due effects (and snapshot), then ack the messages they follow."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -12,11 +14,13 @@ from nats.js import JetStreamContext
 
 from ..logs import install_redaction
 from ..natsserver import NatsCluster, NatsServer
-from ..provision import provision_blocking
+from ..provision import provision_blocking, provision_jetstream
 from ..settings import ByokSettings
-from .apps import settings_for
+from .apps import running, settings_for
 from .cluster import start_cluster
 from .fake_providers import FakeProviders
+from .natsroles import AUTH_ROLES, TENANT_PASSWORDS, connected, login, start_auth_server
+from .system import SYSTEM_PARAMS, System, running_system
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -91,3 +95,90 @@ def fake_providers() -> Iterator[FakeProviders]:
     ``settings_for(url, dir, **fake_providers.settings_overrides())``."""
     with FakeProviders(slow_seconds=1.0) as fake:
         yield fake
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A server with byok's authorization on (``natsroles.PASSWORDS``), one per module."""
+    server = start_auth_server(tmp_path_factory.mktemp("nats-auth"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def bootstrapped(auth_server: NatsServer) -> NatsServer:
+    """``auth_server`` with its streams and buckets (provisioned by the operator, as make
+    run does)."""
+    async with connected(auth_server, "operator") as operator:
+        await provision_jetstream(operator.nc.jetstream())
+    assert operator.errors == []
+    return auth_server
+
+
+@pytest.fixture
+def fresh_auth_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server with authorization on of its own, provisioned by the operator, for tests
+    that run the services under their users."""
+    server = start_auth_server(tmp_path)
+    operator: dict[str, Any] = login("operator")
+    provision_blocking(server.url, **operator)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A server with byok's roles plus a tenant runtime and a resolve stand-in
+    (``natsroles.AUTH_ROLES``, passwords ``TENANT_PASSWORDS``), one per module."""
+    server = start_auth_server(
+        tmp_path_factory.mktemp("nats-tenants"), TENANT_PASSWORDS, AUTH_ROLES
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def provisioned(tenant_auth_server: NatsServer) -> NatsServer:
+    """``tenant_auth_server`` with its streams and buckets, provisioned by the operator."""
+    async with connected(tenant_auth_server, "operator", TENANT_PASSWORDS) as operator:
+        await provision_jetstream(operator.nc.jetstream())
+    assert operator.errors == []
+    return tenant_auth_server
+
+
+def _service(module: str) -> Any:
+    # Imported when a test asks for it: this package is below the services, not above.
+    return importlib.import_module(module)
+
+
+@pytest.fixture
+async def key_stack(
+    nats_server: NatsServer, tmp_path: Path, fake_providers: FakeProviders
+) -> AsyncIterator[Any]:
+    """key-vault and validator in-process (quick provider timeouts, every report checked
+    at once), and a ``ByokClient`` for account ``acme``."""
+    settings = settings_for(
+        nats_server.url, tmp_path / "data", **fake_providers.settings_overrides()
+    )
+    validator = _service("byok_validator.config").ValidatorSettings(
+        http_timeout=0.5, attempts=2, backoff=0.05, revalidate_interval=0, report_window=0.0
+    )
+    async with running(
+        _service("byok_validator.app").create_app(settings, validator),
+        _service("byok_key_vault.app").create_app(settings),
+    ):
+        client = await _service("byok_client").ByokClient.connect(
+            nats_server.url, timeout=5.0, account="acme"
+        )
+        try:
+            yield client
+        finally:
+            await client.close()
+
+
+@pytest.fixture(params=SYSTEM_PARAMS)
+async def system(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[System]:
+    """All of byok in-process, with the local cipher, with a real OpenBao, and at R3 on a
+    cluster (one test per DESIGN scenario runs on each)."""
+    async with running_system(request, tmp_path) as running_one:
+        yield running_one

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from byok_contracts.v1 import AccountPolicy, CreditsChanged, CreditState
 from byok_contracts.v1.ledger import LedgerEntry
@@ -96,6 +96,11 @@ class MemoryRequestIndex:
         if prior is None:
             self.claims[(account, request_id)] = seq
         return prior
+
+    async def claim_many(
+        self, account: str, request_ids: Sequence[str], seq: int
+    ) -> list[int | None]:
+        return [await self.claim(account, rid, seq) for rid in request_ids]
 
     async def granted(self, account: str, idempotency_key: str) -> int | None:
         return self.grants.get((account, idempotency_key))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
-from byok_contracts import InternalError, Unavailable, error_for_code, seal, subjects
-from byok_contracts.v1 import KeyValid, ValidateKey, ValidatorPublicKey
+from byok_contracts import Unavailable, seal, subjects
+from byok_contracts.v1 import ValidatorPublicKey, ValidatorPublicKeyRequest
+from byok_shared import calls
+from byok_shared.request import Requester
 
-__all__ = ["NatsValidator"]
+__all__ = ["NatsValidator", "ValidatorUnavailable"]
+
+
+class ValidatorUnavailable(Unavailable, word="validator_unavailable"):
+    """No validator replica answered: the key cannot be checked now (retryable)."""
 
 
 class NatsValidator:
@@ -22,42 +24,26 @@ class NatsValidator:
     """
 
     def __init__(self, nc: NatsClient, *, timeout: float = 9.5) -> None:
-        self.nc = nc
-        self.timeout = timeout
+        self._validator = Requester(nc, timeout=timeout, unavailable=ValidatorUnavailable)
+        self._directory = Requester(nc, timeout=2.0, unavailable=ValidatorUnavailable)
         self._replica: ValidatorPublicKey | None = None
 
     async def validate(self, provider: str, key: bytes) -> None:
         for attempt in range(2):
             replica = await self._current(refresh=attempt > 0)
             subject = subjects.keys_validate_for(replica.replica)
-            body = ValidateKey.model_validate(
-                {"provider": provider, "sealed_key": seal(key, replica.public_key, subject)}
-            )
+            sealed = seal(key, replica.public_key, subject)
+            body = calls.KEYS_VALIDATE.body({"provider": provider, "sealed_key": sealed})
             try:
-                msg = await self.nc.request(
-                    subject, body.model_dump_json().encode(), timeout=self.timeout
-                )
-            except (NoRespondersError, NatsTimeout):
+                await self._validator.request(calls.KEYS_VALIDATE, body, subject=subject)
+            except ValidatorUnavailable:  # this replica is gone; an error reply is not
                 self._replica = None
                 continue
-            data = json.loads(msg.data)
-            if isinstance(data, dict) and data.get("status") == "error":
-                raise error_for_code(int(data["code"]), str(data["message"]), str(data["error"]))
-            KeyValid.model_validate(data)
             return
-        raise Unavailable("No validator could check the key", error="validator_unavailable")
+        raise ValidatorUnavailable("No validator could check the key")
 
     async def _current(self, *, refresh: bool) -> ValidatorPublicKey:
-        if self._replica is not None and not refresh:
-            return self._replica
-        try:
-            msg = await self.nc.request(subjects.INTERNAL_VALIDATOR_PUBLIC_KEY, b"{}", timeout=2.0)
-        except (NoRespondersError, NatsTimeout):
-            raise Unavailable(
-                "No validator is running; the key cannot be checked", error="validator_unavailable"
-            ) from None
-        data = json.loads(msg.data)
-        if not isinstance(data, dict) or data.get("status") != "ok":
-            raise InternalError("validator answered its public key with an error")
-        self._replica = ValidatorPublicKey.model_validate(data)
+        if self._replica is None or refresh:
+            ask = ValidatorPublicKeyRequest()
+            self._replica = await self._directory.request(calls.VALIDATOR_PUBLIC_KEY, ask)
         return self._replica
