@@ -62,6 +62,8 @@ class DirectResponder:
         self._sub: Subscription | None = None
 
     async def start(self, nc: NatsClient) -> None:
+        if self._sub is not None:  # already serving (a second start of the same app)
+            return
         self._sub = await nc.subscribe(self.subject, queue=self._queue, cb=self._on_msg)
 
     async def stop(self) -> None:
