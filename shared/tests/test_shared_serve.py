@@ -1,8 +1,10 @@
 """``Service.serve``: the operations table decides the model, the queue group and the
-tenant check; every request still gets a reply (real nats-server)."""
+tenant check; every request still gets a reply (real nats-server). Each test runs on
+faststream's subscriber and on the direct nats-py one (``direct=True``)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -28,12 +30,19 @@ BODY: dict[str, object] = {
 }
 
 
-@pytest.fixture
-async def resolver(byok_settings: ByokSettings) -> AsyncIterator[Service]:
+WORKERS = 4
+
+
+@pytest.fixture(params=[False, True], ids=["faststream", "direct"])
+async def resolver(
+    byok_settings: ByokSettings, request: pytest.FixtureRequest
+) -> AsyncIterator[Service]:
     """A service named like the resolver (the owner of ``resolve``), with a handler that
-    crashes on one scope and otherwise echoes the account it was asked for."""
+    crashes on one scope, waits for ``WORKERS`` requests at once on another, and otherwise
+    echoes the account it was asked for."""
     svc = Service("resolver", byok_settings)
     calls: Started[list[str]] = Started("the calls")
+    waiting: list[asyncio.Event] = []
 
     @svc.on_started
     async def start() -> None:
@@ -42,10 +51,17 @@ async def resolver(byok_settings: ByokSettings) -> AsyncIterator[Service]:
     async def handler(request: Resolve) -> Echo:
         if request.chain[0].id == "crash":
             raise RuntimeError("boom with sk-ant-api03-SHOULDNOTLEAK0000000000")
+        if request.chain[0].id == "together":  # answers only once WORKERS are in here
+            arrived = asyncio.Event()
+            waiting.append(arrived)
+            if len(waiting) == WORKERS:
+                for event in waiting:
+                    event.set()
+            await arrived.wait()
         calls().append(request.account)
         return Echo(account=request.account)
 
-    svc.serve(subjects.resolve_for("{account}"), handler, workers=4)
+    svc.serve(subjects.resolve_for("{account}"), handler, workers=WORKERS, direct=request.param)
     async with running(svc.app):
         yield svc
 
@@ -80,6 +96,14 @@ async def test_a_crashing_handler_still_replies_500_without_the_input(
     reply = await _ask(nc, subjects.resolve_for("acme"), body)
     assert reply["code"] == 500
     assert "SHOULDNOTLEAK" not in json.dumps(reply)
+
+
+async def test_workers_requests_run_at_once(resolver: Service, nc: NatsClient) -> None:
+    body = {**BODY, "chain": [{"type": "workspace", "id": "together"}]}
+    replies = await asyncio.gather(
+        *(_ask(nc, subjects.resolve_for("acme"), body) for _ in range(WORKERS))
+    )
+    assert replies == [{"account": "acme"}] * WORKERS
 
 
 async def test_health_is_served_per_replica(resolver: Service, nc: NatsClient) -> None:

@@ -31,6 +31,7 @@ from byok_contracts.operations import Operation, operation
 from byok_contracts.v1 import Health, HealthRequest
 
 from .connect import broker_security
+from .direct import DirectResponder
 from .edge import AccountCheck, account_check
 from .jetstream import Bucket
 from .logs import configure_logging, correlation_id, quiet_framework
@@ -116,6 +117,7 @@ class Service:
         self._extra_buckets = extra_buckets
         self._started: list[Callable[[], Awaitable[None]]] = []
         self._stopping: list[Callable[[], Awaitable[None]]] = []
+        self._direct: list[DirectResponder] = []
         self.app.on_startup(self._on_startup)
         self.app.after_startup(self._after_startup)
         self.app.on_shutdown(self._on_shutdown)
@@ -140,6 +142,7 @@ class Service:
         workers: int = 1,
         subject: str | None = None,
         unanswered: Callable[[bytes], Awaitable[None]] | None = None,
+        direct: bool = False,
     ) -> None:
         """Serve one request operation of the contract with ``handler(request) -> reply``.
 
@@ -147,9 +150,26 @@ class Service:
         tenant check of a per-account subject come from the operations table.
         ``subject`` fills a per-replica subject in; ``workers`` requests run at once per
         replica; ``unanswered(body)`` takes a request published without a reply subject
-        (by default the handler runs and the reply is dropped).
+        (by default the handler runs and the reply is dropped). ``direct`` serves it on
+        a plain nats-py subscription (:mod:`byok_shared.direct`), for a latency-bound
+        hop; with tracing on, faststream's subscriber serves it (it carries the spans).
         """
         row = self._row(op)
+        if direct and not self.settings.otel_enabled:
+            queue = None if row.per_replica else self.queue
+            self._direct.append(
+                DirectResponder(
+                    subject or row.pattern,
+                    row.message,
+                    handler,
+                    queue=queue,
+                    workers=workers,
+                    metrics=self.metrics,
+                    unanswered=unanswered,
+                    check=account_check(row),
+                )
+            )
+            return
         self._subscribe(
             subject or row.pattern,
             row.message,
@@ -265,6 +285,8 @@ class Service:
         # written to be re-run after a transient failure.
         for hook in self._started:
             await with_backoff(hook, what=f"{self.name} start")
+        for responder in self._direct:  # like faststream's subscribers: after the hooks
+            await responder.start(self.nc)
 
     async def _after_startup(self) -> None:
         # A PING/PONG round trip: the server has every subscription of this replica before
@@ -274,6 +296,8 @@ class Service:
         log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
 
     async def _on_shutdown(self) -> None:
+        for responder in self._direct:  # the requests in flight finish before the hooks
+            await responder.stop()
         for hook in reversed(self._stopping):
             try:
                 await hook()

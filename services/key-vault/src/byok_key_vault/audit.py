@@ -24,7 +24,7 @@ from byok_shared.natsauth import ROLES, allows_publish
 
 from .deps import Deps
 
-__all__ = ["AUDITED", "JetStreamAudit", "audited", "caller_roles"]
+__all__ = ["AUDITED", "JetStreamAudit", "audited", "audited_alongside", "caller_roles"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,33 @@ def audited(
             raise
         finally:
             await _append(subject, cmd, reply, outcome, code, deps)
+
+    return call
+
+
+Alongside = Callable[[Any], Awaitable[None]]
+
+
+def audited_alongside(
+    subject: str,
+    handler: Callable[[Req, Deps, Alongside], Awaitable[BaseModel]],
+) -> Callable[[Req, Deps], Awaitable[BaseModel]]:
+    """Like :func:`audited` for a handler that appends its success entry itself, with its
+    last durable effect (``handler(cmd, deps, alongside)`` awaits ``alongside(reply)``
+    together with its event): one round trip less. A refusal is appended here."""
+
+    async def call(cmd: Req, deps: Deps) -> BaseModel:
+        async def success(reply: Any) -> None:
+            await _append(subject, cmd, reply, "ok", 200, deps)
+
+        try:
+            return await handler(cmd, deps, success)
+        except ByokError as exc:
+            await _append(subject, cmd, None, exc.error, exc.code, deps)
+            raise
+        except Exception:
+            await _append(subject, cmd, None, "internal", 500, deps)
+            raise
 
     return call
 

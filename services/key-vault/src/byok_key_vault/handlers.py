@@ -74,8 +74,15 @@ async def public_key(deps: Deps) -> PublicKey:
     return PublicKey(public_key=pair.public_b64, kid=pair.kid, suite=SUITE)
 
 
-async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
-    """Open, detect, check the model, validate live, then encrypt and store (in that order)."""
+async def configure(
+    cmd: ConfigureKey,
+    deps: Deps,
+    alongside: Callable[[KeyConfigured], Awaitable[None]] | None = None,
+) -> KeyConfigured:
+    """Open, detect, check the model, validate live, then encrypt and store (in that order).
+
+    ``alongside(reply)`` runs with the event's publish, once the record is stored (the
+    success's audit entry); both are done before the reply."""
     # The owner claim, the read-only check and the plan's policy: one round trip.
     acting = account_for(cmd.scope, cmd.account)
     owner, _, policy = await asyncio.gather(
@@ -131,9 +138,26 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
     event = key_event(
         "configured", record, KeyState.ACTIVE, revision, cmd.actor, request_id=cmd.request_id
     )
-    await deps.events.publish(
-        subjects.EVENTS_KEYS_CONFIGURED, event, msg_id=f"{key_id}.{revision}.configured"
+    reply = KeyConfigured(
+        provider=record.provider,
+        key_id=key_id,
+        hint=record.hint,
+        model=model,
+        scope=cmd.scope,
+        request_id=cmd.request_id,
     )
+    effects: list[Awaitable[None]] = [
+        deps.events.publish(
+            subjects.EVENTS_KEYS_CONFIGURED, event, msg_id=f"{key_id}.{revision}.configured"
+        )
+    ]
+    if alongside is not None:
+        effects.append(alongside(reply))
+    # The event and the audit entry are independent: one round trip for both, and the
+    # reply waits for every acknowledgement.
+    for outcome in await asyncio.gather(*effects, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
     log.info(
         "key configured",
         extra={
@@ -143,14 +167,7 @@ async def configure(cmd: ConfigureKey, deps: Deps) -> KeyConfigured:
             "hint": record.hint,
         },
     )
-    return KeyConfigured(
-        provider=record.provider,
-        key_id=key_id,
-        hint=record.hint,
-        model=model,
-        scope=cmd.scope,
-        request_id=cmd.request_id,
-    )
+    return reply
 
 
 async def remove(cmd: RemoveKey, deps: Deps) -> KeyRemoved:

@@ -15,7 +15,7 @@ from byok_shared import Service
 from byok_shared.responder import parse_request
 
 from . import handlers
-from .audit import AUDITED, audited
+from .audit import AUDITED, audited, audited_alongside
 from .handlers import Deps
 
 __all__ = ["HANDLERS", "register"]
@@ -49,7 +49,7 @@ def register(service: Service, deps: Callable[[], Deps], *, workers: int) -> Non
         deps,
         workers=workers,
     )
-    configure = audited(subjects.KEYS_CONFIGURE, handlers.configure)
+    configure = audited_alongside(subjects.KEYS_CONFIGURE, handlers.configure)
 
     async def fire_and_forget(body: bytes) -> None:
         """Published without a reply subject: the outcome is an event."""
@@ -65,6 +65,7 @@ def register(service: Service, deps: Callable[[], Deps], *, workers: int) -> Non
         lambda cmd: configure(cmd, deps()),
         workers=workers,
         unanswered=fire_and_forget,
+        direct=True,  # latency-bound: without faststream's per-message work
     )
 
 

@@ -28,10 +28,12 @@ def register(service: Service, deps: Callable[[], Deps], *, replica: str, worker
         deps,
         workers=workers,
     )
-    # Sealed to this replica only: its own subject, no queue group.
+    # Sealed to this replica only: its own subject, no queue group. On every configure's
+    # critical path: served without faststream's per-message work.
     service.serve(
         subjects.keys_validate_for("{replica}"),
         lambda cmd: handlers.validate(cmd, deps()),
         subject=subjects.keys_validate_for(replica),
         workers=workers,
+        direct=True,
     )
