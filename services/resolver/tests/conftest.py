@@ -185,7 +185,7 @@ class Runtime:
         body.update(fields)
         return json.dumps(body).encode()
 
-    async def raw(self, payload: bytes, timeout: float = 3.0) -> dict[str, Any]:
+    async def raw(self, payload: bytes, timeout: float = 10.0) -> dict[str, Any]:
         msg = await self.nc.request(subjects.RESOLVE, payload, timeout=timeout)
         data: dict[str, Any] = json.loads(msg.data)
         return data
@@ -197,7 +197,7 @@ class Runtime:
         return data
 
     async def until(
-        self, check: Callable[[dict[str, Any]], bool], *chain: str, timeout: float = 5.0
+        self, check: Callable[[dict[str, Any]], bool], *chain: str, timeout: float = 30.0
     ) -> dict[str, Any]:
         """Resolve until ``check`` holds (for eventually-applied state such as KV watches)."""
         deadline = asyncio.get_running_loop().time() + timeout
