@@ -176,24 +176,14 @@ class Account:
         )
 
     def _single(self, usage: UsageRecorded, charge: Charge, now: datetime) -> LedgerEntry:
+        item = _item(usage, charge)  # an ordinary debit carries its one call's fields itself
         return LedgerEntry(
             entry_id=entry_id("debit", self.account, usage.request_id),
             account=self.account,
             kind="debit",
-            amount=-charge.credits,
-            balance=self.balance - charge.credits,
-            reason=charge.reason,
-            request_id=usage.request_id,
-            provider=usage.provider,
-            model=usage.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            estimated_cost_usd=charge.usd,
-            price_source=charge.price_source,
-            flags=list(charge.flags),
-            claimed_source=usage.source if "source_mismatch" in charge.flags else None,
-            occurred_at=usage.occurred_at,
+            balance=self.balance + item.amount,
             recorded_at=now,
+            **item.model_dump(),
         )
 
 
