@@ -160,7 +160,7 @@ async def warm_hit(client: ByokClient, metrics_port: int) -> None:
 @pytest.mark.timeout(240)
 async def test_no_key_bytes_on_the_bus_in_logs_replies_metrics_or_on_disk(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    metrics_port = free_port()
+    metrics_port = free_port(block=len(subjects.SERVICES) + 1)  # make run: one port each
     with FakeProviders() as fake:
         stack = start_stack(data, fake, metrics_port)
         try:
