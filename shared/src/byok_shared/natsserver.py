@@ -27,6 +27,7 @@ __all__ = [
     "NatsCluster",
     "NatsServer",
     "PortTaken",
+    "bindable",
     "free_port",
     "local_cluster",
     "nats_server_binary",
@@ -56,7 +57,8 @@ def _ephemeral_low() -> int:
 _HANDED: set[int] = set()
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether a server could bind ``port`` on 127.0.0.1 now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -76,7 +78,7 @@ def free_port(block: int = 1) -> int:
         for _ in range(200):
             first = 10_000 + secrets.randbelow(high - 10_000)
             ports = range(first, first + block)
-            if not _HANDED.isdisjoint(ports) or not all(_bindable(p) for p in ports):
+            if not _HANDED.isdisjoint(ports) or not all(bindable(p) for p in ports):
                 continue
             _HANDED.update(ports)  # not handed out twice before its server binds it
             if len(_HANDED) > 4_000:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .natsserver import free_port
+from .natsserver import bindable, free_port
 from .processes import kill_process, stop_process
 from .settings import ByokSettings
 
@@ -86,15 +85,6 @@ def _write_private(path: Path, data: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -222,7 +212,7 @@ class OpenBao:
         binary = bao_binary()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         if self.dev:
-            while not _bindable(self.port + 1):  # dev mode's cluster listener: port + 1
+            while not bindable(self.port + 1):  # dev mode's cluster listener: port + 1
                 self.port = free_port()
             self.root_token = self.root_token or "byok-dev-" + secrets.token_hex(16)
             cmd = [
