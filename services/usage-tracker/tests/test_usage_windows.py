@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from byok_contracts.v1 import UsageRecorded
+from byok_usage_tracker import aggregates
 from byok_usage_tracker.adapters.memory import MemoryAggregateStore
 from byok_usage_tracker.aggregates import digest, minute_of
 
@@ -189,3 +190,57 @@ async def test_a_flush_keeps_a_bounded_number_of_writes_outstanding() -> None:
     await tracker.checkpoint(50)
     assert len(store.records) > 100
     assert store.most == 4
+
+
+class _GatedStore(MemoryAggregateStore):
+    """Writes wait for ``writes``, reads for ``reads``: a flush and a query held mid-way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes, self.reads = asyncio.Event(), asyncio.Event()
+        self.reads.set()
+        self.started = 0
+
+    async def put(self, key: str, value: bytes) -> None:
+        self.started += 1
+        await self.writes.wait()
+        await super().put(key, value)
+
+    async def get(self, key: str) -> bytes | None:
+        await self.reads.wait()
+        return await super().get(key)
+
+
+async def _settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_a_flush_starts_no_write_while_a_query_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aggregates, "QUERY_FIRST_S", 60.0)  # no timing in this test
+    store = _GatedStore()
+    store.writes.set()
+    tracker = tracker_on(store, capacity=1, flush_in_flight=2)
+    for i in range(20):
+        await tracker.record(event(f"r{i}", minute=i * 1440), i + 1)
+    await tracker.checkpoint(20)  # w1's days are stored, and no longer in memory
+    elsewhere = {"account": "other", "chain": [{"type": "workspace", "id": "w2"}], "key_id": "k2"}
+    for i in range(20, 40):
+        await tracker.record(event(f"r{i}", minute=(i - 20) * 1440 + 61, **elsewhere), i + 1)
+    store.writes.clear()
+    store.started = 0
+    flush = asyncio.create_task(tracker.checkpoint(40))
+    await _settle()
+    assert store.started == 2  # the flush's first writes, held
+    store.reads.clear()
+    query = asyncio.create_task(tracker.query(q(scope={"type": "workspace", "id": "w1"})))
+    await _settle()
+    store.writes.set()  # those two complete; the next wait for the query
+    await _settle()
+    assert store.started == 2
+    assert not flush.done()
+    store.reads.set()
+    assert (await query).calls == 20
+    await flush
+    assert store.started > 40
+    assert store.seq == 40

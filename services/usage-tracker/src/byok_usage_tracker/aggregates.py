@@ -23,6 +23,7 @@ already applied, so a crash between two record writes counts nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections import OrderedDict
@@ -56,6 +57,9 @@ V = TypeVar("V")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = 1440  # minutes
 FLUSH_IN_FLIGHT = 32  # record writes outstanding at once during a flush
+# A flush holds its next writes while a query runs, at most this long per write: queries
+# go first, and a stream of queries still cannot stop the checkpoint.
+QUERY_FIRST_S = 0.1
 
 
 @lru_cache(maxsize=65_536)
@@ -91,6 +95,9 @@ class Aggregates:
         self._dirty_requests: set[str] = set()
         self._day_lists: dict[str, set[int]] = {}  # dim digest -> days with a record
         self._dirty_lists: set[str] = set()
+        self._queries = 0
+        self._no_query = asyncio.Event()
+        self._no_query.set()
         self.checkpoint = 0
 
     async def start(self) -> int:
@@ -149,6 +156,18 @@ class Aggregates:
         self, dim: str, since: datetime | None, until: datetime | None
     ) -> dict[str, list[int | Decimal]]:
         """Per model ``[calls, input, output, usd, priced_calls]`` with ``since <= at < until``."""
+        self._queries += 1
+        self._no_query.clear()
+        try:
+            return await self._sums(dim, since, until)
+        finally:
+            self._queries -= 1
+            if not self._queries:
+                self._no_query.set()
+
+    async def _sums(
+        self, dim: str, since: datetime | None, until: datetime | None
+    ) -> dict[str, list[int | Decimal]]:
         lo = minute_of(since) if since is not None else None
         hi = minute_of(until) if until is not None else None
         parts: list[asyncio.Future[Totals]] = []
@@ -291,12 +310,15 @@ class Aggregates:
             record.hours[hour] = HourRecord.load(raw)
 
     async def _put_all(self, writes: list[tuple[str, bytes]]) -> None:
-        """Write with at most ``flush_in_flight`` outstanding: a query's reads queue
-        behind those, not behind the whole flush."""
+        """Write with at most ``flush_in_flight`` outstanding, none started while a query
+        runs: a query's reads queue behind those few, not behind the whole flush."""
         slots = asyncio.Semaphore(self.flush_in_flight)
 
         async def put(key: str, value: bytes) -> None:
             async with slots:
+                if self._queries:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._no_query.wait(), QUERY_FIRST_S)
                 await self.store.put(key, value)
 
         await asyncio.gather(*(put(key, value) for key, value in writes))
