@@ -144,8 +144,8 @@ async def test_upgrade_moves_an_old_day_to_hours_and_keeps_its_request_ids(
     assert (await restarted.query(window)).calls == 3
 
 
-async def test_a_query_reads_totals_and_at_most_two_edge_hours() -> None:
-    """Whole days: their totals record; a day the window cuts: its totals record and the
+async def test_a_query_reads_a_month_record_and_at_most_two_edge_days_and_hours() -> None:
+    """Whole days: their month's record; a day the window cuts: its totals record and the
     minute records of the hours it cuts, however many calls the day holds."""
     store = _CountingStore()
     writer = tracker_on(store)
@@ -163,8 +163,13 @@ async def test_a_query_reads_totals_and_at_most_two_edge_hours() -> None:
     assert report.calls == len([m for m in range(5 * 1440) if m % 1440 % 7 == 0 and 90 <= m < 5960])
     minute_reads = sorted(key for key in store.reads if key.startswith("min."))
     assert minute_reads == [f"min.{ACCOUNT}.{DAY0 * 24 + 1}", f"min.{ACCOUNT}.{DAY0 * 24 + 99}"]
-    assert len([key for key in store.reads if key.startswith("tot.")]) == 5
-    assert not [key for key in store.reads if key.startswith(("req.", "day."))]
+    month = 2025 * 12 + 5  # June 2025
+    assert sorted(key for key in store.reads if not key.startswith("min.")) == [
+        f"days.{ACCOUNT}",
+        f"mon.{ACCOUNT}.{month}",
+        f"tot.{ACCOUNT}.{DAY0}",
+        f"tot.{ACCOUNT}.{DAY0 + 4}",
+    ]
     store.reads.clear()
     inside_one_hour = q(account="acme", since=since, until=since + timedelta(minutes=20))
     assert (await reader.query(inside_one_hour)).calls == 3  # minutes 91, 98, 105

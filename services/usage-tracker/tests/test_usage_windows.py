@@ -29,15 +29,19 @@ def _brute(calls: list[UsageRecorded], since: datetime | None, until: datetime |
 
 def _calls(rng: random.Random, n: int) -> list[UsageRecorded]:
     return [
-        event(f"r{i}", minute=rng.randrange(4 * 1440), input_tokens=rng.randrange(1, 999))
+        # 4 days around T0, the first of a month: windows cut through months too
+        event(
+            f"r{i}", minute=rng.randrange(-2 * 1440, 2 * 1440), input_tokens=rng.randrange(1, 999)
+        )
         for i in range(n)
     ]
 
 
 def _moments(rng: random.Random) -> list[datetime | None]:
-    """Window ends: none, random minutes (cutting hours and days), and hour and day edges."""
-    edges = [T0 + timedelta(hours=h) for h in (0, 1, 23, 24, 50)]
-    randoms = [T0 + timedelta(minutes=rng.randrange(-60, 5 * 1440)) for _ in range(10)]
+    """Window ends: none, random minutes (cutting hours, days and months), hour, day and
+    month edges."""
+    edges = [T0 + timedelta(hours=h) for h in (-25, -1, 0, 1, 23, 24, 50)]
+    randoms = [T0 + timedelta(minutes=rng.randrange(-3 * 1440, 3 * 1440)) for _ in range(10)]
     return [None, *edges, *randoms]
 
 
@@ -141,7 +145,7 @@ class _CrashingStore(MemoryAggregateStore):
         await super().put(key, value)
 
 
-@pytest.mark.parametrize("lost", ["tot.", "min.", "req."])
+@pytest.mark.parametrize("lost", ["tot.", "min.", "mon.", "req."])
 async def test_a_crash_between_the_writes_of_a_flush_counts_nothing_twice(lost: str) -> None:
     rng = random.Random(3)
     calls = _calls(rng, 200)

@@ -1,7 +1,12 @@
 """The stored shapes of usage aggregates: a dimension's day totals, its hours, its request ids.
 
+- ``mon.<digest(dim)>.<month>``: ``{"seq", "days": {day: {model: sums}}}``, the totals of
+  each day of a calendar month (whole days of a window). A window of a month reads one or
+  two of them: one a dimension rewrites as it goes lives in the newest blocks of the
+  bucket's stream, where 30 day records would be spread over 30 blocks the server must
+  load from disk when cold (the first query after a restart).
 - ``tot.<digest(dim)>.<day>``: ``{"seq", "models": {model: sums}, "hours": {hour: {model:
-  sums}}}``, the day's totals and each hour's (whole days and whole hours of a window).
+  sums}}}``, the day's totals and each hour's (the days a window cuts through).
 - ``min.<digest(dim)>.<hour>``: ``{"seq", "minutes": {minute: {model: sums}}}``, the minute
   record of one hour (the at most two hours a window cuts through). A flush writes only the
   hours that changed, so neither a flush nor a query pays for a dense day's other hours.
@@ -10,8 +15,9 @@
 
 Days first stored by earlier code have a ``day.<digest(dim)>.<day>`` minute record of the
 whole day (``{"seq", "minutes", ...}``, account days may hold ``requests`` too) and a totals
-record without ``hours``, or none: such a day is read from its ``day.`` record, and the
-first call counted in it moves the day to this layout (:meth:`Day.from_legacy`).
+record without ``hours``, or none, and no month record names them: such a day is read from
+its own records, and the first call counted in it moves the day to this layout
+(:meth:`Day.from_legacy`) and into its month record.
 
 ``seq`` is the last stream sequence a record includes; each record has its own, so a
 crash between two writes of a flush is repaired by the replay (a record skips what it has).
@@ -21,21 +27,31 @@ a decimal string.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "DAY",
+    "HOUR",
     "Day",
     "DayTotals",
     "HourRecord",
     "Minutes",
+    "Month",
     "Sums",
     "Totals",
     "add_into",
+    "day_key",
+    "digest",
     "hour_totals",
     "legacy_minutes",
+    "minute_of",
+    "month_of",
     "requests_of_old_day",
     "totals_of",
     "window_totals",
@@ -47,6 +63,23 @@ Minutes = dict[int, Totals]  # per minute (or hour), per model
 
 _COMPACT = (",", ":")
 HOUR = 60  # minutes
+DAY = 1440  # minutes
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+@lru_cache(maxsize=65_536)
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def minute_of(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds() // 60)
+
+
+def day_key(dim: str, period: int) -> str:
+    """``<dim digest>.<day or month>``: a record's key after its kind."""
+    return f"{digest(dim)}.{period}"
 
 
 def zero() -> Sums:
@@ -97,6 +130,12 @@ def legacy_minutes(raw: bytes) -> tuple[int, Minutes]:
     """The stream sequence and the minutes of a whole-day ``day.`` record (earlier code)."""
     data = json.loads(raw)
     return int(data["seq"]), _load_keyed(data.get("minutes", {}))
+
+
+def month_of(day: int) -> int:
+    """The calendar month (``year * 12 + month - 1``) of a day counted from 1970-01-01."""
+    moment = _EPOCH_DAY + timedelta(days=day)
+    return moment.year * 12 + moment.month - 1
 
 
 def requests_of_old_day(raw: bytes | None) -> dict[str, int]:
@@ -237,3 +276,37 @@ class Day:
             hours.setdefault(minute // HOUR, HourRecord(seq)).minutes[minute] = models
         totals = DayTotals(seq, totals_of(minutes), hour_totals(minutes))
         return cls(totals, hours, set(hours))
+
+
+@dataclass
+class Month:
+    """A dimension's calendar month: the totals of each day it saw calls in (at most 31)."""
+
+    seq: int = 0
+    days: Minutes = field(default_factory=dict)
+
+    def add(self, day: int, model: str, sums: Sums, seq: int) -> bool:
+        if self.seq >= seq:
+            return False
+        add_into(self.days.setdefault(day, {}), model, sums)
+        self.seq = seq
+        return True
+
+    def adopt(self, day: int, totals: Totals) -> bool:
+        """Name a day moved from an earlier layout, with its totals so far (the calls
+        counted after them are added as they come); False when already named."""
+        if day in self.days:
+            return False
+        self.days[day] = {model: list(sums) for model, sums in totals.items()}
+        return True
+
+    def dump(self) -> bytes:
+        body = {"seq": self.seq, "days": _dump_keyed(self.days)}
+        return json.dumps(body, separators=_COMPACT).encode()
+
+    @classmethod
+    def load(cls, raw: bytes | None) -> Month:
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        return cls(int(data["seq"]), _load_keyed(data["days"]))
