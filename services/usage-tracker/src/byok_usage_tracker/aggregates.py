@@ -100,18 +100,20 @@ class Aggregates:
         """Count ``call`` (stream sequence ``seq``) once per (account, request_id)."""
         minute = minute_of(call.at)
         day = minute // DAY
-        requests = await self._requests_of(account, day)
+        # Everything the call counts into is loaded at once (a restart's catch-up reads
+        # most of it from the store: round trips in a row would be its cost).
+        requests, loaded = await asyncio.gather(
+            self._requests_of(account, day),
+            asyncio.gather(*(self._day(dim, day, minute // HOUR) for dim in dims)),
+        )
         first = requests.setdefault(digest(call.request_id), seq)
         if first != seq:
             return False  # the same request, carried by an earlier message
         self._dirty_requests.add(f"req.{digest(f'account:{account}')}.{day}")
         sums = _sums_of(call)
-        for dim in dims:
-            key = day_key(dim, day)
-            record, month = await self._day(dim, day)
-            await self._load_hour(key, record, minute // HOUR)
+        for dim, (record, month) in zip(dims, loaded, strict=True):
             if record.add(minute, call.model, sums, seq):
-                self._dirty.add(key)
+                self._dirty.add(day_key(dim, day))
             if month.add(day, call.model, sums, seq):
                 self._dirty_months.add(day_key(dim, month_of(day)))
         return True
@@ -201,20 +203,24 @@ class Aggregates:
         self._requests[key] = requests
         return requests
 
-    async def _day(self, dim: str, day: int) -> tuple[Day, Month]:
-        """The consumer's copy of a day and of its month, loaded if need be (a day of an
-        earlier layout is moved to this one, and named in its month)."""
+    async def _day(self, dim: str, day: int, hour: int) -> tuple[Day, Month]:
+        """The consumer's copy of a day, with ``hour`` loaded, and of its month; what is
+        not in memory is read in one round trip (a day of an earlier layout is moved to
+        this one, and named in its month)."""
         key, month_key = day_key(dim, day), day_key(dim, month_of(day))
         record, month = self._days.get(key), self._months.get(month_key)
         if record is not None and month is not None:
             self._days.move_to_end(key)
             self._months.move_to_end(month_key)
+            if hour not in record.hours:
+                await self._load_hour(dim, record, hour)
             return record, month
-        # the records of an earlier layout are read along, in the same round trip
-        tot, legacy, raw_month = await asyncio.gather(
+        # the hour and the records of an earlier layout are read along
+        tot, legacy, raw_month, raw_hour = await asyncio.gather(
             self.store.get(f"tot.{key}"),
             self.store.get(f"day.{key}"),
             self.store.get(f"mon.{month_key}"),
+            self.store.get(f"min.{digest(dim)}.{hour}"),
         )
         month = self._months.setdefault(month_key, Month.load(raw_month))
         if (record := self._days.get(key)) is None:
@@ -229,24 +235,20 @@ class Aggregates:
             else:
                 record = Day()
             self._days[key] = record
+        if hour not in record.hours:
+            record.hours[hour] = _hour_record(record, hour, raw_hour)
         days = await self.days_of(dim)
         if day not in days:
             days.add(day)
             self._dirty_lists.add(digest(dim))
         return record, month
 
-    async def _load_hour(self, key: str, record: Day, hour: int) -> None:
-        """Load an hour's minute record before it changes. An hour the day's totals do not
-        name has none worth reading: a record written by a flush that crashed before the
-        totals holds only calls after the checkpoint, which are replayed into a new one."""
-        if hour in record.hours:
-            return
-        if hour not in record.totals.hours:
-            record.hours[hour] = HourRecord()
-            return
-        raw = await self.store.get(f"min.{key.partition('.')[0]}.{hour}")
-        if hour not in record.hours:
-            record.hours[hour] = HourRecord.load(raw)
+    async def _load_hour(self, dim: str, record: Day, hour: int) -> None:
+        raw = None
+        if hour in record.totals.hours:
+            raw = await self.store.get(f"min.{digest(dim)}.{hour}")
+        if hour not in record.hours:  # loaded meanwhile: that copy is fresher
+            record.hours[hour] = _hour_record(record, hour, raw)
 
     async def _put_all(self, writes: list[tuple[str, bytes]]) -> None:
         """Write with at most ``flush_in_flight`` outstanding, none started while a query
@@ -270,6 +272,13 @@ class Aggregates:
             for dim_key in list(self._day_lists)[: len(self._day_lists) - self.capacity]:
                 if dim_key not in self._dirty_lists:
                     del self._day_lists[dim_key]
+
+
+def _hour_record(record: Day, hour: int, raw: bytes | None) -> HourRecord:
+    """An hour's minute record as stored. An hour the day's totals do not name has none
+    worth reading: a record written by a flush that crashed before the totals holds only
+    calls after the checkpoint, which are replayed into a new one."""
+    return HourRecord.load(raw) if hour in record.totals.hours else HourRecord()
 
 
 def _drop_clean(cache: OrderedDict[str, V], dirty: set[str], capacity: int) -> None:
