@@ -100,12 +100,7 @@ class Aggregates:
         """Count ``call`` (stream sequence ``seq``) once per (account, request_id)."""
         minute = minute_of(call.at)
         day = minute // DAY
-        # Everything the call counts into is loaded at once (a restart's catch-up reads
-        # most of it from the store: round trips in a row would be its cost).
-        requests, loaded = await asyncio.gather(
-            self._requests_of(account, day),
-            asyncio.gather(*(self._day(dim, day, minute // HOUR) for dim in dims)),
-        )
+        requests, loaded = await self._records_of(account, dims, day, minute // HOUR)
         first = requests.setdefault(digest(call.request_id), seq)
         if first != seq:
             return False  # the same request, carried by an earlier message
@@ -201,6 +196,42 @@ class Aggregates:
             legacy = await self.store.get(f"day.{day_key(f'account:{account}', day)}")
             requests = requests_of_old_day(legacy)
         self._requests[key] = requests
+        return requests
+
+    async def _records_of(
+        self, account: str, dims: list[str], day: int, hour: int
+    ) -> tuple[dict[str, int], list[tuple[Day, Month]]]:
+        """A call's request record and, per dimension, its day (``hour`` loaded) and month."""
+        requests = self._requests_in_memory(account, day)
+        loaded = [self._day_in_memory(dim, day, hour) for dim in dims]
+        if requests is not None and all(loaded):
+            return requests, [pair for pair in loaded if pair is not None]
+        # What is missing is loaded at once (a restart's catch-up reads most of it from
+        # the store: round trips in a row would be its cost).
+        return await asyncio.gather(
+            self._requests_of(account, day),
+            asyncio.gather(*(self._day(dim, day, hour) for dim in dims)),
+        )
+
+    def _day_in_memory(self, dim: str, day: int, hour: int) -> tuple[Day, Month] | None:
+        """A day with ``hour`` loaded and its month, when all are in memory (most calls:
+        an hour new to the day has nothing to read)."""
+        key, month_key = day_key(dim, day), day_key(dim, month_of(day))
+        record, month = self._days.get(key), self._months.get(month_key)
+        if record is None or month is None:
+            return None
+        if hour not in record.hours:
+            if hour in record.totals.hours:
+                return None
+            record.hours[hour] = HourRecord()
+        self._days.move_to_end(key)
+        self._months.move_to_end(month_key)
+        return record, month
+
+    def _requests_in_memory(self, account: str, day: int) -> dict[str, int] | None:
+        key = f"req.{digest(f'account:{account}')}.{day}"
+        if (requests := self._requests.get(key)) is not None:
+            self._requests.move_to_end(key)
         return requests
 
     async def _day(self, dim: str, day: int, hour: int) -> tuple[Day, Month]:
