@@ -246,12 +246,14 @@ class Aggregates:
             if hour not in record.hours:
                 await self._load_hour(dim, record, hour)
             return record, month
-        # the hour and the records of an earlier layout are read along
-        tot, legacy, raw_month, raw_hour = await asyncio.gather(
+        # the hour, the dimension's list of days and the records of an earlier layout
+        # are read along
+        tot, legacy, raw_month, raw_hour, days = await asyncio.gather(
             self.store.get(f"tot.{key}"),
             self.store.get(f"day.{key}"),
             self.store.get(f"mon.{month_key}"),
             self.store.get(f"min.{digest(dim)}.{hour}"),
+            self.days_of(dim),
         )
         month = self._months.setdefault(month_key, Month.load(raw_month))
         if (record := self._days.get(key)) is None:
@@ -268,7 +270,6 @@ class Aggregates:
             self._days[key] = record
         if hour not in record.hours:
             record.hours[hour] = _hour_record(record, hour, raw_hour)
-        days = await self.days_of(dim)
         if day not in days:
             days.add(day)
             self._dirty_lists.add(digest(dim))
