@@ -1,4 +1,4 @@
-"""The stored shapes of usage aggregates: a dimension's day totals, its hours, its request ids.
+"""The stored shapes of usage aggregates: a dimension's months, days and hours, its request ids.
 
 - ``mon.<digest(dim)>.<month>``: ``{"seq", "days": {day: {model: sums}}}``, the totals of
   each day of a calendar month (whole days of a window). A window of a month reads one or
