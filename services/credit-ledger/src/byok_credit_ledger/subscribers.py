@@ -22,8 +22,9 @@ from byok_shared import Metrics, Service
 from byok_shared.consume import PullLoop
 from byok_shared.consume import settle as _settle
 from byok_shared.consume import stream_seq as _seq
-from byok_shared.jetstream import usage_consumer
+from byok_shared.jetstream import STREAM_USAGE, usage_consumer
 
+from .adapters.prefetch import Prefetcher
 from .config import LedgerConfig
 from .domain import debited_ids
 from .handlers import Ledger, PreparedDebit
@@ -57,19 +58,28 @@ class UsageConsumer:
         self._metrics = metrics
         self._loop: PullLoop | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._prefetch: Prefetcher | None = None
         self._unacked: list[Msg] = []  # debited, acked once their effects are published
 
     async def start(self) -> None:
         config = self._config
-        self._sub = sub = await usage_consumer(
+        self._sub = await usage_consumer(
             self._js,
             config.durable,
             ack_wait=config.ack_wait,
             max_ack_pending=config.max_ack_pending,
         )
+        # The durable is made (or bound) by ``usage_consumer``; batches are pulled ahead.
+        self._prefetch = prefetch = Prefetcher(
+            self._js._nc,
+            STREAM_USAGE,
+            config.durable,
+            batch=config.batch,
+            expires=config.fetch_timeout,
+        )
         self._loop = PullLoop(
             "ledger-usage-consumer",
-            lambda: sub.fetch(config.batch, timeout=config.fetch_timeout),
+            prefetch.fetch,
             self.handle,
             self._flush,
             flush_interval=config.flush_interval,
@@ -79,6 +89,8 @@ class UsageConsumer:
     async def stop(self) -> None:
         if self._loop is not None:
             await self._loop.stop()
+        if self._prefetch is not None:
+            await self._prefetch.stop()
         if self._sub is not None:
             # An open pull request would hold the connection's drain until it times out.
             with contextlib.suppress(Exception):
