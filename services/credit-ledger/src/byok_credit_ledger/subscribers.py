@@ -76,6 +76,7 @@ class UsageConsumer:
             config.durable,
             batch=config.batch,
             expires=config.fetch_timeout,
+            idle_after=config.flush_interval,
         )
         self._loop = PullLoop(
             "ledger-usage-consumer",

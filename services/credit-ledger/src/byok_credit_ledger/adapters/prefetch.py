@@ -41,12 +41,16 @@ class Prefetcher:
         *,
         batch: int,
         expires: float,
+        idle_after: float | None = None,
         window: int | None = None,
     ) -> None:
         self._nc = nc
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._batch = batch
         self._expires = expires
+        # How long ``fetch`` waits for a first message before reporting idle: the loop's
+        # idle flush acks what was debited, so a burst's last acks need not wait ``expires``.
+        self._idle_after = min(expires, idle_after or expires)
         self._window = window or 2 * batch
         self._inbox = ""
         self._sub: Subscription | None = None
@@ -56,12 +60,13 @@ class Prefetcher:
         self._ready = asyncio.Event()
 
     async def fetch(self) -> list[Msg]:
-        """Up to ``batch`` messages, in stream order; TimeoutError when none came in time."""
+        """Up to ``batch`` messages, in stream order; TimeoutError when none came within
+        ``idle_after`` (the open requests stay: what they bring is for the next call)."""
         if self._sub is None:
             self._inbox = self._nc.new_inbox()
             self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._expires
+        deadline = loop.time() + self._idle_after
         while not self._buffer:
             await self._top_up()
             remaining = deadline - loop.time()
