@@ -1,22 +1,28 @@
 """The throughput path keeps its promises: request-index claims of many accounts go in one
 atomic batch (and fall back to one by one when a key exists or the stream refuses atomic
-batches), provisioning gives an existing index bucket ``allow_atomic``, and with batches
-pulled ahead and in flight together each account is still debited in stream order."""
+batches), provisioning gives an existing index bucket ``allow_atomic``, with batches
+pulled ahead and in flight together each account is still debited in stream order, and
+what is pulled ahead but not handled goes back at once on stop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from ledger_helpers import usage
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, StreamConfig
 
 from byok_contracts import subjects
 from byok_contracts.v1.ledger import LedgerEntry
 from byok_credit_ledger.adapters.batch_publish import BatchPublisher, Published
 from byok_credit_ledger.adapters.kv_state import BUCKET_LEDGER_REQUESTS, KvRequestIndex
+from byok_credit_ledger.adapters.prefetch import Prefetcher, PullFailed
 from byok_credit_ledger.app import create_app
 from byok_credit_ledger.config import LedgerConfig
 from byok_shared.jetstream import STREAM_LEDGER, STREAM_USAGE, ensure_jetstream
@@ -114,3 +120,54 @@ async def test_each_account_is_debited_in_stream_order(
         debited[entry.account] += [d.request_id for d in entry.debits()]
     for n, account in enumerate(accounts):
         assert debited[account] == [f"r{i:02d}" for i in range(n, 90, 2)]
+
+
+async def _prefetch_stream(js: JetStreamContext, count: int) -> None:
+    await js.add_stream(StreamConfig(name="PREFETCH", subjects=["prefetch"]))
+    for i in range(count):
+        await js.publish("prefetch", str(i).encode())
+    await js.add_consumer(
+        "PREFETCH",
+        ConsumerConfig(durable_name="c", ack_policy=AckPolicy.EXPLICIT, ack_wait=60),
+    )
+
+
+async def _until(js: JetStreamContext, done: Callable[[ConsumerInfo], bool]) -> None:
+    for _ in range(500):
+        if done(await js.consumer_info("PREFETCH", "c")):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the consumer never got there")
+
+
+async def test_prefetcher_hands_over_in_order_and_gives_back_what_it_holds(
+    nc: NatsClient, js: JetStreamContext
+) -> None:
+    await _prefetch_stream(js, 10)
+    first = Prefetcher(nc, "PREFETCH", "c", batch=4, expires=1.0, idle_after=0.2)
+    msgs = await first.fetch()
+    assert [m.data for m in msgs] == [b"0", b"1", b"2", b"3"]
+    for msg in msgs:
+        await msg.ack()
+    await _until(js, lambda info: info.num_pending == 0)  # the rest is pulled ahead
+    await first.stop()  # ... and handed back: redelivered now, not after ack_wait (60 s)
+    second = Prefetcher(nc, "PREFETCH", "c", batch=10, expires=1.0, idle_after=0.2)
+    seen: list[bytes] = []
+    for _ in range(20):  # a few seconds at most, far below ack_wait
+        with contextlib.suppress(TimeoutError):
+            seen += [m.data for m in await second.fetch()]
+        if len(seen) >= 6:
+            break
+    assert seen == [str(i).encode() for i in range(4, 10)]
+    await second.stop()
+
+
+async def test_a_deleted_consumer_fails_the_fetch(nc: NatsClient, js: JetStreamContext) -> None:
+    await _prefetch_stream(js, 0)
+    prefetch = Prefetcher(nc, "PREFETCH", "c", batch=4, expires=5.0, idle_after=2.0)
+    fetching = asyncio.create_task(prefetch.fetch())
+    await _until(js, lambda info: info.num_waiting > 0)  # its pull request is open
+    await js.delete_consumer("PREFETCH", "c")
+    with pytest.raises(PullFailed):
+        await fetching
+    await prefetch.stop()

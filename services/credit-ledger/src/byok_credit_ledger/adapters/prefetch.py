@@ -17,17 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-__all__ = ["Prefetcher"]
+__all__ = ["Prefetcher", "PullFailed"]
 
-log = logging.getLogger(__name__)
 
 _HEARTBEAT = "100"
+_ENDED = ("404", "408")  # no messages / expired: an ordinary end of a request
+
+
+class PullFailed(Exception):
+    """The server ended a pull request with an error status (a deleted consumer, a
+    leadership change): the caller's loop waits a little and pulls again."""
 
 
 class Prefetcher:
@@ -58,6 +62,7 @@ class Prefetcher:
         self._owed = 0  # messages asked for that are neither delivered nor known expired
         self._asked_at = 0.0
         self._ready = asyncio.Event()
+        self._failure: str | None = None
 
     async def fetch(self) -> list[Msg]:
         """Up to ``batch`` messages, in stream order; TimeoutError when none came within
@@ -74,6 +79,9 @@ class Prefetcher:
                 raise TimeoutError
             self._ready.clear()
             await asyncio.wait_for(self._ready.wait(), remaining)
+            if self._failure is not None and not self._buffer:
+                failure, self._failure = self._failure, None
+                raise PullFailed(failure)  # not asked again at once: no busy loop
         msgs = self._buffer[: self._batch]
         del self._buffer[: self._batch]
         await self._top_up()  # the next batch is delivered while these are handled
@@ -113,6 +121,6 @@ class Prefetcher:
             assert msg.headers is not None
             left = msg.headers.get("Nats-Pending-Messages", "")
             self._owed = max(0, self._owed - int(left)) if left.isdigit() else 0
-            if status not in ("404", "408"):
-                log.debug("pull request ended: %s %s", status, msg.headers.get("Description"))
+            if status not in _ENDED:
+                self._failure = f"{status} {msg.headers.get('Description', '')}".strip()
         self._ready.set()
