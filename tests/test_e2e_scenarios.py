@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from nats.js.errors import NoKeysError
+from nats.js.kv import KeyValue
 
 from byok_contracts import (
     Forbidden,
@@ -22,6 +24,19 @@ from byok_contracts import (
     subjects,
 )
 from byok_shared.testing.system import System, events_on, key, one_event, until
+
+
+async def _listed(kv: KeyValue) -> list[str]:
+    """The bucket's keys. On the R3 cluster the listing's consumer may be placed on a
+    replica that has not applied the acknowledged write yet: poll until it has."""
+
+    async def keys() -> list[str]:
+        try:
+            return await kv.keys()
+        except NoKeysError:
+            return []
+
+    return await until(keys, bool, timeout=10)
 
 
 async def test_1_paste_an_anthropic_key_at_workspace_scope(system: System) -> None:
@@ -39,7 +54,7 @@ async def test_1_paste_an_anthropic_key_at_workspace_scope(system: System) -> No
     (listed,) = await system.client.list_keys("workspace:acme")
     assert (listed.key_id, listed.state, listed.hint) == (reply.key_id, "active", reply.hint)
     kv = await system.client.nc.jetstream().key_value("byok-keys")
-    (slot,) = await kv.keys()
+    (slot,) = await _listed(kv)
     stored = json.loads((await kv.get(slot)).value or b"{}")["ciphertext"]
     assert stored.startswith(f"{system.cipher}:v1:")  # encrypted by the chosen cipher
     event = await one_event(system, configured)

@@ -14,7 +14,11 @@ from byok_contracts import (
     check_provider,
     subjects,
 )
-from byok_contracts.sealing import check_configure_binding, parse_configure_envelope
+from byok_contracts.sealing import (
+    ConfigureEnvelope,
+    check_configure_binding,
+    parse_configure_envelope,
+)
 from byok_contracts.v1 import (
     AccountChanged,
     AccountPolicy,
@@ -83,14 +87,22 @@ async def configure(
 
     ``alongside(reply)`` runs with the event's publish, once the record is stored (the
     success's audit entry); both are done before the reply."""
-    # The owner claim, the read-only check and the plan's policy: one round trip.
+    # The owner claim, the read-only check and the plan's policy: one round trip, during
+    # which the seal is opened (CPU). Their refusals come first, as if read before opening.
     acting = account_for(cmd.scope, cmd.account)
-    owner, _, policy = await asyncio.gather(
+    reads = asyncio.gather(
         claim_owner(cmd.scope, cmd.account, deps.owners),
         _check_writable(cmd.scope, deps),
         _policy(acting, deps),
     )
-    key = domain.clean_key(await _open_bound(cmd, owner, deps))
+    await asyncio.sleep(0)  # the reads go out before the CPU work starts
+    try:
+        envelope = await _open(cmd, deps)
+    except BaseException:
+        await reads
+        raise
+    owner, _, policy = await reads
+    key = domain.clean_key(_bound(cmd, envelope, owner))
     provider = check_provider(key, cmd.provider)
     model = domain.choose_model(
         deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
@@ -249,11 +261,18 @@ async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyR
     return AccountPolicyReply(**policy.model_dump())
 
 
-async def _open_bound(cmd: ConfigureKey, owner: str | None, deps: Deps) -> bytes:
-    """Open the configure seal and check it was made for this scope, account and request."""
+async def _open(cmd: ConfigureKey, deps: Deps) -> ConfigureEnvelope:
+    """Open the configure seal and read the envelope inside."""
     plaintext = await deps.sealing.open(cmd.sealed_key, cmd.kid, subjects.KEYS_CONFIGURE)
     try:
-        envelope = parse_configure_envelope(plaintext)
+        return parse_configure_envelope(plaintext)
+    except SealBindingError as exc:
+        raise MalformedRequest(exc.message, error=exc.error) from None
+
+
+def _bound(cmd: ConfigureKey, envelope: ConfigureEnvelope, owner: str | None) -> bytes:
+    """The key, once the envelope is known to be made for this scope, account and request."""
+    try:
         check_configure_binding(
             envelope, accounts=(cmd.account, owner), scope=cmd.scope, request_id=cmd.request_id
         )
