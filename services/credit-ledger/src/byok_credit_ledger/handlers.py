@@ -162,7 +162,7 @@ class Ledger:
             oldest = min(c.base_seq for c in platform)
             if acct.base_seq > oldest:
                 # a snapshot since the claims dropped the entries up to it from memory
-                dropped = await self.folds.debited_upto(account, oldest, acct.base_seq)
+                dropped = await self.folds.debited_since(acct, oldest)
             due: list[tuple[UsageRecorded, Charge, bool]] = []
             for call in platform:
                 rid = call.usage.request_id
