@@ -82,7 +82,8 @@ class UsageConsumer:
             STREAM_USAGE,
             config.durable,
             batch=config.batch,
-            expires=config.fetch_timeout,
+            # short-lived requests: a stop waits for its open ones to end (see stop)
+            expires=min(config.fetch_timeout, 4 * config.flush_interval),
             idle_after=config.flush_interval,
         )
         self._loop = PullLoop(

@@ -88,8 +88,19 @@ class Prefetcher:
         return msgs
 
     async def stop(self) -> None:
-        """Stop receiving; what was delivered but not handled goes back at once."""
+        """Stop receiving; what was delivered but not handled goes back at once.
+
+        The open requests end first (at most ``expires``): one still open would take
+        what is given back, or published meanwhile, to an inbox nobody reads, and the
+        server would redeliver it only after ``ack_wait``.
+        """
         if self._sub is not None:
+            loop = asyncio.get_running_loop()
+            deadline = self._asked_at + self._expires + 0.2
+            while self._owed and loop.time() < deadline:
+                self._ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ready.wait(), deadline - loop.time())
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
