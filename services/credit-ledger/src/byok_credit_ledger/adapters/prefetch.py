@@ -26,7 +26,8 @@ __all__ = ["Prefetcher", "PullFailed"]
 
 
 _HEARTBEAT = "100"
-_ENDED = ("404", "408")  # no messages / expired: an ordinary end of a request
+_ENDED = ("404", "408", "409")  # no messages, expired, cleared (leadership change...): ask again
+_GONE = ("Consumer Deleted", "Consumer is push based")  # 409s that asking again cannot cure
 
 
 class PullFailed(Exception):
@@ -65,7 +66,7 @@ class Prefetcher:
         self._failure: str | None = None
 
     async def fetch(self) -> list[Msg]:
-        """Up to ``batch`` messages, in stream order; TimeoutError when none came within
+        """Up to ``batch`` messages, in delivery order; TimeoutError when none came within
         ``idle_after`` (the open requests stay: what they bring is for the next call)."""
         if self._sub is None:
             self._inbox = self._nc.new_inbox()
@@ -132,6 +133,7 @@ class Prefetcher:
             assert msg.headers is not None
             left = msg.headers.get("Nats-Pending-Messages", "")
             self._owed = max(0, self._owed - int(left)) if left.isdigit() else 0
-            if status not in _ENDED:
-                self._failure = f"{status} {msg.headers.get('Description', '')}".strip()
+            description = msg.headers.get("Description", "")
+            if status not in _ENDED or description in _GONE:
+                self._failure = f"{status} {description}".strip()
         self._ready.set()
