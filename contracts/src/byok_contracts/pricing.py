@@ -86,6 +86,14 @@ class Pricing:
         # (model, day) and apply flat rates directly; tiered prices go through calc_price.
         self._price = lru_cache(maxsize=4096)(_genai_model_price)
         self._full = lru_cache(maxsize=65_536)(self._tiered)
+        # Reading the flat rates out of a price entry was most of an estimate (the ledger
+        # prices every platform call): once per (model, day) too.
+        self._rates = lru_cache(maxsize=4096)(self._flat_rates)
+
+    def _flat_rates(self, provider: str, model: str, day: str | None) -> tuple[bool, Rates | None]:
+        """(the dataset knows the model that day, its flat rates when it has them)."""
+        price = self._price(provider, model, day)
+        return price is not None, _linear_rates(price) if price is not None else None
 
     def _tiered(
         self, provider: str, model: str, day: str | None, input_tokens: int, output_tokens: int
@@ -103,9 +111,8 @@ class Pricing:
         """Estimated USD cost of one call; prices in force on ``at``'s day (UTC)."""
         if self._use_genai:
             day = at.astimezone(UTC).date().isoformat() + "T12:00:00+00:00" if at else None
-            price = self._price(provider, model, day)
-            if price is not None:
-                rates = _linear_rates(price)
+            known, rates = self._rates(provider, model, day)
+            if known:
                 if rates is not None:
                     usd = (rates[0] * input_tokens + rates[1] * output_tokens) / _MILLION
                 else:

@@ -94,6 +94,26 @@ def test_snapshot_round_trip_drops_indexed_ids() -> None:
     assert (again.balance, again.last_seq, again.base_seq) == (-6, 2, 2)
 
 
+def test_a_snapshot_keeps_what_it_dropped_for_claims_made_just_before_it() -> None:
+    account = Account("acme")
+    for seq, rid in enumerate(["r1", "r2", "r3"], start=1):
+        entry = account.debit(usage(rid), platform(3), AT, False)
+        assert entry is not None
+        account.apply(seq, entry)
+    assert account.debited_between(1, 3) is None  # no snapshot yet: ask the journal
+    account.indexed(account.snapshot())
+    assert account.debited_between(1, 3) == {"r2": 2, "r3": 3}
+    assert account.debited_between(0, 3) == {"r1": 1, "r2": 2, "r3": 3}
+    assert account.debited_between(3, 3) == {}
+    entry = account.debit(usage("r4"), platform(3), AT, False)
+    assert entry is not None
+    account.apply(4, entry)
+    account.indexed(account.snapshot())  # a second snapshot: only (3, 4] is still known
+    assert account.debited_between(3, 4) == {"r4": 4}
+    assert account.debited_between(1, 4) is None
+    assert Account.from_snapshot(account.snapshot()).debited_between(3, 4) is None
+
+
 def test_crossing() -> None:
     assert crossing(None, 0) == "exhausted"
     assert crossing(10, -1) == "exhausted"

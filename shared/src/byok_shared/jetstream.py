@@ -137,6 +137,9 @@ class Bucket:
     name: str
     history: int = 1
     ttl: float | None = None
+    # The bucket's stream takes JetStream atomic batches (``allow_atomic``, nats-server
+    # 2.12+): the ledger commits a fetched batch's request-index claims in one.
+    atomic: bool = False
 
 
 BUCKETS: tuple[Bucket, ...] = (
@@ -156,7 +159,10 @@ BUCKETS: tuple[Bucket, ...] = (
 SERVICE_BUCKETS: Final[Mapping[str, tuple[Bucket, ...]]] = {
     "key-vault": (Bucket("byok-key-index"),),
     "validator": (Bucket("byok-validator-sweeps"),),
-    "credit-ledger": (Bucket("byok-ledger-snapshots"), Bucket("byok-ledger-requests")),
+    "credit-ledger": (
+        Bucket("byok-ledger-snapshots"),
+        Bucket("byok-ledger-requests", atomic=True),
+    ),
     "usage-tracker": (Bucket("byok-usage-aggregates"),),
 }
 

@@ -96,6 +96,9 @@ def _provisioned(config: StreamConfig) -> dict[str, Any]:
     return _essentials(config) | {
         "max_bytes": _limit(config.max_bytes),
         "replicas": config.num_replicas or 1,
+        # not essential (the ledger claims one by one without it), but provisioned: an
+        # existing bucket gets it on the next provisioning run
+        "allow_atomic": bool(config.allow_atomic),
     }
 
 
@@ -117,6 +120,7 @@ def _bucket_stream(bucket: Bucket, replicas: int) -> StreamConfig:
         max_msgs_per_subject=bucket.history,
         max_age=bucket.ttl,
         num_replicas=replicas,
+        allow_atomic=bucket.atomic or None,
     )
 
 
@@ -167,7 +171,8 @@ async def _provision_bucket(
         except BadRequestError as exc:
             if is_transient(exc):
                 raise
-    elif _differences(_provisioned(want), _provisioned(have)):
+        have = await _info(js, want.name)  # what KeyValueConfig cannot say is set below
+    if have is not None and _differences(_provisioned(want), _provisioned(have)):
         await js.update_stream(
             replace(
                 have,
@@ -178,9 +183,11 @@ async def _provision_bucket(
                 max_msgs_per_subject=bucket.history,
                 max_age=bucket.ttl or 0,
                 num_replicas=replicas,
+                allow_atomic=want.allow_atomic,
             )
         )
-        done.append(f"updated bucket {bucket.name}")
+        if not any(line.endswith(f"bucket {bucket.name}") for line in done):
+            done.append(f"updated bucket {bucket.name}")
 
 
 async def provision_jetstream(

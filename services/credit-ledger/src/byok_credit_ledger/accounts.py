@@ -112,7 +112,7 @@ class AccountFolds:
             return [False] * len(request_ids)
         priors = await self._ask(self.index.claim_many(state.account, fresh, state.last_seq))
         old = [p for p in priors if p is not None and p < state.base_seq]
-        dropped = await self.debited_upto(state.account, min(old), state.base_seq) if old else {}
+        dropped = await self.debited_since(state, min(old)) if old else {}
         answers = {
             rid: prior is not None and prior < state.base_seq and dropped.get(rid, -1) > prior
             for rid, prior in zip(fresh, priors, strict=True)
@@ -128,6 +128,14 @@ class AccountFolds:
             for seq, e in await self._read(account, after)
             if seq <= upto
         )
+
+    async def debited_since(self, state: Account, after: int) -> dict[str, int]:
+        """Request id -> sequence of every debit with ``after < seq <= state.base_seq``:
+        from memory when the last snapshot dropped them, else from the journal."""
+        known = state.debited_between(after, state.base_seq)
+        if known is not None:
+            return known
+        return await self.debited_upto(state.account, after, state.base_seq)
 
     async def debited_upto(self, account: str, after: int, upto: int) -> dict[str, int]:
         """Request id -> sequence of every debit with ``after < seq <= upto``."""

@@ -82,7 +82,12 @@ class Account:
     entries: int = 0
     base_seq: int = 0  # the request index covers every entry up to here
     grants: dict[str, int] = field(default_factory=dict)  # since base_seq
-    debited: set[str] = field(default_factory=set)  # since base_seq
+    debited: dict[str, int] = field(default_factory=dict)  # since base_seq: id -> entry seq
+    # What the last snapshot dropped from memory: the debits with seq in (dropped_after,
+    # base_seq]. Claims made just before that snapshot ask about exactly these (a batch is
+    # claimed while the previous one is appended), answered without reading the journal.
+    dropped: dict[str, int] = field(default_factory=dict)
+    dropped_after: int | None = None  # None: not known (loaded from a snapshot)
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> Account:
@@ -106,8 +111,18 @@ class Account:
         """``snapshot`` (of this state) is stored and its ids are in the index: drop them."""
         if snapshot.last_seq == self.last_seq:
             self.grants.clear()
-            self.debited.clear()
+            self.dropped, self.debited = self.debited, {}
+            self.dropped_after = self.base_seq
             self.base_seq = snapshot.last_seq
+
+    def debited_between(self, after: int, upto: int) -> dict[str, int] | None:
+        """Request id -> seq of the debits with ``after < seq <= upto`` when memory holds
+        all of them (up to the snapshot: the ids the last one dropped), else None."""
+        if upto <= after:
+            return {}
+        if upto == self.base_seq and self.dropped_after is not None and after >= self.dropped_after:
+            return {rid: seq for rid, seq in self.dropped.items() if seq > after}
+        return None
 
     def apply(self, seq: int, entry: LedgerEntry) -> None:
         """Fold one stored entry (stream sequence ``seq``) into the state."""
@@ -116,7 +131,8 @@ class Account:
         self.entries += 1
         if entry.kind == "grant" and entry.idempotency_key is not None:
             self.grants[entry.idempotency_key] = entry.amount
-        self.debited.update(debited_ids(entry))
+        for rid in debited_ids(entry):
+            self.debited[rid] = seq
 
     def grant(self, cmd: Grant, now: datetime, granted_before: int | None) -> LedgerEntry | None:
         """The entry a grant appends, or None when this key was already granted."""

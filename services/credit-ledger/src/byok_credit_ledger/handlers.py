@@ -113,9 +113,16 @@ class Ledger:
     async def prepare_many(self, usages: list[UsageRecorded]) -> list[PreparedDebit | Exception]:
         """:meth:`prepare` for calls of one account, the index asked once for all of them."""
         out: list[PreparedDebit | Exception] = []
+        platform_keys: dict[tuple[str, str], bool] = {}  # a batch mostly repeats a few keys
         for usage in usages:
             try:
-                platform_key = usage.key_id is not None and await self._platform(usage)
+                platform_key = False
+                if usage.key_id is not None:
+                    key = (usage.key_id, usage.provider)
+                    known = platform_keys.get(key)
+                    if known is None:
+                        known = platform_keys[key] = await self._platform(usage)
+                    platform_key = known
                 out.append(PreparedDebit(usage, self.charger.charge(usage, platform_key)))
             except Exception as exc:  # this call waits for its redelivery; the others go on
                 out.append(exc)
@@ -162,7 +169,7 @@ class Ledger:
             oldest = min(c.base_seq for c in platform)
             if acct.base_seq > oldest:
                 # a snapshot since the claims dropped the entries up to it from memory
-                dropped = await self.folds.debited_upto(account, oldest, acct.base_seq)
+                dropped = await self.folds.debited_since(acct, oldest)
             due: list[tuple[UsageRecorded, Charge, bool]] = []
             for call in platform:
                 rid = call.usage.request_id

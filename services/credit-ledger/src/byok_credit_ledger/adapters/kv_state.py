@@ -24,6 +24,7 @@ from byok_shared.jetstream import Bucket
 
 from ..domain import Snapshot
 from ..errors import JournalUnavailable
+from .atomic_claims import AtomicClaims
 from .batch_publish import BatchPublisher
 
 WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF: the key exists
@@ -39,7 +40,7 @@ __all__ = [
 
 BUCKET_LEDGER_SNAPSHOTS = "byok-ledger-snapshots"
 BUCKET_LEDGER_REQUESTS = "byok-ledger-requests"
-LEDGER_BUCKETS = (Bucket(BUCKET_LEDGER_SNAPSHOTS), Bucket(BUCKET_LEDGER_REQUESTS))
+LEDGER_BUCKETS = (Bucket(BUCKET_LEDGER_SNAPSHOTS), Bucket(BUCKET_LEDGER_REQUESTS, atomic=True))
 
 
 def _digest(text: str) -> str:
@@ -97,6 +98,7 @@ class KvRequestIndex:
     ) -> None:
         self._kv = kv
         self._batches = batches
+        self._atomic = AtomicClaims(batches) if batches is not None else None
         self._in_flight = asyncio.Semaphore(in_flight)
 
     @classmethod
@@ -108,14 +110,17 @@ class KvRequestIndex:
     async def claim_many(
         self, account: str, request_ids: Sequence[str], seq: int
     ) -> list[int | None]:
-        """:meth:`claim` for several ids at once: creates published back to back."""
-        if self._batches is None or len(request_ids) < 2:
+        """:meth:`claim` for several ids at once: one atomic batch with other accounts'
+        claims when every key is new, else creates published back to back."""
+        if self._batches is None or self._atomic is None or len(request_ids) < 2:
             return [await self.claim(account, rid, seq) for rid in request_ids]
         keys = [f"{account}.d.{_digest(rid)}" for rid in request_ids]
         value = str(seq).encode()
-        acks = await self._batches.publish(
-            [(f"$KV.{BUCKET_LEDGER_REQUESTS}.{key}", value, _CREATE) for key in keys]
-        )
+        creates = [(f"$KV.{BUCKET_LEDGER_REQUESTS}.{key}", value, _CREATE) for key in keys]
+        # An id twice in one batch would fail it whole (its second create finds the first).
+        if len(set(keys)) == len(keys) and await self._atomic.create_all(creates):
+            return [None] * len(keys)
+        acks = await self._batches.publish(creates)
         out: list[int | None] = []
         for key, ack in zip(keys, acks, strict=True):
             if ack.error is None:
