@@ -3,16 +3,18 @@ known good, and the provider's verdict answers before anything else that runs wi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 from key_vault_helpers import KEY, configure_cmd
 
-from byok_contracts import KeyRejected, Unavailable, Unprocessable, seal, subjects
+from byok_contracts import KeyRejected, Unavailable, Unprocessable, WrongAccount, seal, subjects
 from byok_key_vault import handlers
 from byok_key_vault.adapters.local_cipher import LocalCipher
-from byok_key_vault.adapters.memory import MemoryValidator
+from byok_key_vault.adapters.memory import MemoryOwnerStore, MemoryValidator
 from byok_key_vault.errors import CipherUnavailable, SealedKeyUnreadable, StaleKid
+from byok_shared.testing.polling import eventually
 
 
 async def test_configure_errors(deps: handlers.Deps) -> None:
@@ -62,3 +64,66 @@ async def test_the_providers_verdict_decides_before_the_cipher(deps: handlers.De
     with pytest.raises(CipherUnavailable):
         await handlers.configure(await configure_cmd(down), down)
     assert await deps.keys.slots() == []
+
+
+class _GatedOwners(MemoryOwnerStore):
+    """An owner store whose claims answer only when the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def claim(self, scope_key: str, account: str) -> str:
+        await self.gate.wait()
+        return await super().claim(scope_key, account)
+
+
+async def test_a_catalog_model_is_validated_while_the_reads_are_in_flight(
+    deps: handlers.Deps,
+) -> None:
+    """The provider round trip overlaps the owner, read-only and policy reads (configure's
+    latency is one of them, not their sum), and the reads' refusal still answers first."""
+    owners = _GatedOwners()
+    gated = dataclasses.replace(deps, owners=owners)
+    validator = deps.validator
+    assert isinstance(validator, MemoryValidator)
+
+    async def called() -> bool:
+        return bool(validator.calls)
+
+    pending = asyncio.create_task(handlers.configure(await configure_cmd(gated), gated))
+    await eventually(called, 5, "the provider asked while the reads are held")
+    assert not pending.done()
+    owners.gate.set()
+    assert (await pending).model == "claude-sonnet-4-6"
+
+    validator.calls.clear()
+    owners.gate.clear()
+    owners.owners["workspace.acme"] = "other"  # another account's scope
+    validator.answers[KEY.encode()] = "rejected"
+    refused = asyncio.create_task(handlers.configure(await configure_cmd(gated), gated))
+    await eventually(called, 5, "the provider asked while the reads are held")
+    owners.gate.set()
+    with pytest.raises(WrongAccount):
+        await refused
+
+
+async def test_a_custom_model_waits_for_the_policy_before_the_provider(
+    deps: handlers.Deps,
+) -> None:
+    """Only the account's policy can allow a model outside the catalog: such a request
+    reaches the provider after the reads, and never when the policy refuses it."""
+    owners = _GatedOwners()
+    gated = dataclasses.replace(deps, owners=owners)
+    validator = deps.validator
+    assert isinstance(validator, MemoryValidator)
+    pending = asyncio.create_task(
+        handlers.configure(await configure_cmd(gated, model="claude-custom-1"), gated)
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert validator.calls == []
+    owners.gate.set()
+    with pytest.raises(Unprocessable):
+        await pending
+    assert validator.calls == []

@@ -11,6 +11,7 @@ from byok_contracts import (
     SUITE,
     MalformedRequest,
     SealBindingError,
+    Unprocessable,
     check_provider,
     subjects,
 )
@@ -97,24 +98,30 @@ async def configure(
     )
     await asyncio.sleep(0)  # the reads go out before the CPU work starts
     try:
-        envelope = await _open(cmd, deps)
+        # The seal must name the account the claim is made for: a claim that fails is a
+        # 403 below, before this is known.
+        key = domain.clean_key(_bound(cmd, await _open(cmd, deps), acting))
+        provider = check_provider(key, cmd.provider)
+        catalog_model = _catalog_model(cmd, deps, provider)
     except BaseException:
         await reads
         raise
-    owner, _, policy = await reads
-    key = domain.clean_key(_bound(cmd, envelope, owner))
-    provider = check_provider(key, cmd.provider)
-    model = domain.choose_model(
-        deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
-    )
     # Validate before touching the slot: a rejected replacement leaves the old key in place.
     # The encryption does not depend on the answer, so it runs meanwhile (Vault: one HTTP
     # round trip off the critical path); a rejected key's ciphertext is simply dropped.
-    checked, ciphertext = await asyncio.gather(
-        deps.validator.validate(provider, key.encode()),
-        deps.cipher.encrypt(key.encode(), cmd.scope.key),
-        return_exceptions=True,
+    # A request known good but for the reads (a catalog model) is checked while they are
+    # in flight; a custom model waits for the plan's policy before the key leaves.
+    checks = None if catalog_model is None else _validate_and_encrypt(key, provider, cmd, deps)
+    try:
+        owner, _, policy = await reads
+    except BaseException:
+        if checks is not None:
+            checks.cancel()
+        raise
+    model = catalog_model or domain.choose_model(
+        deps.catalog, provider, cmd.model, allow_custom=policy.allow_custom_models
     )
+    checked, ciphertext = await (checks or _validate_and_encrypt(key, provider, cmd, deps))
     for failed in (checked, ciphertext):  # the provider's verdict first, as before
         if isinstance(failed, BaseException):
             raise failed
@@ -259,6 +266,26 @@ async def configure_account(cmd: ConfigureAccount, deps: Deps) -> AccountPolicyR
     event = AccountChanged(policy=policy, revision=revision)
     await publish_confirmed(subjects.EVENTS_ACCOUNTS_CHANGED, event, deps)
     return AccountPolicyReply(**policy.model_dump())
+
+
+def _catalog_model(cmd: ConfigureKey, deps: Deps, provider: str) -> str | None:
+    """The model when the catalog alone decides it (none asked for, or a curated one);
+    None when only the account's policy can (a custom model, allowed or a 422)."""
+    try:
+        return domain.choose_model(deps.catalog, provider, cmd.model, allow_custom=False)
+    except Unprocessable:
+        return None
+
+
+def _validate_and_encrypt(
+    key: str, provider: str, cmd: ConfigureKey, deps: Deps
+) -> asyncio.Future[tuple[BaseException | None, str | BaseException]]:
+    """The provider's verdict and the ciphertext, both at once; failures as values."""
+    return asyncio.gather(
+        deps.validator.validate(provider, key.encode()),
+        deps.cipher.encrypt(key.encode(), cmd.scope.key),
+        return_exceptions=True,
+    )
 
 
 async def _open(cmd: ConfigureKey, deps: Deps) -> ConfigureEnvelope:
