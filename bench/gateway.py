@@ -26,7 +26,8 @@ import httpx
 from byok_client import ByokClient
 from byok_key_vault.app import create_app as key_vault_app
 from byok_shared.apitokens import ApiTokenStore
-from byok_shared.natsserver import NatsServer, free_port
+from byok_shared.natsserver import NatsServer
+from byok_shared.ports import free_port
 from byok_shared.provision import provision_blocking
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders

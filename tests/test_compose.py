@@ -272,7 +272,7 @@ async def test_healthcheck_passes_for_a_running_service(
 
 
 def test_healthcheck_command_exits_1_without_nats(tmp_path: Path) -> None:
-    from byok_shared.natsserver import free_port
+    from byok_shared.ports import free_port
 
     result = subprocess.run(
         [sys.executable, "-m", "byok_shared.healthcheck", "resolver", "--timeout", "0.5"],

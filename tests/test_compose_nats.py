@@ -233,7 +233,8 @@ async def test_the_deploy_cluster_config_runs_and_refuses_a_rogue_node(tmp_path:
     import nats
     import nats.errors
 
-    from byok_shared.natsserver import NatsServer, free_port
+    from byok_shared.natsserver import NatsServer
+    from byok_shared.ports import free_port
 
     nodes = [*NATS_NODES, "rogue"]
     ports = {n: {"client": free_port(), "http": free_port(), "route": free_port()} for n in nodes}

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from byok_shared.natsserver import free_port
 from byok_shared.openbao import OpenBao, OpenBaoError, bao_binary
+from byok_shared.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.vault

@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 
 from byok_client import ByokClient
 from byok_contracts import ByokError, subjects
-from byok_shared.natsserver import free_port
+from byok_shared.ports import free_port
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_shared.testing.misplaced import misplaced_bodies
 from byok_shared.testing.stack_process import StackProcess

@@ -23,7 +23,8 @@ import pytest
 from byok_client import ByokClient
 from byok_contracts import Unavailable, subjects
 from byok_shared import natsconfig
-from byok_shared.natsserver import NatsServer, free_port
+from byok_shared.natsserver import NatsServer
+from byok_shared.ports import free_port
 from byok_shared.settings import parse_server_urls
 from byok_shared.stack import auth_enabled, wait_healthy
 from byok_shared.testing.processes import isolated_env

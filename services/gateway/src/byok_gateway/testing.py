@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from byok_shared.natsserver import free_port
+from byok_shared.ports import free_port
 
 __all__ = ["serving"]
 
