@@ -37,9 +37,10 @@ def test_what_is_no_slot_is_refused(slot: str) -> None:
         parse_key_slot(slot)
 
 
-def test_each_shared_bucket_has_one_writer_that_is_not_a_reader() -> None:
+def test_each_shared_bucket_has_writers_that_are_not_readers() -> None:
     names = [bucket.name for bucket in SHARED_BUCKETS]
     assert len(names) == len(set(names))
     for bucket in SHARED_BUCKETS:
         assert bucket.readers
-        assert bucket.writer not in bucket.readers
+        assert bucket.writers
+        assert not set(bucket.writers) & set(bucket.readers)

@@ -63,19 +63,17 @@ STREAM_USAGE = "BYOK_USAGE"
 STREAM_LEDGER = "BYOK_LEDGER"
 STREAM_AUDIT = "BYOK_AUDIT"  # who touched which key (key-vault appends, operators read)
 
-# Buckets one service writes and others read: layouts in the contract (byok_contracts.v1.buckets).
+# Buckets one role writes and others read: layouts in the contract (byok_contracts.v1.buckets).
 BUCKET_KEYS = layouts.KEYS.name
 BUCKET_SCOPES = layouts.SCOPES.name
 BUCKET_ACCOUNTS = layouts.ACCOUNTS.name
 BUCKET_CREDITS = layouts.CREDITS.name
 BUCKET_OWNERS = layouts.OWNERS.name
 BUCKET_SEALING = "byok-sealing"  # sealing keypairs, private halves encrypted by the cipher
-BUCKET_RECIPIENTS = (
-    "byok-recipients"  # <kid> -> public key key-vault may seal to (resolver/validator)
-)
-BUCKET_RESOLVERS = "byok-resolvers"  # <replica id> -> presence heartbeat (entries expire)
+BUCKET_RECIPIENTS = layouts.RECIPIENTS.name  # public keys key-vault may seal to
+BUCKET_RESOLVERS = layouts.RESOLVERS.name  # presence heartbeats (entries expire)
 RESOLVER_PRESENCE_TTL = 3.0
-BUCKET_API_TOKENS = "byok-api-tokens"  # <token_id> -> ApiTokenRecord (digest only)
+BUCKET_API_TOKENS = layouts.API_TOKENS.name  # ApiTokenRecord (digest only)
 
 _DAY = 86_400.0
 

@@ -205,7 +205,7 @@ def _shared_state() -> list[str]:
     ]
     for bucket in SHARED_BUCKETS:
         lines.append(
-            f"| `{bucket.name}` | {bucket.key} | {bucket.value} | {bucket.writer} | "
+            f"| `{bucket.name}` | {bucket.key} | {bucket.value} | {', '.join(bucket.writers)} | "
             f"{', '.join(bucket.readers)} |"
         )
     return [*lines, ""]

@@ -138,10 +138,11 @@ PROVISIONED: Final = (
 
 SHARED_STATE: Final = (
     "Services talk over the subjects above, with one exception on purpose: the state",
-    "they serve from. Each of these buckets has one writer; the readers hold read-only",
-    "permissions and derive and parse keys only through `byok_contracts.v1.buckets`",
-    "(`key_slot`, `parse_key_slot`, `parse_scope_key`), so the layouts below are part of",
-    "the contract. A product backend never reads them: the subjects are its interface.",
+    "they serve from. Each of these buckets has one writing role (`byok-recipients`: each",
+    "resolver and validator replica its own entry); the readers hold read-only permissions",
+    "and derive and parse keys only through `byok_contracts.v1.buckets` (`key_slot`,",
+    "`parse_key_slot`, `parse_scope_key`), so the layouts below are part of the contract.",
+    "A product backend never reads them: the subjects are its interface.",
 )
 
 DELIVERY: Final = (
