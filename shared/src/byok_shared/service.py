@@ -290,10 +290,27 @@ class Service:
 
     async def _after_startup(self) -> None:
         # A PING/PONG round trip: the server has every subscription of this replica before
-        # it says "ready", so a request sent right after start finds its responder.
+        # it says "ready", so a request sent right after start finds its responder. Then
+        # the server must route a request to it (its health subject): under a loaded CI
+        # machine a request sent right after start once met "no responders" regardless.
         await self.nc.flush()
+        await self._routable()
         serve_metrics(self.metrics, self.settings.metrics_port)
         log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
+
+    async def _routable(self, timeout: float = 10.0) -> None:
+        """Wait until a request on this replica's health subject is answered."""
+        subject = subjects.health(self.name)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await self.nc.request(subject, b"{}", timeout=2.0)
+                return
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                if asyncio.get_running_loop().time() > deadline:
+                    log.warning("%s: its health subject is not answered yet", self.name)
+                    return
+                await asyncio.sleep(0.05)
 
     async def _on_shutdown(self) -> None:
         for responder in self._direct:  # the requests in flight finish before the hooks
