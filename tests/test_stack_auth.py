@@ -200,3 +200,30 @@ def test_a_server_whose_port_is_taken_fails_instead_of_adopting_the_other(
     squatter = NatsServer(store_dir=tmp_path / "js2", port=nats_server.port)
     with pytest.raises(RuntimeError, match="exited"):
         squatter.start()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_make_run_and_the_cli_on_an_external_comma_separated_url(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """Issue 11, item 1: ``BYOK_NATS_URL=a,b make run`` crashed at start (the raw list went
+    to ``nats.connect``). Two URLs of one server, as a cluster's would be given."""
+    data = tmp_path / "data"
+    port = nats_server.url.rsplit(":", 1)[1]
+    env = _clean_env(data) | {
+        "BYOK_NATS_AUTH": "0",  # an external server without users: not what this is about
+        "BYOK_NATS_URL": f"{nats_server.url}, nats://localhost:{port}",
+    }
+    stack = StackProcess(data, env).start()
+    try:
+        assert "all 5 services healthy" in stack.wait_healthy()
+        health = subprocess.run(
+            [BYOK, "health"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert health.returncode == 0, health.stderr
+        assert set(json.loads(health.stdout)) == set(subjects.SERVICES)
+    finally:
+        code = stack.stop()
+    assert code == 0, stack.text()[-4000:]
+    assert "Traceback" not in stack.text()

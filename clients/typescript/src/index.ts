@@ -24,4 +24,4 @@ export {
   sealForConfigure,
 } from "./seal.js";
 export * as subjects from "./subjects.js";
-export { type ConnectOptions, Transport } from "./transport.js";
+export { type ConnectOptions, serverList, Transport } from "./transport.js";

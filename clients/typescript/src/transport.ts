@@ -12,7 +12,8 @@ import { ByokError } from "./errors.js";
 import type { ErrorReply } from "./generated/contract.js";
 
 export interface ConnectOptions {
-  /** One URL or several (a cluster). */
+  /** One URL or several (a cluster): an array, or one string separated by commas as
+   * `BYOK_NATS_URL` gives it (`nats://a:4222,nats://b:4222`). */
   servers: string | string[];
   /** The NATS user of your role (`backend` or `runtime` under `make run`). */
   user?: string;
@@ -27,6 +28,13 @@ export interface ConnectOptions {
 
 const utf8 = new TextEncoder();
 
+/** The server URLs of `servers`: a comma-separated string split (blanks dropped), as the
+ * Python client reads `BYOK_NATS_URL`; nats.js takes a list, not such a string. */
+export function serverList(servers: string | string[]): string[] {
+  const parts = typeof servers === "string" ? servers.split(",") : servers;
+  return parts.map((url) => url.trim()).filter((url) => url.length > 0);
+}
+
 export class Transport {
   constructor(
     readonly nc: NatsConnection,
@@ -36,7 +44,7 @@ export class Transport {
 
   static async connect(options: ConnectOptions): Promise<Transport> {
     const nc = await natsConnect({
-      servers: options.servers,
+      servers: serverList(options.servers),
       user: options.user,
       pass: options.pass,
       inboxPrefix: options.inboxPrefix,

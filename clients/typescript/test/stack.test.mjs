@@ -44,6 +44,17 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
     await runtime?.close();
   });
 
+  test("a comma-separated servers string (as BYOK_NATS_URL gives a cluster) connects", async () => {
+    const url = new URL(env.url);
+    const both = `${env.url}, nats://localhost:${url.port}`;
+    const client = await ByokClient.connect({ servers: both, ...env.roles.backend, timeout: 10_000 });
+    try {
+      assert.equal((await client.health("resolver")).status, "ok");
+    } finally {
+      await client.close();
+    }
+  });
+
   test("every service answers health", async () => {
     for (const service of subjects.SERVICES) {
       const health = await backend.health(service);
