@@ -228,7 +228,7 @@ describe("@byok/client against the real stack", { skip: env === null ? "BYOK_TS_
     );
   });
 
-  test("usage published before the streams exist: 503 no_responders, nothing stored", async () => {
+  test("usage published before the streams exist: 503 usage_not_recorded, nothing stored", async () => {
     const bare = await ByokClient.connect({ servers: env.bare_url, timeout: 2_000 });
     try {
       const options = { inputTokens: 1, outputTokens: 1, source: "byok", provider: "openai", model: "gpt-4o-mini" };
