@@ -32,11 +32,14 @@ async def test_configure_claude_and_openai_then_remove(gw: Gateway) -> None:
     }
     r = await gw.call("POST", "/api/integrations/openai/configure", user, json={"apiKey": oai})
     assert r.json()["provider"] == "openai"
+    gem = gw.valid("gemini", "wpg")
+    r = await gw.call("POST", "/api/integrations/gemini/configure", user, json={"apiKey": gem})
+    assert (r.status_code, r.json()["provider"]) == (200, "gemini"), r.text
     providers = {k.provider for k in await gw.client.list_keys("workspace:wp1")}
-    assert providers == {"anthropic", "openai"}
+    assert providers == {"anthropic", "openai", "gemini"}
     r = await gw.call("DELETE", "/api/integrations/claude", user)
     assert r.json() == {"status": "removed", "provider": "claude"}
-    assert [k.provider for k in await gw.client.list_keys("workspace:wp1")] == ["openai"]
+    assert {k.provider for k in await gw.client.list_keys("workspace:wp1")} == {"openai", "gemini"}
 
 
 async def test_invalid_keys_are_401_with_the_provider_reason(gw: Gateway) -> None:
@@ -49,7 +52,7 @@ async def test_invalid_keys_are_401_with_the_provider_reason(gw: Gateway) -> Non
         json={"apiKey": bad},
     )
     assert r.status_code == 401
-    assert r.json()["message"].startswith("Invalid anthropic key: ")
+    assert r.json()["message"].startswith("Invalid claude key: ")  # the seed's provider name
     assert "invalid x-api-key" in r.json()["message"]  # the provider's own reason
     assert bad not in r.text
     # An OpenAI key on the claude endpoint: Anthropic keys must start with sk-ant-.
@@ -61,7 +64,7 @@ async def test_invalid_keys_are_401_with_the_provider_reason(gw: Gateway) -> Non
         json={"apiKey": oai},
     )
     assert r.status_code == 401
-    assert r.json()["message"] == "Invalid anthropic key: anthropic keys start with sk-ant-"
+    assert r.json()["message"] == "Invalid claude key: anthropic keys start with sk-ant-"
     assert await gw.client.list_keys("workspace:wp2") == []
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from byok_contracts import MalformedRequest
+from byok_contracts import KeyRejected, MalformedRequest
 from byok_contracts.v1 import Provider, Scope
 
 from .deps import Caller, Gateway
@@ -62,10 +62,21 @@ async def configure(
 ) -> WaypathConfigured:
     """Validate the key live against the provider and store it for the scope."""
     key = PlaintextKeyBody(api_key=body.apiKey, provider=_PROVIDERS[provider], model=body.model)
-    reply = await configure_key(state, caller, _scope_of(caller, scope), key)
+    try:
+        reply = await configure_key(state, caller, _scope_of(caller, scope), key)
+    except KeyRejected as exc:
+        raise _in_waypath_words(exc, provider) from None
     return WaypathConfigured(
         provider=provider, hint=reply.hint, model=reply.model, key_id=reply.key_id
     )
+
+
+def _in_waypath_words(exc: KeyRejected, provider: str) -> KeyRejected:
+    """``401 Invalid claude key: <reason>``: the provider as this API names it."""
+    ours = f"Invalid {_PROVIDERS[provider]} key"
+    if not exc.message.startswith(ours):
+        return exc
+    return KeyRejected(f"Invalid {provider} key{exc.message[len(ours) :]}", error=exc.error)
 
 
 @router.delete("/{provider}", response_model=WaypathRemoved)
