@@ -30,5 +30,16 @@ def test_stack_starts_five_healthy_services_and_stops_cleanly(tmp_path: Path) ->
     output = stack.text()
     assert code == 0, output[-4000:]
     assert "byok: stopped" in output
+    # Quiet logs (issue 12): each service's own lines, no framework INFO noise, and a
+    # Ctrl-C without a traceback.
+    for noise in (
+        "Traceback",
+        "FastStream app",
+        "is being executed",
+        "Started server process",
+        "Application startup complete",
+        "Uvicorn running on",
+    ):
+        assert noise not in output, (noise, output[-4000:])
     assert (data / "nats").is_dir()  # JetStream stored under BYOK_DATA_DIR
     wait_processes_gone(str(data))  # nothing left running after Ctrl-C
