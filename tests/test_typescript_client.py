@@ -199,7 +199,7 @@ async def test_typescript_client_against_the_stack_and_python(stack: Stack, buil
 
 
 def _envelope(vector: dict[str, object]) -> bytes:
-    """The configure envelope as COORDINATION.md fixes it (compact JSON, this key order)."""
+    """The configure envelope as contracts/SEALING.md fixes it (compact JSON, this key order)."""
     body = {
         "v": 1,
         "key": vector["key"],

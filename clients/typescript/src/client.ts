@@ -121,7 +121,7 @@ export class ByokClient {
     const target = toScope(scope);
     const vault = await this.publicKey(refresh);
     // The seal is bound to exactly what the body says: account (null for the platform),
-    // scope and request_id (COORDINATION "bound seal"; contracts/SEALING.md).
+    // scope and request_id (contracts/SEALING.md, "the bound configure envelope").
     const sealed = await sealForConfigure(key, vault.public_key, {
       account: options.account ?? null,
       scope: target,

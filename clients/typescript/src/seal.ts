@@ -47,7 +47,7 @@ export async function seal(
   return toBase64(blob);
 }
 
-/** The fields a configure seal is bound to (COORDINATION/REFERENCE: the 0.2 envelope). */
+/** The fields a configure seal is bound to (contracts/SEALING.md: the 0.2 envelope). */
 export interface ConfigureBinding {
   /** The account the scope belongs to; `null` only for the platform scope. */
   account: string | null;

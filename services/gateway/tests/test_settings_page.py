@@ -162,7 +162,7 @@ async def test_the_whole_seed_flow_in_chromium(gw: Gateway, browser: Browser) ->
         # An OpenAI key cannot update the Claude key.
         await page.fill("#api-key", gpt)
         await expect(page.locator("#detected")).to_have_text(
-            "This is not a Anthropic (Claude) key."
+            "This is not an Anthropic (Claude) key."
         )
         await expect(page.locator("#save")).to_be_disabled()
         await save_key(page, claude2)

@@ -32,7 +32,8 @@ function renderDetection() {
   }
   const mismatch = state.updating && provider && provider !== state.updating.provider;
   if (mismatch) {
-    note.textContent = `This is not a ${providerName(state.updating.provider)} key.`;
+    const name = providerName(state.updating.provider);
+    note.textContent = `This is not ${/^[AEIOU]/.test(name) ? "an" : "a"} ${name} key.`;
     note.className = "error";
   }
   $("api-key").setAttribute("aria-invalid", String(!!(reason || mismatch)));
