@@ -183,7 +183,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ledger.LedgerVerification,
         "recompute every balance from the journal and report differences",
         "credit-ledger",
-        ("backend", "operator"),
+        ("backend", "gateway", "operator"),
     ),
     _event(
         s.ledger_journal("{account}"),

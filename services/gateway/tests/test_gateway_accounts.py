@@ -36,6 +36,15 @@ async def test_grants_are_idempotent_and_balance_follows(gw: Gateway) -> None:
     balance = (await gw.call("GET", "/v1/accounts/cred/balance", backend)).json()
     assert (balance["balance"], balance["mode"]) == (700, "byok_first")
     assert balance["credits_paused"] is False
+    # The ledger's own audit of the account, as ByokClient.verify_ledger gives it.
+    verified = await gw.call("GET", "/v1/accounts/cred/ledger/verify", backend)
+    assert verified.status_code == 200, verified.text
+    assert (verified.json()["consistent"], verified.json()["balances"]) == (True, {"cred": 700})
+    other = await gw.call("GET", "/v1/accounts/pol/ledger/verify", backend)
+    assert (other.status_code, other.json()["error"]) == (403, "wrong_account")
+    viewer = await gw.token("cred", role="viewer")
+    refused = await gw.call("GET", "/v1/accounts/cred/ledger/verify", viewer)
+    assert (refused.status_code, refused.json()["error"]) == (403, "token_role")
 
 
 async def test_usage_by_scope_key_and_account(gw: Gateway) -> None:

@@ -16,6 +16,7 @@ from byok_contracts.v1 import (
     UsageReport,
 )
 from byok_contracts.v1.common import ID_PATTERN
+from byok_contracts.v1.ledger import LedgerVerification
 
 from .deps import Caller, Gateway
 from .problems import ERROR_RESPONSES
@@ -58,6 +59,17 @@ async def get_balance(state: Gateway, caller: Caller, account: AccountPath) -> B
     """Credit balance, mode, and whether credits are paused (BYOK-first with a usable key)."""
     caller.check_account(account)
     return await state.client.request(subjects.LEDGER_BALANCE, {"account": account}, Balance)
+
+
+@router.get(
+    "/accounts/{account}/ledger/verify", response_model=LedgerVerification, tags=["credits"]
+)
+async def verify_ledger(state: Gateway, caller: Caller, account: AccountPath) -> LedgerVerification:
+    """Recompute the account's balance from its journal and report every difference
+    (backend or operator tokens for the whole account)."""
+    caller.require_role("backend", "operator")
+    caller.check_account_wide(account)
+    return await state.client.verify_ledger(account)
 
 
 @router.post("/accounts/{account}/grants", response_model=Granted, tags=["credits"])
