@@ -45,6 +45,7 @@ from byok_key_vault.adapters.memory import (
     MemoryBarrier,
     MemoryEvents,
     MemoryRecipients,
+    MemorySealLog,
     MemoryValidator,
 )
 from byok_key_vault.bulk import write_records
@@ -169,6 +170,7 @@ async def listing_at(n: int) -> dict[str, Any]:
             owners=KvOwnerStore(js),
             recipients=MemoryRecipients(),
             audit=MemoryAudit(),
+            seals=MemorySealLog(),
         )
         started = time.perf_counter()
         rotated = await vault_handlers.rotate(RotateKeys.model_validate({}), deps)

@@ -83,6 +83,12 @@ async def test_a_captured_configure_body_does_not_replay_to_another_scope(
     # A replay for another request id is refused too.
     reply = await ask(nc, subjects.KEYS_CONFIGURE, {**captured, "request_id": "other-1"})
     assert reply["error"] == "seal_mismatch"
+    # And the very same body again, to the victim's own scope, inside the seal's five
+    # minutes (it would bring back a key the victim replaced or removed meanwhile).
+    assert (await stack.remove("workspace:victim", "anthropic", account="tenant-b")).key_id
+    reply = await ask(nc, subjects.KEYS_CONFIGURE, captured)
+    assert (reply["code"], reply["error"]) == (400, "seal_replayed"), reply
+    assert await stack.list_keys(victim_scope, account="tenant-b") == []
 
 
 async def test_the_unseal_hop_seals_to_registered_replicas_only(

@@ -78,7 +78,13 @@ HTTP_ONLY: Final = (
 COMMON: Final = ("malformed_request", "internal", "unavailable", "starting")
 """Words every request subject may answer."""
 
-_CONFIGURE_SEAL = ("sealed_key_unreadable", "stale_kid", "seal_mismatch", "seal_expired")
+_CONFIGURE_SEAL = (
+    "sealed_key_unreadable",
+    "stale_kid",
+    "seal_mismatch",
+    "seal_expired",
+    "seal_replayed",
+)
 _TENANT_WRITE = ("account_required", "wrong_account", "read_only_scope", "concurrent_change")
 _RESOLVE = (
     "wrong_account",

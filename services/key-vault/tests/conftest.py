@@ -19,6 +19,7 @@ from byok_key_vault.adapters.memory import (
     MemoryOwnerStore,
     MemoryRecipients,
     MemorySealingStore,
+    MemorySealLog,
     MemorySettingsStore,
     MemoryValidator,
 )
@@ -45,4 +46,5 @@ async def deps(tmp_path: Path) -> handlers.Deps:
         owners=MemoryOwnerStore(),
         recipients=MemoryRecipients(),
         audit=MemoryAudit(),
+        seals=MemorySealLog(),
     )

@@ -238,6 +238,31 @@ async def test_a_seal_for_one_scope_is_refused_at_another(deps: handlers.Deps) -
     assert await deps.keys.slots() == []
 
 
+async def test_a_seal_is_good_for_one_request(deps: handlers.Deps) -> None:
+    """The same body twice, to the same scope: the second is a replay (a captured body
+    must not bring back a key its owner replaced or removed); a new seal is fine."""
+    from byok_contracts import MalformedRequest
+
+    first = await configure_cmd(deps)
+    await handlers.configure(first, deps)
+    await handlers.remove(
+        RemoveKey.model_validate(
+            {
+                "scope": {"type": "workspace", "id": "acme"},
+                "provider": "anthropic",
+                "actor": "a",
+                "account": "acme",
+            }
+        ),
+        deps,
+    )
+    with pytest.raises(MalformedRequest) as caught:
+        await handlers.configure(first, deps)
+    assert (caught.value.code, caught.value.error) == (400, "seal_replayed")
+    assert await deps.keys.slots() == []
+    assert (await handlers.configure(await configure_cmd(deps), deps)).provider == "anthropic"
+
+
 async def test_an_old_or_future_seal_is_refused(deps: handlers.Deps) -> None:
     import time
 

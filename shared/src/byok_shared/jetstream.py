@@ -26,6 +26,7 @@ from nats.js.api import (
 )
 
 from byok_contracts import subjects
+from byok_contracts.sealing import SEAL_MAX_AGE, SEAL_MAX_SKEW
 from byok_contracts.v1 import buckets as layouts
 
 __all__ = [
@@ -155,7 +156,12 @@ BUCKETS: tuple[Bucket, ...] = (
 # Buckets only one service uses (its ``EXTRA_BUCKETS``), provisioned with the rest;
 # byok_shared.natsauth gives each service write access to its own.
 SERVICE_BUCKETS: Final[Mapping[str, tuple[Bucket, ...]]] = {
-    "key-vault": (Bucket("byok-key-index"),),
+    # byok-configure-seals: configure seals already used, kept as long as one could be
+    # valid (an envelope's iat may be 60 s ahead, then good for 300 s) plus a margin.
+    "key-vault": (
+        Bucket("byok-key-index"),
+        Bucket("byok-configure-seals", ttl=SEAL_MAX_AGE + SEAL_MAX_SKEW + 60),
+    ),
     "validator": (Bucket("byok-validator-sweeps"),),
     "credit-ledger": (
         Bucket("byok-ledger-snapshots"),

@@ -16,6 +16,7 @@ from .adapters.jetstream import (
     KvOwnerStore,
     KvRecipients,
     KvSealingStore,
+    KvSealLog,
     KvSettingsStore,
 )
 from .adapters.local_cipher import LocalCipher
@@ -81,6 +82,7 @@ def create_app(
                 owners=KvOwnerStore(service.js),
                 recipients=KvRecipients(service.js),
                 audit=JetStreamAudit(service.js),
+                seals=KvSealLog(service.js),
             )
         )
 

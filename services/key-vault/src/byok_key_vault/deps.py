@@ -16,6 +16,7 @@ from .ports import (
     OwnerStore,
     RecipientRegistry,
     ReplicaBarrier,
+    SealLog,
     SettingsStore,
     Validator,
     Versioned,
@@ -39,6 +40,7 @@ class Deps:
     owners: OwnerStore
     recipients: RecipientRegistry
     audit: AuditLog
+    seals: SealLog
 
 
 async def get_by_id(key_id: str, deps: Deps) -> tuple[str, Versioned[KeyRecord]]:

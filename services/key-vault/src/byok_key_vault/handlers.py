@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -95,6 +96,7 @@ async def configure(
         claim_owner(cmd.scope, cmd.account, deps.owners),
         _check_writable(cmd.scope, deps),
         _policy(acting, deps),
+        _first_use(cmd, deps),
     )
     await asyncio.sleep(0)  # the reads go out before the CPU work starts
     try:
@@ -113,7 +115,7 @@ async def configure(
     # in flight; a custom model waits for the plan's policy before the key leaves.
     checks = None if catalog_model is None else _validate_and_encrypt(key, provider, cmd, deps)
     try:
-        owner, _, policy = await reads
+        owner, _, policy, _ = await reads
     except BaseException:
         if checks is not None:
             checks.cancel()
@@ -306,6 +308,17 @@ def _bound(cmd: ConfigureKey, envelope: ConfigureEnvelope, owner: str | None) ->
     except SealBindingError as exc:
         raise MalformedRequest(exc.message, error=exc.error) from None
     return envelope.key.encode()
+
+
+async def _first_use(cmd: ConfigureKey, deps: Deps) -> None:
+    """A sealed key is good for one request: the same body again is refused, even to the
+    same scope (a body for another scope, account or request fails its binding instead)."""
+    request = "\0".join((cmd.sealed_key, cmd.scope.key, cmd.account or "", cmd.request_id or ""))
+    if not await deps.seals.first_use(hashlib.sha256(request.encode()).hexdigest()[:40]):
+        raise MalformedRequest(
+            "This sealed key was sent before; seal it again for each request",
+            error="seal_replayed",
+        )
 
 
 async def _check_writable(scope: Scope, deps: Deps) -> None:

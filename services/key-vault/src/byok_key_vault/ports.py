@@ -18,6 +18,7 @@ __all__ = [
     "OwnerStore",
     "RecipientRegistry",
     "ReplicaBarrier",
+    "SealLog",
     "SealingStore",
     "SettingsStore",
     "Validator",
@@ -105,6 +106,14 @@ class OwnerStore(Protocol):
 
     async def claim(self, scope_key: str, account: str) -> str:
         """Create the owner if none exists (compare-and-set); return whoever owns it now."""
+        ...
+
+
+class SealLog(Protocol):
+    """Configure seals already used (``byok-configure-seals``): each is good for one request."""
+
+    async def first_use(self, digest: str) -> bool:
+        """Record ``digest``; False when it was recorded before (a replay)."""
         ...
 
 

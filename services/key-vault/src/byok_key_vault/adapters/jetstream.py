@@ -35,6 +35,7 @@ __all__ = [
     "KvKeyStore",
     "KvOwnerStore",
     "KvRecipients",
+    "KvSealLog",
     "KvSealingStore",
     "KvSettingsStore",
 ]
@@ -45,6 +46,7 @@ _WRONG_LAST_SEQUENCE = (10071, 10164)
 # key-vault's own buckets, provisioned with the rest (byok_shared.jetstream.SERVICE_BUCKETS).
 EXTRA_BUCKETS = SERVICE_BUCKETS["key-vault"]
 BUCKET_KEY_INDEX = EXTRA_BUCKETS[0].name  # <key_id> -> <slot> (key-vault's own lookup)
+BUCKET_CONFIGURE_SEALS = EXTRA_BUCKETS[1].name  # <digest> -> used (entries expire)
 
 
 class _Kv:
@@ -180,6 +182,21 @@ class KvSettingsStore:
 
     async def put_account(self, policy: AccountPolicy, revision: int | None) -> int:
         return await self._accounts.put(policy.account, policy.model_dump_json().encode(), revision)
+
+
+class KvSealLog:
+    """``byok-configure-seals``: one create per seal, refused when the seal was seen (on
+    any replica); the bucket forgets a seal once it could no longer be valid anyway."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._kv = _Kv(js, BUCKET_CONFIGURE_SEALS)
+
+    async def first_use(self, digest: str) -> bool:
+        try:
+            await self._kv.put(digest, b"1", None)
+        except StoreConflict:
+            return False
+        return True
 
 
 class KvOwnerStore:

@@ -62,6 +62,17 @@ class MemoryOwnerStore:
         return self.owners.setdefault(scope_key, account)
 
 
+class MemorySealLog:
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def first_use(self, digest: str) -> bool:
+        if digest in self.seen:
+            return False
+        self.seen.add(digest)
+        return True
+
+
 class MemoryAudit:
     def __init__(self) -> None:
         self.entries: list[BaseModel] = []
