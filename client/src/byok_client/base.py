@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from byok_contracts import subjects
 from byok_contracts.v1 import Health, HealthRequest, Scope
 from byok_shared import calls
-from byok_shared.connect import connect_options, server_urls
+from byok_shared.connect import connect_options, log_nats_error, server_urls
 from byok_shared.request import Call, Requester, build
 from byok_shared.settings import ByokSettings, parse_server_urls
 
@@ -97,6 +97,8 @@ class BaseClient:
             options = connect_options(settings, role)
         if inbox_prefix is not None:
             options["inbox_prefix"] = inbox_prefix
+        # A lost connection is one warning line, not nats-py's traceback per retry.
+        options.setdefault("error_cb", log_nats_error)
         nc = await nats.connect(servers, max_reconnect_attempts=-1, **options)
         client = cls(nc, timeout=timeout, account=account)
         client._owns_connection = True

@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 
 from byok_contracts import subjects
 
+from ..connect import log_nats_error
 from ..natsserver import NatsServer
 from ..provision import provision_jetstream
 from .fake_providers import FakeProviders
@@ -103,7 +104,10 @@ class ServiceCluster:
         """The cluster's own probe connection (reconnects across server restarts)."""
         if self._nc is None:
             self._nc = await nats.connect(
-                self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1
+                self.url,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.1,
+                error_cb=log_nats_error,
             )
         return self._nc
 
