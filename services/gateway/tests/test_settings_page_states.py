@@ -1,8 +1,10 @@
 """The settings page: revoked keys, keyboard-only use, expired links, the browser's seal
-bytes (as key-vault opens them), the strict CSP and its assets, and a missing Chromium."""
+bytes (as key-vault opens them), the strict CSP and its assets, a missing Chromium, and a
+page for one session (per-session keys and usage)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -18,6 +20,7 @@ from playwright.async_api import Browser, Page, expect
 from byok_contracts.sealing import open_configure, open_sealed
 from byok_gateway.settings_page import content_security_policy
 from byok_shared.testing.localhttp import LocalHTTPServer
+from byok_shared.testing.polling import resolve_until
 
 from .conftest import Gateway, chromium_path, launch, open_settings, shot
 from .test_settings_page import ACCOUNT, WS, backend_get, end_user_token, row
@@ -314,3 +317,52 @@ async def test_a_product_page_embeds_the_settings_page(
         assert await page.locator("byok-settings").get_attribute("token") is None
         await shot(page, "09-embedded")
     await context.close()
+
+
+async def test_a_session_page_sets_its_own_key_shows_its_usage_and_falls_back(
+    gw: Gateway, browser: Browser
+) -> None:
+    """The per-session seed: the page opened for one session sets a key only that session
+    uses (over the account's), shows that session's usage, and removing it sends the
+    session back to the account-level key on its next request."""
+    backend = await gw.token(ACCOUNT)
+    account_key = gw.valid("anthropic", "Ac3tK9y")
+    at_account = await gw.client.configure(f"account:{ACCOUNT}", account_key, account=ACCOUNT)
+    session, other = ["session:s-42", f"account:{ACCOUNT}"], ["session:s-43", f"account:{ACCOUNT}"]
+    body = {"scope": {"type": "session", "id": "s-42"}, "ttl_seconds": 900, "agents": []}
+    minted = await gw.call("POST", "/v1/end-user-tokens", backend, json=body)
+    assert minted.status_code == 200, minted.text
+    session_key = gw.valid("anthropic", "Se5sK7y")
+
+    async with open_settings(browser, gw.url, minted.json()["token"]) as (page, traffic, _):
+        await page.fill("#api-key", session_key)
+        await page.click("#save")
+        await expect(row(page, "anthropic")).to_have_attribute("data-state", "active")
+        listed = await backend_get(gw, backend, "/v1/scopes/session/s-42/keys")
+        own = listed["keys"][0]["key_id"]
+        await resolve_until(gw.client, ACCOUNT, session, own)
+        await resolve_until(gw.client, ACCOUNT, other, at_account.key_id)  # only this session
+
+        route = await gw.client.resolve(ACCOUNT, session, provider="anthropic")
+        await gw.client.record_usage(ACCOUNT, session, route, input_tokens=800, output_tokens=200)
+        for _ in range(200):
+            usage = await backend_get(gw, backend, "/v1/usage?scope=session:s-42")
+            if usage["calls"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        await page.reload()
+        await page.wait_for_selector("body[data-ready=true]")
+        await expect(page.locator("#usage-calls")).to_have_text("1")
+        await expect(page.locator("#usage-tokens")).to_have_text("1,000 (800 in, 200 out)")
+
+        await row(page, "anthropic").get_by_role("button", name="Delete").click()
+        await page.click("#confirm-ok")
+        await expect(row(page, "anthropic")).to_have_count(0)
+        await expect(page.locator("#no-keys")).to_have_text(
+            "No key saved for this session: its requests use your account-level key, "
+            "if you have one."
+        )
+        await resolve_until(gw.client, ACCOUNT, session, at_account.key_id, never=own)
+        await shot(page, "10-session")
+    traffic.assert_same_origin()
+    traffic.assert_no_key_bytes(session_key, account_key)

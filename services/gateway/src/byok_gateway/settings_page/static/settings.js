@@ -217,6 +217,11 @@ async function boot() {
     if (!own) throw new Error("This token names no scope.");
     state.scope = own;
     $("scope-line").textContent = `Keys for ${own.type} ${own.id}`;
+    if (own.type !== "account" && own.type !== "platform") {
+      // A narrower scope overrides the wider ones only while it has a key of its own.
+      $("no-keys").textContent =
+        `No key saved for this ${own.type}: its requests use your account-level key, if you have one.`;
+    }
     const [catalog, policy] = await Promise.all([
       api("GET", "/v1/catalog"),
       api("GET", `${accountPath(state.account)}/policy`),
