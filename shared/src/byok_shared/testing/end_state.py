@@ -18,6 +18,7 @@ from byok_contracts import subjects
 from byok_contracts.v1.ledger import LedgerEntry
 
 from ..jetstream import STREAM_LEDGER, STREAM_USAGE
+from ..retry import with_backoff
 from .load import World
 from .polling import eventually, retrying
 
@@ -28,7 +29,12 @@ __all__ = ["check_state", "journal", "settled"]
 
 
 async def journal(js: JetStreamContext) -> list[LedgerEntry]:
-    """Every ledger journal entry, read straight from the stream."""
+    """Every ledger journal entry, read straight from the stream. Right after a cluster
+    restart the read's consumer may answer 503 until its group has a leader: read again."""
+    return await with_backoff(partial(_journal, js), what="reading the journal", timeout=60)
+
+
+async def _journal(js: JetStreamContext) -> list[LedgerEntry]:
     info = await js.stream_info(STREAM_LEDGER)
     if info.state.messages == 0:
         return []
