@@ -27,6 +27,7 @@ from byok_resolver.app import create_app as resolver
 from byok_shared.natsserver import NatsServer
 from byok_shared.testing import running, settings_for
 from byok_shared.testing.fake_providers import FakeProviders
+from byok_shared.testing.polling import eventually
 from byok_validator.app import create_app as validator
 
 VICTIM_KEY = "sk-ant-api03-" + "Vict1mK3yOfT3nantB" * 4 + "-vvAA"
@@ -273,3 +274,34 @@ async def test_the_audit_trail_answers_who_touched_my_key(
     out, err = await proc.communicate()
     assert proc.returncode == 0, err
     assert [e["operation"] for e in json.loads(out)] == [op for op, _ in ops]
+
+
+async def test_revocation_and_rotation_are_on_the_audit_trail(
+    stack: ByokClient, fake_providers: FakeProviders
+) -> None:
+    """The provider revoked a key (a runtime's 401, confirmed by re-validation) and an
+    operator rotated the cipher key: both are in the trail, with who and what, no material."""
+    stored = await stack.configure("workspace:aud-rr", VICTIM_KEY)
+    fake_providers.revoke(VICTIM_KEY)
+    assert (await stack.report(stored.key_id, 401, "invalid x-api-key")).outcome == "revoked"
+    rotated = await stack.rotate_keys(actor="ops-oncall")
+
+    async def on_trail() -> bool:
+        ops = [(e.operation, e.outcome) for e in await stack.audit(key_id=stored.key_id)]
+        return ops == [("configure", "ok"), ("unseal", "ok"), ("revoke", "ok")]
+
+    await eventually(on_trail, 10, "the revocation on the key's trail")
+    _, revalidation, revoked = await stack.audit(key_id=stored.key_id)
+    assert revalidation.role == "validator"  # re-validation unsealed it to the validator
+    assert (str(revoked.scope), revoked.account, revoked.provider) == (
+        "workspace:aud-rr",
+        "tenant-b",
+        "anthropic",
+    )
+    everything = await stack.audit()
+    [rotation] = [e for e in everything if e.operation == "rotate"]
+    assert (rotation.outcome, rotation.actor) == ("ok", "ops-oncall")
+    assert rotated.status == "rotated"
+    assert rotated.rewrapped >= 1
+    raw = json.dumps([e.model_dump(mode="json") for e in everything]).encode()
+    assert VICTIM_KEY.encode() not in raw
