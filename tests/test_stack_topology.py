@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,25 +27,12 @@ from byok_shared.jetstream import BUCKET_KEYS, STREAM_LEDGER
 from byok_shared.stack import module_of
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_shared.testing.polling import eventually, retrying
-from byok_shared.testing.stack_process import StackProcess, processes_with, wait_processes_gone
+from byok_shared.testing.stack_process import make_run, processes_with, wait_processes_gone
 
 KEY = "sk-ant-api03-three-node-topology-" + "T" * 48
 ACCOUNT = "acme"
 SCOPE = "workspace:topology"
 NODES = {"n1", "n2", "n3"}
-
-
-@contextmanager
-def make_run(env: dict[str, str]) -> Iterator[str]:
-    """The stack running (its output once healthy); stopped as Ctrl-C does, exit code 0."""
-    stack = StackProcess(Path(env["BYOK_DATA_DIR"]), env).start()
-    try:
-        text = stack.wait_healthy(timeout=300)
-        assert "all 5 services healthy" in text, text[-4000:]
-        yield text
-    finally:
-        code = stack.stop()
-    assert code == 0, stack.text()[-4000:]
 
 
 def _environ(raw: bytes) -> dict[str, str]:
@@ -164,7 +149,7 @@ async def test_three_nodes_openbao_and_per_service_users_in_one_command(tmp_path
             "BYOK_CIPHER": "vault",
             "BYOK_NATS_NODES": "3",
         }
-        with make_run(env) as text:
+        with make_run(env, timeout=300) as text:
             match = re.search(r"NATS at (nats://\S+?);", text)
             assert match, text[-4000:]
             urls = match.group(1).split(",")

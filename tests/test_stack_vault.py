@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,23 +21,10 @@ from byok_client import ByokClient
 from byok_shared.natsserver import NatsServer
 from byok_shared.testing.fake_providers import FakeProviders
 from byok_shared.testing.polling import retrying
-from byok_shared.testing.stack_process import StackProcess, processes_with, wait_processes_gone
+from byok_shared.testing.stack_process import make_run, processes_with, wait_processes_gone
 
 KEY = "sk-ant-api03-embedded-openbao-" + "E" * 50
 ACCOUNT = "acme"
-
-
-@contextmanager
-def make_run(env: dict[str, str]) -> Iterator[str]:
-    """The stack running (its output once healthy); stopped as Ctrl-C does, exit code 0."""
-    stack = StackProcess(Path(env["BYOK_DATA_DIR"]), env).start()
-    try:
-        text = stack.wait_healthy()
-        assert "all 5 services healthy" in text, text[-4000:]
-        yield text
-    finally:
-        code = stack.stop()
-    assert code == 0, stack.text()[-4000:]
 
 
 @pytest.mark.slow

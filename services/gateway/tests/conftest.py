@@ -6,11 +6,13 @@ Only the LLM providers are fakes. Tokens are issued through the same store as
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
+import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +99,18 @@ class Gateway:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         return await self.http.request(method, path, headers=headers, **kw)
+
+
+async def seconds_until_401(
+    whoami: Callable[[], Awaitable[httpx.Response]], timeout: float = 2.0
+) -> float:
+    """Seconds until ``whoami()`` (a ``GET /v1/whoami`` with a token just revoked) is 401."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if (await whoami()).status_code == 401:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.01)
+    raise AssertionError("the revoked token still works")
 
 
 def gateway_settings(**overrides: Any) -> GatewaySettings:

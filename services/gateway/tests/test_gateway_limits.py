@@ -4,12 +4,14 @@ rate limits answer 429 with Retry-After."""
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 
-from .conftest import Gateway
+from .conftest import Gateway, seconds_until_401
 
 
 @pytest.fixture
@@ -18,20 +20,15 @@ def gateway_overrides() -> dict[str, Any]:
     return {"gateway_rate": 5.0, "gateway_burst": 5, "gateway_token_ttl": 300.0}
 
 
-async def _until_401(gw: Gateway, token: str, timeout: float = 2.0) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if (await gw.call("GET", "/v1/whoami", token)).status_code == 401:
-            return time.perf_counter() - started
-        await asyncio.sleep(0.01)
-    raise AssertionError("the revoked token still works")
+def _whoami(gw: Gateway, token: str) -> Callable[[], Awaitable[httpx.Response]]:
+    return partial(gw.call, "GET", "/v1/whoami", token)
 
 
 async def test_revocation_is_effective_at_once(gw: Gateway) -> None:
     token, record = await gw.tokens.create("acct-r")
     assert (await gw.call("GET", "/v1/whoami", token)).status_code == 200  # now cached
     assert await gw.tokens.revoke(record.token_id)
-    assert await _until_401(gw, token) < 1.0
+    assert await seconds_until_401(_whoami(gw, token)) < 1.0
 
 
 async def test_revoking_the_backend_token_revokes_its_end_user_tokens(gw: Gateway) -> None:
@@ -40,7 +37,7 @@ async def test_revoking_the_backend_token_revokes_its_end_user_tokens(gw: Gatewa
     user = (await gw.call("POST", "/v1/end-user-tokens", backend, json=body)).json()["token"]
     assert (await gw.call("GET", "/v1/whoami", user)).status_code == 200
     await gw.tokens.revoke(record.token_id)
-    assert await _until_401(gw, user) < 1.0
+    assert await seconds_until_401(_whoami(gw, user)) < 1.0
 
 
 async def test_rate_limit_per_token_with_retry_after(gw: Gateway) -> None:

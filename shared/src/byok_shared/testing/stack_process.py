@@ -2,8 +2,9 @@
 
 :class:`StackProcess` runs ``python -m byok_shared.stack`` with an environment cut off
 from the caller's byok settings, its output in a file; it waits until the stack says
-its services are healthy and stops it as Ctrl-C does. :func:`processes_with` finds the
-processes a stack left behind (by the unique data dir in their environment).
+its services are healthy and stops it as Ctrl-C does (:func:`make_run` does both around a
+block and checks the exit code). :func:`processes_with` finds the processes a stack left
+behind (by the unique data dir in their environment).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from .processes import isolated_env
 
-__all__ = ["StackProcess", "processes_with", "wait_processes_gone"]
+__all__ = ["StackProcess", "make_run", "processes_with", "wait_processes_gone"]
 
 
 class StackProcess:
@@ -68,6 +70,21 @@ class StackProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+@contextmanager
+def make_run(env: Mapping[str, str], timeout: float = 120.0) -> Iterator[str]:
+    """``make run`` with ``env`` (its ``BYOK_DATA_DIR`` included) for the block: yields its
+    output once all five services are healthy, then stops it as Ctrl-C does and checks it
+    exited 0."""
+    stack = StackProcess(Path(env["BYOK_DATA_DIR"]), env).start()
+    try:
+        text = stack.wait_healthy(timeout=timeout)
+        assert "all 5 services healthy" in text, text[-4000:]
+        yield text
+    finally:
+        code = stack.stop()
+    assert code == 0, stack.text()[-4000:]
 
 
 def processes_with(marker: str) -> dict[int, tuple[str, bytes]]:
