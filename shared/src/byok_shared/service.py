@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -299,18 +300,13 @@ class Service:
         log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
 
     async def _routable(self, timeout: float = 10.0) -> None:
-        """Wait until a request on this replica's health subject is answered."""
-        subject = subjects.health(self.name)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            try:
-                await self.nc.request(subject, b"{}", timeout=2.0)
-                return
-            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-                if asyncio.get_running_loop().time() > deadline:
-                    log.warning("%s: its health subject is not answered yet", self.name)
-                    return
-                await asyncio.sleep(0.05)
+        """Wait until a request on this replica's health subject is answered (no responders
+        and timeouts are retried with backoff, like any start-up step)."""
+        ask = partial(self.nc.request, subjects.health(self.name), b"{}", timeout=2.0)
+        try:
+            await with_backoff(ask, what=f"{self.name} routable", timeout=timeout)
+        except nats.errors.Error:
+            log.warning("%s: its health subject is not answered yet", self.name)
 
     async def _on_shutdown(self) -> None:
         for responder in self._direct:  # the requests in flight finish before the hooks
