@@ -10,10 +10,16 @@ import pytest
 from key_vault_helpers import KEY, configure_cmd
 
 from byok_contracts import KeyRejected, Unavailable, Unprocessable, WrongAccount, seal, subjects
+from byok_contracts.v1 import AccountPolicy
 from byok_key_vault import handlers
 from byok_key_vault.adapters.local_cipher import LocalCipher
-from byok_key_vault.adapters.memory import MemoryOwnerStore, MemoryValidator
+from byok_key_vault.adapters.memory import (
+    MemoryOwnerStore,
+    MemorySettingsStore,
+    MemoryValidator,
+)
 from byok_key_vault.errors import CipherUnavailable, SealedKeyUnreadable, StaleKid
+from byok_key_vault.ports import Versioned
 from byok_shared.testing.polling import eventually
 
 
@@ -81,7 +87,7 @@ class _GatedOwners(MemoryOwnerStore):
 async def test_a_catalog_model_is_validated_while_the_reads_are_in_flight(
     deps: handlers.Deps,
 ) -> None:
-    """The provider round trip overlaps the owner, read-only and policy reads (configure's
+    """The provider round trip overlaps the owner, read-only and single-use reads (configure's
     latency is one of them, not their sum), and the reads' refusal still answers first."""
     owners = _GatedOwners()
     gated = dataclasses.replace(deps, owners=owners)
@@ -127,3 +133,32 @@ async def test_a_custom_model_waits_for_the_policy_before_the_provider(
     with pytest.raises(Unprocessable):
         await pending
     assert validator.calls == []
+
+
+class _CountedSettings(MemorySettingsStore):
+    """Settings that count the account-policy reads."""
+
+    def __init__(self, inner: MemorySettingsStore) -> None:
+        super().__init__()
+        self.scopes, self.accounts = inner.scopes, inner.accounts
+        self.policy_reads = 0
+
+    async def get_account(self, account: str) -> Versioned[AccountPolicy] | None:
+        self.policy_reads += 1
+        return await super().get_account(account)
+
+
+async def test_the_policy_is_read_only_for_a_model_asked_for(deps: handlers.Deps) -> None:
+    """Without a model the provider's default is stored, which no policy can refuse: the
+    common configure costs no policy read. A model asked for is checked against it."""
+    assert isinstance(deps.settings, MemorySettingsStore)
+    counted = _CountedSettings(deps.settings)
+    with_count = dataclasses.replace(deps, settings=counted)
+    await with_count.settings.put_account(
+        AccountPolicy(account="acme", allow_custom_models=True), None
+    )
+    reply = await handlers.configure(await configure_cmd(with_count), with_count)
+    assert (reply.model, counted.policy_reads) == ("claude-sonnet-4-6", 0)
+    custom = await configure_cmd(with_count, model="claude-custom-1")
+    assert (await handlers.configure(custom, with_count)).model == "claude-custom-1"
+    assert counted.policy_reads == 1

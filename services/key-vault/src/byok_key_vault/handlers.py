@@ -89,13 +89,14 @@ async def configure(
 
     ``alongside(reply)`` runs with the event's publish, once the record is stored (the
     success's audit entry); both are done before the reply."""
-    # The owner claim, the read-only check and the plan's policy: one round trip, during
-    # which the seal is opened (CPU). Their refusals come first, as if read before opening.
+    # The owner claim, the read-only check, the single-use check and (when a model is
+    # asked for) the plan's policy: one round trip, during which the seal is opened (CPU).
+    # Their refusals come first, as if read before opening.
     acting = account_for(cmd.scope, cmd.account)
     reads = asyncio.gather(
         claim_owner(cmd.scope, cmd.account, deps.owners),
         _check_writable(cmd.scope, deps),
-        _policy(acting, deps),
+        _policy(acting, deps, needed=cmd.model is not None),
         _first_use(cmd, deps),
     )
     await asyncio.sleep(0)  # the reads go out before the CPU work starts
@@ -327,9 +328,11 @@ async def _check_writable(scope: Scope, deps: Deps) -> None:
         raise ReadOnlyScope(f"This {scope.type.value} is read-only")
 
 
-async def _policy(account: str | None, deps: Deps) -> AccountPolicy:
-    if account is None:
-        return AccountPolicy(account="unknown")
+async def _policy(account: str | None, deps: Deps, *, needed: bool) -> AccountPolicy:
+    """The account's plan rules; configure reads them only for a model asked for (the
+    provider's default needs no policy), so the common request costs one KV read less."""
+    if account is None or not needed:
+        return AccountPolicy(account=account or "unknown")
     current = await deps.settings.get_account(account)
     return current.value if current is not None else AccountPolicy(account=account)
 
