@@ -292,16 +292,20 @@ class Service:
     async def _after_startup(self) -> None:
         # A PING/PONG round trip: the server has every subscription of this replica before
         # it says "ready", so a request sent right after start finds its responder. Then
-        # the server must route a request to it (its health subject): under a loaded CI
-        # machine a request sent right after start once met "no responders" regardless.
+        # the server must route a request on the service's health subject: under a loaded
+        # CI machine a request sent right after start once met "no responders" regardless.
         await self.nc.flush()
         await self._routable()
         serve_metrics(self.metrics, self.settings.metrics_port)
         log.info("%s ready", self.name, extra={"nats": self.settings.server_url})
 
     async def _routable(self, timeout: float = 10.0) -> None:
-        """Wait until a request on this replica's health subject is answered (no responders
-        and timeouts are retried with backoff, like any start-up step)."""
+        """Wait until a request on the service's health subject is answered (no responders
+        and timeouts are retried with backoff, like any start-up step).
+
+        The subject is queue-grouped, so another replica already serving may answer: the
+        probe proves the service is reachable, which is what a first replica lacked when
+        "no responders" was seen, not that this replica has the route."""
         ask = partial(self.nc.request, subjects.health(self.name), b"{}", timeout=2.0)
         try:
             await with_backoff(ask, what=f"{self.name} routable", timeout=timeout)
