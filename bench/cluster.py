@@ -80,10 +80,10 @@ async def _ledger(nc: NatsClient, url: str, work: Path, n: int, replicas: int) -
             info = await js.consumer_info(STREAM_USAGE, "credit-ledger")
             return int(info.ack_floor.stream_seq or 0) - before if info.ack_floor else 0
 
-        debits = await _rate(settled, n, timeout=600)
+        acked = await _rate(settled, n, timeout=600)
         info = await js.stream_info(STREAM_LEDGER)
         assert (info.config.num_replicas or 1) == replicas
-        return {"ledger_events_acked_per_s": debits, "usage_publish_per_s": publish_rate}
+        return {"ledger_events_acked_per_s": acked, "usage_publish_per_s": publish_rate}
     finally:
         proc.stop()
 
